@@ -1,0 +1,3 @@
+"""Imports every verb module so that each registers itself on ``app``."""
+
+from keepa_deals.cli import settings_cmd  # noqa: F401

@@ -1,0 +1,19 @@
+"""The root of every exception keepa-deals raises.
+
+Callers catch these, never httpx's, redis-py's or SQLAlchemy's::
+
+    KeepaDealsError
+    ├── ConfigError                 a setting or input file is wrong
+    ├── keepa.errors.KeepaError     talking to Keepa (see keepa/errors.py)
+    └── budget.errors.BudgetError   the shared token budget (see budget/errors.py)
+"""
+
+from __future__ import annotations
+
+
+class KeepaDealsError(Exception):
+    """Base class of every error keepa-deals raises on purpose."""
+
+
+class ConfigError(KeepaDealsError):
+    """A setting, a query file or another input is invalid; the message names it."""

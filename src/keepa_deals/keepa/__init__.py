@@ -1,0 +1,1 @@
+"""Everything that speaks Keepa's API: values, token status, errors and the client."""

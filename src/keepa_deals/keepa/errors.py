@@ -1,0 +1,84 @@
+"""Errors from talking to Keepa.
+
+::
+
+    KeepaError
+    ├── KeepaTransportError          no usable HTTP exchange happened
+    │   └── KeepaTimeout             connect, read or pool timeout
+    └── KeepaResponseError           Keepa answered; .status_code, .token_status
+        ├── NotEnoughTokens          429: balance not positive, nothing charged
+        ├── InvalidKey               400 because of the access key
+        ├── PaymentRequired          402: the key has no (or an expired) plan
+        ├── RequestRejected          400 / 405: Keepa's .error_type and message
+        │   └── EndpointNotFound     404
+        └── KeepaServerError         500, 503
+            └── MalformedResponse    a non-JSON, truncated or mis-shaped body
+
+Messages never contain the access key: URLs are printed with ``key=***``.
+"""
+
+from __future__ import annotations
+
+from keepa_deals.errors import KeepaDealsError
+from keepa_deals.keepa.status import TokenStatus
+
+
+class KeepaError(KeepaDealsError):
+    """Base class of every error from talking to Keepa."""
+
+
+class KeepaTransportError(KeepaError):
+    """The request did not complete: connection refused, reset, DNS, TLS..."""
+
+
+class KeepaTimeout(KeepaTransportError):
+    """Keepa did not answer in time."""
+
+
+class KeepaResponseError(KeepaError):
+    """Keepa answered with an error status (or an unusable body)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        token_status: TokenStatus | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.token_status = token_status
+        self.error_type = error_type
+        self.error_message = error_message
+        self.endpoint = endpoint
+
+
+class NotEnoughTokens(KeepaResponseError):
+    """429: Keepa refused the call because the balance is not positive."""
+
+
+class InvalidKey(KeepaResponseError):
+    """400 caused by the access key (malformed or unknown)."""
+
+
+class PaymentRequired(KeepaResponseError):
+    """402: the key does not grant access (no plan, or an expired one)."""
+
+
+class RequestRejected(KeepaResponseError):
+    """400 or 405: Keepa would not run the request as sent."""
+
+
+class EndpointNotFound(RequestRejected):
+    """404: no such endpoint."""
+
+
+class KeepaServerError(KeepaResponseError):
+    """500 or 503: Keepa failed; 503 is worth retrying, 500 is not."""
+
+
+class MalformedResponse(KeepaServerError):
+    """The body was not the JSON Keepa promises (truncated, HTML, wrong shape)."""

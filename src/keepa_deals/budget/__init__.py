@@ -1,0 +1,18 @@
+"""The shared token budget: Keepa is the authority, our state a projection of it."""
+
+from keepa_deals.budget.errors import (
+    BudgetError,
+    BudgetStoreUnavailable,
+    CostExceedsCapError,
+    TokenRechargeError,
+)
+from keepa_deals.budget.protocol import Lease, TokenBudget
+
+__all__ = [
+    "BudgetError",
+    "BudgetStoreUnavailable",
+    "CostExceedsCapError",
+    "Lease",
+    "TokenBudget",
+    "TokenRechargeError",
+]

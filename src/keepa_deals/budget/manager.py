@@ -1,0 +1,170 @@
+"""TokenManager: the budget every Keepa call spends through.
+
+``acquire`` asks the store for a lease.  The store answers from its projection
+of Keepa; the manager turns that answer into one of four outcomes:
+
+* **grant**: a lease, settled later with the response's status;
+* **short wait** (within ``max_wait``): sleep until the projection allows it, and ask again;
+* **unknown state**: ask Keepa (``/token``, free), never throttled, then decide;
+* **long wait**: verify with Keepa unless the anchor is seconds old, then raise
+  :class:`TokenRechargeError` carrying ``retry_after``.  The caller releases its
+  lock and reschedules itself; nobody sleeps holding a worker, nothing polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from keepa_deals.budget.core import MT, Decision, Policy, Snapshot
+from keepa_deals.budget.errors import (
+    BudgetError,
+    BudgetStoreUnavailable,
+    CostExceedsCapError,
+    TokenRechargeError,
+)
+from keepa_deals.budget.protocol import Lease
+from keepa_deals.budget.store import BudgetStore
+from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.keepa.status import TokenStatus
+
+log = logging.getLogger("keepa_deals.budget")
+T = TypeVar("T")
+
+_HOST = socket.gethostname().split(".")[0][:24] or "host"
+
+#: How often a store call is tried before BudgetStoreUnavailable reaches the caller.
+STORE_ATTEMPTS = 3
+
+
+def new_lease_id() -> str:
+    return f"{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class TokenManager:
+    """The shared token budget (implements :class:`~keepa_deals.budget.TokenBudget`)."""
+
+    def __init__(
+        self,
+        store: BudgetStore,
+        *,
+        policy: Policy | None = None,
+        sync: Callable[[], TokenStatus] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        max_wait_s: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.policy = policy or Policy()
+        self._sync_fn = sync
+        self.clock = clock
+        self.max_wait_s = max_wait_s
+        self.syncs = 0  # /token calls this manager made
+
+    def bind_sync(self, sync: Callable[[], TokenStatus]) -> None:
+        """Tell the manager how to ask Keepa (the raw /token call, cost 0)."""
+        self._sync_fn = sync
+
+    # -- the TokenBudget protocol -------------------------------------------
+
+    def acquire(self, cost: int, *, max_wait_s: float | None = None) -> Lease:
+        if cost < 0:
+            raise ValueError("cost must be >= 0")
+        if cost == 0:
+            return Lease(id="", cost=0, expires_ms=0)
+        max_wait_ms = int(1000 * (self.max_wait_s if max_wait_s is None else max_wait_s))
+        deadline = self.clock.now_ms() + max_wait_ms
+        lease_id = new_lease_id()
+        verified = False
+        while True:
+            d = self._store(lambda: self.store.acquire(lease_id, cost * MT, self.policy))
+            if d.kind == "grant":
+                assert d.lease_expires_ms is not None
+                return Lease(lease_id, cost, d.lease_expires_ms)
+            if d.kind == "too_big":
+                raise CostExceedsCapError(cost, (d.cap or 0) // MT)
+            if d.kind == "unknown":
+                if verified:
+                    raise BudgetError(f"token state still unknown after asking Keepa: {d.reason}")
+                log.info("token state unknown (%s): asking Keepa", d.reason)
+                self._sync()
+                verified = True
+                continue
+            # d.kind == "wait"
+            now = self.clock.now_ms()
+            if d.wait_ms is not None and now + d.wait_ms <= deadline:
+                self.clock.sleep(max(d.wait_ms, 1) / 1000)
+                continue
+            if not verified and not self._fresh(d):
+                log.info("about to wait long (%s): checking with Keepa first", d.reason)
+                self._sync()
+                verified = True
+                continue
+            raise self._recharge_error(d)
+
+    def settle(self, lease: Lease, status: TokenStatus | None) -> None:
+        if lease.cost == 0:
+            if status is not None:
+                self.observe(status)
+            return
+        self._store(lambda: self.store.settle(lease.id, status, self.policy))
+
+    def observe(self, status: TokenStatus) -> None:
+        self._store(lambda: self.store.observe(status, self.policy))
+
+    # -- syncing with Keepa ---------------------------------------------------
+
+    def sync_tokens(self, *, force: bool = False) -> TokenStatus | None:
+        """A routine sync: at most one per interval for the whole cluster, unless forced.
+
+        Returns the status, or None when another worker synced recently.
+        """
+        if not force and not self._store(lambda: self.store.claim_sync(self.policy)):
+            return None
+        return self._sync()
+
+    def _sync(self) -> TokenStatus:
+        if self._sync_fn is None:
+            raise BudgetError("the token budget has no way to ask Keepa (bind_sync was not called)")
+        status = self._sync_fn()
+        self.syncs += 1
+        self._store(lambda: self.store.observe(status, self.policy, authoritative=True))
+        return status
+
+    # -- views ----------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return self._store(lambda: self.store.snapshot(self.policy))
+
+    # -- helpers --------------------------------------------------------------
+
+    def _fresh(self, d: Decision) -> bool:
+        if d.anchor_seen_ms is None or d.now_ms is None:
+            return False
+        return d.now_ms - d.anchor_seen_ms <= self.policy.verify_window_ms
+
+    def _recharge_error(self, d: Decision) -> TokenRechargeError:
+        wait_ms = d.wait_ms if d.wait_ms is not None else self.policy.zero_rate_retry_ms
+        return TokenRechargeError(
+            wait_ms / 1000,
+            d.reason,
+            projected=None if d.available is None else d.available // MT,
+            needed=None if d.needed is None else -(-d.needed // MT),
+        )
+
+    def _store(self, op: Callable[[], T]) -> T:
+        delay = 0.1
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                return op()
+            except BudgetStoreUnavailable:
+                if attempt == STORE_ATTEMPTS - 1:
+                    raise
+                log.warning("token budget store unavailable; retrying in %.1f s", delay)
+                time.sleep(delay)
+                delay *= 4
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,74 @@
+"""An in-memory store: one process, for the pure-core tests and the sandbox demo."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from keepa_deals.budget import core
+from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
+from keepa_deals.budget.store import MappingStoreBase
+from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.keepa.status import TokenStatus
+
+T = TypeVar("T")
+
+
+class MemoryStore(MappingStoreBase):
+    kind = "memory"
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self.fields: dict[str, str] = {}
+        self.leases: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def _txn(self, policy: Policy, step: Callable[[State, int], tuple[T, Changes]]) -> T:
+        with self._lock:
+            now = self.clock.now_ms()
+            st = core.parse(self.fields, self.leases, now, policy)
+            result, ch = step(st, now)
+            self.merge(self.fields, self.leases, ch)
+            return result
+
+    def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
+        return self._txn(policy, lambda st, now: core.acquire(st, lease_id, cost_mt, now, policy))
+
+    def settle(self, lease_id: str, status: TokenStatus | None, policy: Policy) -> None:
+        self._txn(policy, lambda st, now: (None, core.settle(st, lease_id, status, now)))
+
+    def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
+        self._txn(policy, lambda st, now: (None, core.observe(st, status, now, authoritative=authoritative)))
+
+    def claim_sync(self, policy: Policy) -> bool:
+        return self._txn(policy, lambda st, now: core.claim_sync(st, now, policy))
+
+    def snapshot(self, policy: Policy) -> Snapshot:
+        with self._lock:
+            now = self.clock.now_ms()
+            return core.snapshot(core.parse(self.fields, self.leases, now, policy), now)
+
+    def raw(self) -> tuple[dict[str, str], dict[str, str]]:
+        with self._lock:
+            return dict(self.fields), dict(self.leases)
+
+    def write_raw(self, fields: dict[str, str | None], leases: dict[str, str | None]) -> None:
+        with self._lock:
+            for target, updates in ((self.fields, fields), (self.leases, leases)):
+                for k, v in updates.items():
+                    if v is None:
+                        target.pop(k, None)
+                    else:
+                        target[k] = v
+
+    def clear(self) -> None:
+        with self._lock:
+            self.fields.clear()
+            self.leases.clear()
+
+    def close(self) -> None:
+        pass

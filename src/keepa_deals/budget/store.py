@@ -1,0 +1,68 @@
+"""The store interface: each store makes the pure core's steps atomic.
+
+A store persists the flat state of :mod:`keepa_deals.budget.core` (scalar
+fields plus leases) and reads the time itself, so that workers with skewed
+clocks agree.  Every step reads, decides and writes in one atomic unit: a Lua
+script in Redis, an ``IMMEDIATE`` transaction in SQLite, a lock in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
+from keepa_deals.keepa.status import TokenStatus
+
+
+class BudgetStore(Protocol):
+    #: a short name for status output ("redis", "sqlite", "memory")
+    kind: str
+
+    def now_ms(self) -> int:
+        """The store's clock (Redis TIME; the host clock for SQLite)."""
+
+    def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision: ...
+
+    def settle(self, lease_id: str, status: TokenStatus | None, policy: Policy) -> None: ...
+
+    def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None: ...
+
+    def claim_sync(self, policy: Policy) -> bool:
+        """True if this caller may make a routine sync now (one per interval, cluster-wide)."""
+
+    def snapshot(self, policy: Policy) -> Snapshot: ...
+
+    def raw(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The stored fields and leases, as strings (for doctor and the chaos tests)."""
+
+    def write_raw(self, fields: dict[str, str | None], leases: dict[str, str | None]) -> None:
+        """Overwrite stored values (None deletes): repairs, and the chaos tests."""
+
+    def clear(self) -> None:
+        """Forget everything; the next acquire asks Keepa."""
+
+    def close(self) -> None: ...
+
+
+class MappingStoreBase:
+    """Shared logic for stores that load the whole state, run the core and write back."""
+
+    kind = "mapping"
+
+    def _load(self) -> tuple[dict[str, str], dict[str, str]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _state(self, now: int, policy: Policy) -> State:
+        from keepa_deals.budget import core
+
+        fields, leases = self._load()
+        return core.parse(fields, leases, now, policy)
+
+    @staticmethod
+    def merge(fields: dict[str, str], leases: dict[str, str], ch: Changes) -> None:
+        for name in ch.delete:
+            fields.pop(name, None)
+        fields.update(ch.set)
+        for lid in ch.remove_leases:
+            leases.pop(lid, None)
+        leases.update(ch.add_leases)

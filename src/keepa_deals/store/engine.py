@@ -1,0 +1,178 @@
+"""Engines for the deal store: the embedded SQLite file or PostgreSQL.
+
+``DATABASE_URL`` may be ``postgresql://``, ``postgres://`` or
+``postgresql+psycopg://`` (all run on psycopg 3), or ``sqlite:///path``.
+Unset, the store is a SQLite file under the data directory, created on demand.
+
+SQLite connections are set up on connect: WAL journal, a busy timeout,
+foreign keys on, ``synchronous=NORMAL``.  Transactions are real SQLite
+transactions (``BEGIN`` is issued by us, not guessed by the driver), and a
+connection whose execution option ``sqlite_begin`` is ``"IMMEDIATE"`` takes
+the write lock up front, so a read-then-write transaction never fails with
+"database is locked" halfway through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from keepa_deals.errors import ConfigError
+from keepa_deals.settings import Settings
+from keepa_deals.store.errors import DatabaseUnavailable, StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+PG_CONNECT_TIMEOUT_S = 10
+
+_PG_PREFIXES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+
+
+def parse_database_url(raw: str) -> URL:
+    """The SQLAlchemy URL for a ``DATABASE_URL``; ConfigError when it is unusable."""
+    text = raw.strip()
+    for prefix in _PG_PREFIXES:
+        if text.startswith(prefix):
+            text = "postgresql+psycopg://" + text[len(prefix):]
+            break
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"DATABASE_URL is not a database URL: {_scrub(text)} ({exc})") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return url.set(drivername="sqlite")
+    if backend == "postgresql" and driver == "psycopg":
+        if not url.host and not url.query.get("host"):
+            raise ConfigError(f"DATABASE_URL has no host: {display_url(url)}")
+        if not url.database:
+            raise ConfigError(f"DATABASE_URL names no database: {display_url(url)}")
+        return url
+    raise ConfigError(
+        f"DATABASE_URL must be postgresql://… (psycopg 3) or sqlite:///…, not "
+        f"{url.drivername}:// ({display_url(url)})"
+    )
+
+
+def display_url(url: URL | str) -> str:
+    """A URL safe to print: the password is hidden."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except (ArgumentError, ValueError):
+            return _scrub(url)
+    return url.render_as_string(hide_password=True)
+
+
+def _scrub(text: str) -> str:
+    """Hide a ``user:password@`` part in a string that is not a parsable URL."""
+    head, sep, tail = text.partition("://")
+    if sep and "@" in tail:
+        creds, _, rest = tail.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{head}://{user}:***@{rest}"
+    return text
+
+
+def database_url(settings: Settings) -> URL:
+    """The URL the store uses for these settings (``DATABASE_URL`` or the SQLite file)."""
+    return parse_database_url(settings.effective_database_url())
+
+
+def create_store_engine(url: URL | str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``, configured for the store's needs."""
+    if isinstance(url, str):
+        url = parse_database_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    return _postgres_engine(url, echo=echo)
+
+
+def engine_from_settings(settings: Settings, *, echo: bool = False) -> Engine:
+    return create_store_engine(database_url(settings), echo=echo)
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    kwargs: dict[str, Any] = {}
+    if in_memory:
+        # One shared connection, or every checkout would see a new empty database.
+        kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        path = Path(database).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                f"cannot create the directory for the SQLite database {path}: {exc}"
+            ) from None
+        url = url.set(database=str(path))
+        kwargs.update(connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, echo=echo, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: we issue BEGIN ourselves (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            if not in_memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL, *, echo: bool) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+
+
+@contextmanager
+def translate_errors(url: URL | str | None = None) -> Iterator[None]:
+    """Turn SQLAlchemy's and the drivers' exceptions into the store's own."""
+    try:
+        yield
+    except DBAPIError as exc:
+        where = f" ({display_url(url)})" if url is not None else ""
+        if _is_unavailable(exc):
+            raise DatabaseUnavailable(f"database unavailable{where}: {_first_line(exc)}") from exc
+        raise StoreError(f"database error{where}: {_first_line(exc)}") from exc
+
+
+_SQLITE_UNAVAILABLE = ("unable to open", "database is locked", "disk i/o", "readonly", "disk is full")
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        text = str(exc.orig).lower()
+        return any(marker in text for marker in _SQLITE_UNAVAILABLE)
+    return True
+
+
+def _first_line(exc: DBAPIError) -> str:
+    orig = exc.orig if exc.orig is not None else exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__

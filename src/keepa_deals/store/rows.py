@@ -1,0 +1,143 @@
+"""DealRow: one observation of a deal, as the ingestor hands it to the store.
+
+A row is checked before anything is written: prices are whole cents (``int``,
+never a float, a string or Keepa's ``-1``/``-2`` sentinels), percentages are
+finite numbers, times are aware datetimes.  A row that breaks a rule raises
+InvalidDealRow naming the ASIN and the field, and nothing of its batch is
+written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from keepa_deals.store.errors import InvalidDealRow
+
+
+@dataclass(slots=True, kw_only=True)
+class DealRow:
+    """One deal as observed now; ``None`` means not known in this observation."""
+
+    asin: str
+    domain_id: int = 1
+
+    title: str | None = None
+    image_url: str | None = None
+    root_category: int | None = None
+    category_name: str | None = None
+
+    price_type: int | None = None
+    current_price_cents: int | None = None
+    price_includes_shipping: bool = False
+    avg30_cents: int | None = None
+    avg90_cents: int | None = None
+    avg180_cents: int | None = None
+    avg365_cents: int | None = None
+    percent_below_avg: float | None = None
+
+    sales_rank: int | None = None
+    rank_drops_30: int | None = None
+    rank_drops_90: int | None = None
+    rank_drops_180: int | None = None
+    rank_drops_365: int | None = None
+
+    offers_used: int | None = None
+    offers_new: int | None = None
+    offers_fba: int | None = None
+    offers_fbm: int | None = None
+    amazon_in_stock: bool | None = None
+
+    referral_fee_percent: float | None = None
+    fba_fee_cents: int | None = None
+    est_sale_price_cents: int | None = None
+    profit_cents: int | None = None
+    roi_percent: float | None = None
+    margin_percent: float | None = None
+
+    #: When the deal feed listed it (None: this observation did not come from the feed).
+    last_seen_in_feed: datetime | None = None
+    #: When it was re-checked with product data (None: it was not).
+    last_refreshed: datetime | None = None
+    keepa_last_update: datetime | None = None
+
+
+ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DealRow))
+
+_ASIN = re.compile(r"[0-9A-Z]{10}")
+
+_NON_NEGATIVE_INTS = (
+    "current_price_cents", "avg30_cents", "avg90_cents", "avg180_cents", "avg365_cents",
+    "fba_fee_cents", "est_sale_price_cents",
+    "rank_drops_30", "rank_drops_90", "rank_drops_180", "rank_drops_365",
+    "offers_used", "offers_new", "offers_fba", "offers_fbm",
+    "root_category", "price_type",
+)
+_POSITIVE_INTS = ("sales_rank",)
+_SIGNED_INTS = ("profit_cents",)
+_FLOATS = ("percent_below_avg", "roi_percent", "margin_percent", "referral_fee_percent")
+_OPTIONAL_BOOLS = ("amazon_in_stock",)
+_TEXTS = ("title", "image_url", "category_name")
+_TIMES = ("last_seen_in_feed", "last_refreshed", "keepa_last_update")
+
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def row_params(row: DealRow) -> dict[str, Any]:
+    """The row's column values, checked; raises InvalidDealRow."""
+    if not isinstance(row, DealRow):
+        raise InvalidDealRow(None, "row", f"expected a DealRow, got {type(row).__name__}")
+    asin = row.asin
+    if not isinstance(asin, str) or not _ASIN.fullmatch(asin):
+        raise InvalidDealRow(asin, "asin", "must be 10 upper-case letters or digits")
+    domain = row.domain_id
+    if type(domain) is not int or not 1 <= domain <= 12:
+        raise InvalidDealRow(asin, "domain_id", f"must be a Keepa domain id 1-12, got {domain!r}")
+
+    params: dict[str, Any] = {name: getattr(row, name) for name in ROW_FIELDS}
+
+    for name in _NON_NEGATIVE_INTS:
+        _check_int(params, name, asin, 0)
+    for name in _POSITIVE_INTS:
+        _check_int(params, name, asin, 1)
+    for name in _SIGNED_INTS:
+        _check_int(params, name, asin, None)
+    for name in _FLOATS:
+        v = params[name]
+        if v is None:
+            continue
+        if type(v) is int:
+            v = params[name] = float(v)
+        if type(v) is not float or not math.isfinite(v):
+            raise InvalidDealRow(asin, name, f"must be a finite number, got {v!r}")
+    if type(params["price_includes_shipping"]) is not bool:
+        raise InvalidDealRow(asin, "price_includes_shipping", "must be True or False")
+    for name in _OPTIONAL_BOOLS:
+        v = params[name]
+        if v is not None and type(v) is not bool:
+            raise InvalidDealRow(asin, name, f"must be True, False or None, got {v!r}")
+    for name in _TEXTS:
+        v = params[name]
+        if v is not None and not isinstance(v, str):
+            raise InvalidDealRow(asin, name, f"must be text, got {type(v).__name__}")
+    for name in _TIMES:
+        v = params[name]
+        if v is not None and (not isinstance(v, datetime) or v.utcoffset() is None):
+            raise InvalidDealRow(asin, name, f"must be an aware datetime, got {v!r}")
+    return params
+
+
+def _check_int(params: dict[str, Any], name: str, asin: str, minimum: int | None) -> None:
+    v = params[name]
+    if v is None:
+        return
+    if type(v) is not int:
+        raise InvalidDealRow(asin, name, f"must be an integer, got {type(v).__name__} {v!r}")
+    top = _INT64_MAX if name == "root_category" else _INT32_MAX
+    if (minimum is not None and v < minimum) or v > top or v < -top:
+        bound = f"≥ {minimum}" if minimum is not None else "in range"
+        raise InvalidDealRow(asin, name, f"must be {bound}, got {v}")

@@ -1,0 +1,179 @@
+"""The one canonical schema of the deal store.
+
+Numbers are stored as numbers: prices and fees are integer cents, percentages
+are floats in percent (``15.0`` means 15 %), times are UTC datetimes with a
+time zone.  The migrations under ``migrations/versions`` create exactly these
+tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from keepa_deals.store.links import amazon_url, keepa_url
+from keepa_deals.store.types import BigId, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class DealRecord(Base):
+    """One deal: an ASIN on one Amazon domain, as last observed."""
+
+    __tablename__ = "deals"
+    __table_args__ = (
+        UniqueConstraint("asin", "domain_id"),
+        Index("ix_deals_profit", "profit_cents"),
+        Index("ix_deals_roi", "roi_percent"),
+        Index("ix_deals_sales_rank", "sales_rank"),
+        Index("ix_deals_last_seen", "last_seen_in_feed"),
+        Index("ix_deals_category", "root_category"),
+        Index("ix_deals_last_refreshed", "last_refreshed"),
+        Index("ix_deals_query", "query_name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    asin: Mapped[str] = mapped_column(String(10))
+    domain_id: Mapped[int] = mapped_column(SmallInteger)
+    query_name: Mapped[str] = mapped_column(String(64))
+
+    title: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    root_category: Mapped[int | None] = mapped_column(BigInteger)
+    category_name: Mapped[str | None] = mapped_column(Text)
+
+    # What we would pay: the current price of ``price_type`` (Keepa csv type, 2 = USED).
+    price_type: Mapped[int | None] = mapped_column(SmallInteger)
+    current_price_cents: Mapped[int | None] = mapped_column(Integer)
+    price_includes_shipping: Mapped[bool] = mapped_column(Boolean, default=False)
+    avg30_cents: Mapped[int | None] = mapped_column(Integer)
+    avg90_cents: Mapped[int | None] = mapped_column(Integer)
+    avg180_cents: Mapped[int | None] = mapped_column(Integer)
+    avg365_cents: Mapped[int | None] = mapped_column(Integer)
+    percent_below_avg: Mapped[float | None] = mapped_column(Float)
+
+    sales_rank: Mapped[int | None] = mapped_column(Integer)
+    rank_drops_30: Mapped[int | None] = mapped_column(Integer)
+    rank_drops_90: Mapped[int | None] = mapped_column(Integer)
+    rank_drops_180: Mapped[int | None] = mapped_column(Integer)
+    rank_drops_365: Mapped[int | None] = mapped_column(Integer)
+
+    offers_used: Mapped[int | None] = mapped_column(Integer)
+    offers_new: Mapped[int | None] = mapped_column(Integer)
+    offers_fba: Mapped[int | None] = mapped_column(Integer)
+    offers_fbm: Mapped[int | None] = mapped_column(Integer)
+    amazon_in_stock: Mapped[bool | None] = mapped_column(Boolean)
+
+    referral_fee_percent: Mapped[float | None] = mapped_column(Float)
+    fba_fee_cents: Mapped[int | None] = mapped_column(Integer)
+    est_sale_price_cents: Mapped[int | None] = mapped_column(Integer)
+    profit_cents: Mapped[int | None] = mapped_column(Integer)
+    roi_percent: Mapped[float | None] = mapped_column(Float)
+    margin_percent: Mapped[float | None] = mapped_column(Float)
+
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The last time the deal feed listed it.
+    last_seen_in_feed: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The last time ingestion re-checked it with product data.
+    last_refreshed: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Keepa's own ``lastUpdate`` of the deal or product.
+    keepa_last_update: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The last time this row was written.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @property
+    def amazon_url(self) -> str:
+        return amazon_url(self.asin, self.domain_id)
+
+    @property
+    def keepa_url(self) -> str:
+        return keepa_url(self.asin, self.domain_id)
+
+    def __repr__(self) -> str:
+        return (
+            f"DealRecord(asin={self.asin!r}, domain_id={self.domain_id}, "
+            f"price={self.current_price_cents}, profit={self.profit_cents})"
+        )
+
+
+class SystemState(Base):
+    """A value per (query, key); the watermark is key ``watermark`` in Keepa minutes."""
+
+    __tablename__ = "system_state"
+
+    query_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    int_value: Mapped[int | None] = mapped_column(BigInteger)
+    text_value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IngestRun(Base):
+    """One run of the ingestor for one query, and how it ended."""
+
+    __tablename__ = "ingest_runs"
+    __table_args__ = (Index("ix_ingest_runs_query_started", "query_name", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    query_name: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A RunOutcome value; ``running`` until finished.
+    outcome: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str | None] = mapped_column(String(64))
+    tokens_spent: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    deals_added: Mapped[int] = mapped_column(Integer, default=0)
+    deals_updated: Mapped[int] = mapped_column(Integer, default=0)
+    deals_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    deals_removed: Mapped[int] = mapped_column(Integer, default=0)
+    retry_after_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class MetricPoint(Base):
+    """A point of the time series the dashboard charts."""
+
+    __tablename__ = "metrics_series"
+    __table_args__ = (Index("ix_metrics_series_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    token_balance: Mapped[int | None] = mapped_column(Integer)
+    refill_rate: Mapped[int | None] = mapped_column(Integer)
+    tokens_refilled: Mapped[int | None] = mapped_column(Integer)
+    deal_count: Mapped[int | None] = mapped_column(Integer)
+
+
+class LockRecord(Base):
+    """A named lock with an owner and an expiry; see store/locks.py."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

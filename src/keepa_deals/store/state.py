@@ -1,0 +1,91 @@
+"""Per-query state: the watermark and other small values, in ``system_state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from keepa_deals.keepa.time import keepa_minutes_to_datetime
+from keepa_deals.store.schema import SystemState
+
+WATERMARK_KEY = "watermark"
+
+_STATE = SystemState.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """The newest deal time (Keepa minutes) scanned and saved for a query."""
+
+    keepa_minute: int
+    updated_at: datetime
+
+    @property
+    def at(self) -> datetime | None:
+        """The watermark as a UTC datetime."""
+        return keepa_minutes_to_datetime(self.keepa_minute)
+
+
+def _insert(conn: Connection) -> Any:
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(_STATE)
+
+
+def read_state(conn: Connection, query: str, key: str) -> SystemState | None:
+    row = conn.execute(
+        select(_STATE).where(_STATE.c.query_name == query, _STATE.c.key == key)
+    ).one_or_none()
+    if row is None:
+        return None
+    return SystemState(
+        query_name=row.query_name, key=row.key, int_value=row.int_value,
+        text_value=row.text_value, updated_at=row.updated_at,
+    )
+
+
+def write_state(
+    conn: Connection, query: str, key: str, value: int | str | None, now: datetime
+) -> None:
+    """Set (or, with None, delete) one value."""
+    if value is None:
+        conn.execute(delete(_STATE).where(_STATE.c.query_name == query, _STATE.c.key == key))
+        return
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"state values are int or str, not {type(value).__name__}")
+    int_value = value if isinstance(value, int) else None
+    text_value = value if isinstance(value, str) else None
+    ins = _insert(conn).values(
+        query_name=query, key=key, int_value=int_value, text_value=text_value, updated_at=now
+    )
+    conn.execute(
+        ins.on_conflict_do_update(
+            index_elements=[_STATE.c.query_name, _STATE.c.key],
+            set_={"int_value": ins.excluded.int_value, "text_value": ins.excluded.text_value,
+                  "updated_at": ins.excluded.updated_at},
+        )
+    )
+
+
+def advance_watermark(conn: Connection, query: str, keepa_minute: int, now: datetime) -> None:
+    """Move the watermark forward to ``keepa_minute``; an older value never moves it back."""
+    ins = _insert(conn).values(
+        query_name=query, key=WATERMARK_KEY, int_value=keepa_minute, text_value=None,
+        updated_at=now,
+    )
+    conn.execute(
+        ins.on_conflict_do_update(
+            index_elements=[_STATE.c.query_name, _STATE.c.key],
+            set_={"int_value": ins.excluded.int_value, "updated_at": ins.excluded.updated_at},
+            where=or_(_STATE.c.int_value.is_(None), _STATE.c.int_value < ins.excluded.int_value),
+        )
+    )
+
+
+def read_watermark(conn: Connection, query: str) -> Watermark | None:
+    state = read_state(conn, query, WATERMARK_KEY)
+    if state is None or state.int_value is None:
+        return None
+    return Watermark(keepa_minute=state.int_value, updated_at=state.updated_at)

@@ -1,0 +1,122 @@
+"""The bulk deal upsert: ``INSERT … ON CONFLICT (asin, domain_id) DO UPDATE``.
+
+Rows go to the database in executemany batches through the dialect's own
+``insert().on_conflict_do_update()`` (SQLite and PostgreSQL alike), never as
+per-row ORM merges.  Which keys already existed is read, in the same
+transaction, just before writing, so the caller learns how many rows were
+added and how many updated.
+
+Update rule: a row is a complete observation, so its values replace the
+stored ones, ``None`` included, except for the columns in ``KEEP_WHEN_NONE``
+(and any the caller adds), where ``None`` keeps what is stored.  ``first_seen``
+is written once, on insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Insert, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from keepa_deals.store.rows import ROW_FIELDS
+from keepa_deals.store.schema import DealRecord
+
+#: Columns a ``None`` never erases: a refresh from product data does not know
+#: when the feed last listed the deal, and the feed does not know when product
+#: data was last fetched.
+KEEP_WHEN_NONE: frozenset[str] = frozenset(
+    {"title", "image_url", "category_name", "root_category",
+     "last_seen_in_feed", "last_refreshed", "keepa_last_update"}
+)
+
+#: Rows per executemany call.
+BATCH_SIZE = 1000
+#: Keys per ``IN (...)`` lookup.
+LOOKUP_CHUNK = 500
+
+_TABLE = DealRecord.__table__
+_UPDATED_COLUMNS = tuple(n for n in ROW_FIELDS if n not in ("asin", "domain_id")) + (
+    "query_name",
+    "updated_at",
+)
+UPDATABLE_COLUMNS: frozenset[str] = frozenset(_UPDATED_COLUMNS)
+
+
+@lru_cache(maxsize=32)
+def upsert_statement(dialect: str, keep_when_none: frozenset[str] = KEEP_WHEN_NONE) -> Insert:
+    """The upsert for ``dialect`` ("sqlite" or "postgresql"), built once."""
+    if dialect == "sqlite":
+        ins: Any = sqlite.insert(_TABLE)
+    elif dialect == "postgresql":
+        ins = postgresql.insert(_TABLE)
+    else:  # pragma: no cover - the engine factory accepts only these two
+        raise ValueError(f"no upsert for dialect {dialect!r}")
+    excluded = ins.excluded
+    set_: dict[str, Any] = {}
+    for name in _UPDATED_COLUMNS:
+        if name in keep_when_none:
+            set_[name] = func.coalesce(excluded[name], _TABLE.c[name])
+        else:
+            set_[name] = excluded[name]
+    stmt: Insert = ins.on_conflict_do_update(
+        index_elements=[_TABLE.c.asin, _TABLE.c.domain_id], set_=set_
+    )
+    return stmt
+
+
+def dedupe(params: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (asin, domain_id); the last one given wins."""
+    by_key: dict[tuple[str, int], dict[str, Any]] = {}
+    for p in params:
+        key = (p["asin"], p["domain_id"])
+        by_key.pop(key, None)  # keep the order of the last occurrence
+        by_key[key] = p
+    return list(by_key.values())
+
+
+def existing_keys(conn: Connection, params: Sequence[dict[str, Any]]) -> set[tuple[str, int]]:
+    """Which of the rows' (asin, domain_id) keys are already stored."""
+    by_domain: dict[int, list[str]] = {}
+    for p in params:
+        by_domain.setdefault(p["domain_id"], []).append(p["asin"])
+    found: set[tuple[str, int]] = set()
+    for domain, asins in by_domain.items():
+        for i in range(0, len(asins), LOOKUP_CHUNK):
+            chunk = asins[i : i + LOOKUP_CHUNK]
+            rows = conn.execute(
+                select(_TABLE.c.asin).where(
+                    _TABLE.c.domain_id == domain, _TABLE.c.asin.in_(chunk)
+                )
+            )
+            found.update((asin, domain) for (asin,) in rows)
+    return found
+
+
+def upsert_deals(
+    conn: Connection,
+    params: Sequence[dict[str, Any]],
+    *,
+    query: str,
+    now: datetime,
+    keep_when_none: frozenset[str] = KEEP_WHEN_NONE,
+) -> tuple[int, int]:
+    """Upsert checked, de-duplicated row params; returns (added, updated).
+
+    Runs inside the caller's transaction: nothing commits here.
+    """
+    if not params:
+        return 0, 0
+    existing = existing_keys(conn, params)
+    for p in params:
+        p["query_name"] = query
+        p["first_seen"] = now
+        p["updated_at"] = now
+    stmt = upsert_statement(conn.dialect.name, keep_when_none)
+    for i in range(0, len(params), BATCH_SIZE):
+        conn.execute(stmt, list(params[i : i + BATCH_SIZE]))
+    updated = len(existing)
+    return len(params) - updated, updated

@@ -11,15 +11,22 @@
         ├── PaymentRequired          402: the key has no (or an expired) plan
         ├── RequestRejected          400 / 405: Keepa's .error_type and message
         │   └── EndpointNotFound     404
-        └── KeepaServerError         500, 503
+        └── KeepaServerError         500, 503 (retried with backoff before it is raised)
             └── MalformedResponse    a non-JSON, truncated or mis-shaped body
+
+    ConfigError (keepa_deals.errors)
+    └── InvalidQuery                 a query refused before sending; .field names it
+
+``InvalidQuery`` is a ``ConfigError``, not a ``KeepaError``: nothing was sent,
+no token was spent, and retrying cannot help; the query (usually from a
+settings or query file) has to change.
 
 Messages never contain the access key: URLs are printed with ``key=***``.
 """
 
 from __future__ import annotations
 
-from keepa_deals.errors import KeepaDealsError
+from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.keepa.status import TokenStatus
 
 
@@ -77,8 +84,21 @@ class EndpointNotFound(RequestRejected):
 
 
 class KeepaServerError(KeepaResponseError):
-    """500 or 503: Keepa failed; 503 is worth retrying, 500 is not."""
+    """500 or 503: Keepa failed (raised once the retries are used up)."""
 
 
 class MalformedResponse(KeepaServerError):
     """The body was not the JSON Keepa promises (truncated, HTML, wrong shape)."""
+
+
+class InvalidQuery(ConfigError):
+    """A query that must not be sent: a wrong type, a missing field, too many ASINs.
+
+    ``field`` is the offending field under Keepa's name (``"priceTypes"``,
+    ``"asin"``...).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"invalid Keepa query: {field}: {problem}")

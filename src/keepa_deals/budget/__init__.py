@@ -6,6 +6,8 @@ from keepa_deals.budget.errors import (
     CostExceedsCapError,
     TokenRechargeError,
 )
+from keepa_deals.budget.factory import open_budget, open_store
+from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.protocol import Lease, TokenBudget
 
 __all__ = [
@@ -14,5 +16,8 @@ __all__ = [
     "CostExceedsCapError",
     "Lease",
     "TokenBudget",
+    "TokenManager",
     "TokenRechargeError",
+    "open_budget",
+    "open_store",
 ]

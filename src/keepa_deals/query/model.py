@@ -1,0 +1,88 @@
+"""DealQuery: one deal query file, validated (see docs/query.md for every field)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from keepa_deals.profit import DEFAULT_SETTINGS, ProfitSettings
+from keepa_deals.query.selection import MAX_PAGES, Selection
+from keepa_deals.query.stages import Filters
+
+Window = Literal[30, 90, 180, 365]
+_D = DEFAULT_SETTINGS
+
+
+class ProfitConfig(BaseModel):
+    """The ``[profit]`` table: the settings of the profit model (keepa_deals.profit)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    sale_price_type: Annotated[int, Field(ge=0, le=35)] = _D.sale_price_type
+    sale_price_window: Window = 90
+    sale_price_fallbacks: list[Window] = list(_D.sale_price_fallbacks)  # type: ignore[arg-type]
+    default_referral_percent: Annotated[float, Field(ge=0, le=100)] = _D.default_referral_percent
+    default_fba_fee_cents: Annotated[int, Field(ge=0)] = _D.default_fba_fee_cents
+    closing_fee_cents: Annotated[int, Field(ge=0)] = _D.closing_fee_cents
+    prep_cents: Annotated[int, Field(ge=0)] = _D.prep_cents
+    inbound_shipping_cents: Annotated[int, Field(ge=0)] = _D.inbound_shipping_cents
+
+    @field_validator("sale_price_fallbacks")
+    @classmethod
+    def _fallbacks(cls, v: list[int], info: ValidationInfo) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists a window twice")
+        if info.data.get("sale_price_window") in v:
+            raise ValueError("repeats sale_price_window")
+        return v
+
+    def settings(self) -> ProfitSettings:
+        return ProfitSettings(
+            sale_price_type=self.sale_price_type,
+            sale_price_window=self.sale_price_window,
+            sale_price_fallbacks=tuple(self.sale_price_fallbacks),
+            default_referral_percent=float(self.default_referral_percent),
+            default_fba_fee_cents=self.default_fba_fee_cents,
+            closing_fee_cents=self.closing_fee_cents,
+            prep_cents=self.prep_cents,
+            inbound_shipping_cents=self.inbound_shipping_cents,
+        )
+
+
+class RunConfig(BaseModel):
+    """The ``[run]`` table: limits on one ingest run."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    #: At most this many /deal pages (5 tokens each) per run.
+    max_pages: Annotated[int, Field(ge=1, le=MAX_PAGES)] = 3
+
+
+class DealQuery(BaseModel):
+    """A named deal query: Keepa's selection, our filters, the profit model, run limits."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    #: Names the query in the database, the locks and the metrics.
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    description: str = ""
+    selection: Selection
+    filters: Filters = Filters()
+    profit: ProfitConfig = ProfitConfig()
+    run: RunConfig = RunConfig()
+
+    @property
+    def domain_id(self) -> int:
+        return self.selection.domain_id
+
+    @property
+    def price_type(self) -> int:
+        return self.selection.price_type
+
+    def selection_for_page(self, page: int) -> dict[str, Any]:
+        """The /deal selection JSON for ``page`` (0-based)."""
+        return self.selection.to_wire(page)
+
+    def profit_settings(self) -> ProfitSettings:
+        return self.profit.settings()

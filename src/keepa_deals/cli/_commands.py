@@ -1,3 +1,4 @@
 """Imports every verb module so that each registers itself on ``app``."""
 
 from keepa_deals.cli import settings_cmd  # noqa: F401
+from keepa_deals.cli import db_cmd  # noqa: F401

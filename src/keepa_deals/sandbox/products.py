@@ -1,0 +1,315 @@
+"""``/product``: parameters, product objects and their real cost.
+
+Cost per returned product (section 3.2 of the Keepa facts):
+
+* 1; with ``offers`` instead 6 per page of up to 10 offers found, where the
+  offers found are min(the product's offers, the number requested), and at
+  least one page; 1 if the offer fetch fails (a fault);
+* ``rating=1``: +1 when the product's rating data is fresh (< 14 days);
+* ``buybox=1``: +2, ignored with ``offers``;
+* ``update=0``: +1.
+
+Unknown (or malformed) ASINs, and every ASIN on a locale other than
+amazon.com, are not returned and cost 0.  More than 100 ASINs, or ``offers``
+outside 20-100, is a 405.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
+from keepa_deals.sandbox.catalog import Catalog, ProductState
+from keepa_deals.sandbox.history import RATING_TYPES, build_csv, extremes, normal_since_ms, trim
+from keepa_deals.sandbox.offers import Offer, all_offers, buy_box, render_offer
+from keepa_deals.sandbox.params import CATALOG_DOMAIN, domain_param, flag_param, int_param
+from keepa_deals.sandbox.universe import (
+    AMAZON,
+    BOOKS,
+    COUNT_NEW_FBA,
+    COUNT_NEW_FBM,
+    CSV_TYPES,
+    DAY_MS,
+    NEW,
+    SUB_CATEGORIES,
+    USED,
+)
+from keepa_deals.sandbox.wire import bad_request, out_of_range
+
+MAX_ASINS = 100
+OFFERS_RANGE = (20, 100)
+OFFERS_PER_PAGE = 10
+OFFER_PAGE_COST = 6
+
+# csv types filled from offers: NEW_FBM_SHIPPING, NEW_FBA, BUY_BOX_SHIPPING, USED_*_SHIPPING.
+NEW_FBM_SHIPPING, NEW_FBA, BUY_BOX_SHIPPING = 7, 10, 18
+USED_SHIPPING_BY_CONDITION = {2: 19, 3: 20, 4: 21, 5: 22}
+
+
+@dataclass(frozen=True, slots=True)
+class ProductQuery:
+    domain: int
+    asins: tuple[str, ...]
+    stats_days: int | None = None
+    history: bool = True
+    offers: int | None = None
+    rating: bool = False
+    buybox: bool = False
+    update: int | None = None
+    days: int | None = None
+
+
+def _stats_days(raw: str) -> int:
+    """``stats``: a number of days, or ``start,end`` as ISO dates or epoch ms."""
+    raw = raw.strip()
+    if "," not in raw:
+        try:
+            days = int(raw)
+        except ValueError:
+            raise bad_request("stats must be a number of days or 'start,end'") from None
+        if days < 1:
+            raise out_of_range("stats must be at least 1 day")
+        return days
+    start_s, _, end_s = raw.partition(",")
+    stamps = []
+    for part in (start_s.strip(), end_s.strip()):
+        try:
+            stamps.append(int(part))
+        except ValueError:
+            try:
+                stamps.append(int(datetime.fromisoformat(part).timestamp() * 1000))
+            except ValueError:
+                raise bad_request("stats dates must be ISO-8601 or epoch milliseconds") from None
+    if stamps[1] <= stamps[0]:
+        raise out_of_range("stats: the end must come after the start")
+    return max(1, math.ceil((stamps[1] - stamps[0]) / DAY_MS))
+
+
+def parse_product_query(params: Mapping[str, str]) -> ProductQuery:
+    domain = domain_param(params.get("domain"), "domain")
+    if params.get("code"):
+        raise bad_request("code lookups are not simulated by the sandbox; use asin")
+    raw = params.get("asin")
+    if not raw:
+        raise bad_request("asin is required", type="missingParameter")
+    asins = tuple(dict.fromkeys(a.strip().upper() for a in raw.split(",") if a.strip()))
+    if not asins:
+        raise bad_request("asin is required", type="missingParameter")
+    if len(asins) > MAX_ASINS:
+        raise out_of_range(f"at most {MAX_ASINS} ASINs per request", details=f"got {len(asins)}")
+    offers = int_param(params, "offers")
+    if offers is not None and not OFFERS_RANGE[0] <= offers <= OFFERS_RANGE[1]:
+        raise out_of_range("offers must be between 20 and 100", details=f"got {offers}")
+    days = int_param(params, "days")
+    if days is not None and days < 1:
+        raise out_of_range("days must be at least 1")
+    update = int_param(params, "update")
+    if update is not None and update < -1:
+        raise out_of_range("update must be -1 or more")
+    history = int_param(params, "history", 1)
+    if history not in (0, 1):
+        raise out_of_range("history must be 0 or 1")
+    stats = params.get("stats")
+    return ProductQuery(
+        domain=domain,
+        asins=asins,
+        stats_days=_stats_days(stats) if stats else None,
+        history=history == 1,
+        offers=offers,
+        rating=flag_param(params, "rating"),
+        buybox=flag_param(params, "buybox"),
+        update=update,
+        days=days,
+    )
+
+
+def offer_pages(found: int) -> int:
+    return max(1, math.ceil(found / OFFERS_PER_PAGE))
+
+
+def _avg_for_interval(avgs: tuple[int, int, int, int], days: int) -> int:
+    for span, value in zip((30, 90, 180, 365), avgs, strict=True):
+        if days <= span:
+            return value
+    return avgs[3]
+
+
+def _stats(state: ProductState, q: ProductQuery, csv: list[list[int] | None],
+           offers: list[Offer], show_offers: bool, bb_shown: bool, now_ms: int,
+           current: list[int]) -> dict[str, Any]:
+    spec = state.spec
+    avgs = spec.avgs
+    days = q.stats_days or 90
+    lows, highs = extremes(csv)
+    oos = [-1] * CSV_TYPES
+    oos[AMAZON] = spec.amazon_oos_pct90
+    oos[NEW] = 0 if current[NEW] > 0 else 100
+    oos[USED] = 0 if current[USED] > 0 else 100
+    bb = buy_box(offers) if bb_shown else None
+    stats: dict[str, Any] = {
+        "current": current,
+        "avg": [_avg_for_interval(a, days) for a in avgs],
+        "atIntervalStart": [_avg_for_interval(a, days) for a in avgs],
+        "avg30": [a[0] for a in avgs],
+        "avg90": [a[1] for a in avgs],
+        "avg180": [a[2] for a in avgs],
+        "avg365": [a[3] for a in avgs],
+        "min": lows,
+        "max": highs,
+        "outOfStockPercentage30": oos,
+        "outOfStockPercentage90": oos,
+        "salesRankDrops30": spec.rank_drops[0],
+        "salesRankDrops90": spec.rank_drops[1],
+        "salesRankDrops180": spec.rank_drops[2],
+        "salesRankDrops365": spec.rank_drops[3],
+        "totalOfferCount": len(offers),
+        "offerCountFBA": spec.normal[COUNT_NEW_FBA],
+        "offerCountFBM": spec.normal[COUNT_NEW_FBM],
+        "lastOffersUpdate": unix_ms_to_keepa_minutes(now_ms) if show_offers else -1,
+        "retrievedOfferCount": min(len(offers), q.offers or 0) if show_offers else -2,
+        "buyBoxPrice": -2,
+        "buyBoxShipping": -2,
+        "buyBoxSellerId": None,
+        "buyBoxIsFBA": None,
+        "buyBoxIsAmazon": None,
+    }
+    if bb_shown:
+        stats.update(
+            buyBoxPrice=bb.price if bb else -1,
+            buyBoxShipping=bb.shipping if bb else -1,
+            buyBoxSellerId=bb.seller_id if bb else None,
+            buyBoxIsFBA=bb.is_fba if bb else None,
+            buyBoxIsAmazon=bb.is_amazon if bb else None,
+        )
+    return stats
+
+
+def _offer_series(csv: list[list[int] | None], current: list[int], offers: list[Offer], now_min: int) -> None:
+    """Fill the offer-derived csv types (and their current values) from live offers."""
+    new_fba = [o for o in offers if o.is_new and o.is_fba and not o.is_amazon]
+    new_fbm = [o for o in offers if o.is_new and not o.is_fba]
+    if new_fba:
+        current[NEW_FBA] = new_fba[0].price
+        csv[NEW_FBA] = [now_min, new_fba[0].price]
+    if new_fbm:
+        current[NEW_FBM_SHIPPING] = new_fbm[0].total
+        csv[NEW_FBM_SHIPPING] = [now_min, new_fbm[0].price, new_fbm[0].shipping]
+    for cond, t in USED_SHIPPING_BY_CONDITION.items():
+        used = [o for o in offers if o.condition == cond]
+        if used:
+            current[t] = used[0].total
+            csv[t] = [now_min, used[0].price, used[0].shipping]
+
+
+def render_product(
+    state: ProductState,
+    q: ProductQuery,
+    catalog: Catalog,
+    now_ms: int,
+    offer_fetch_fails: Callable[[], bool],
+) -> tuple[dict[str, Any], int]:
+    """The product object for one found ASIN, and what it costs."""
+    spec = state.spec
+    seed, start = catalog.config.seed, catalog.start_ms
+    now_min = unix_ms_to_keepa_minutes(now_ms)
+    offers = all_offers(state, seed)
+    failed = q.offers is not None and offer_fetch_fails()
+    show_offers = q.offers is not None and not failed
+    found = min(len(offers), q.offers or 0)
+
+    if q.offers is not None:
+        cost = 1 if failed else OFFER_PAGE_COST * offer_pages(found)
+    else:
+        cost = 1 + (2 if q.buybox else 0)
+    if q.rating and spec.rating_fresh:
+        cost += 1
+    if q.update == 0:
+        cost += 1
+
+    csv = build_csv(state, seed, start, rating=q.rating)
+    current = list(state.current)
+    if not q.rating:
+        for t in RATING_TYPES:
+            current[t] = -1
+    bb_shown = show_offers or (q.buybox and q.offers is None)
+    if show_offers:
+        _offer_series(csv, current, offers[:found], now_min)
+    if bb_shown:
+        bb = buy_box(offers)
+        if bb is not None:
+            current[BUY_BOX_SHIPPING] = bb.price + bb.shipping
+            csv[BUY_BOX_SHIPPING] = [now_min, bb.price, bb.shipping]
+
+    if q.update == 0:
+        last_update = now_ms
+    else:
+        last_update = now_ms - ((spec.index * 7919) % 55 + 1) * 60_000
+        if state.event is not None:
+            last_update = max(last_update, state.event.time_ms)
+    rating_age_days = 2 if spec.rating_fresh else 30
+    changed = state.event.time_ms if state.event is not None else normal_since_ms(state, start)
+    subs = SUB_CATEGORIES[spec.root_category]
+
+    product: dict[str, Any] = {
+        "asin": spec.asin,
+        "domainId": q.domain,
+        "productType": 0,
+        "title": spec.title,
+        "parentAsin": None,
+        "brand": spec.brand,
+        "manufacturer": spec.brand,
+        "productGroup": spec.product_group,
+        "binding": "Paperback" if spec.root_category == BOOKS else spec.product_group,
+        "rootCategory": spec.root_category,
+        "categories": list(spec.categories),
+        "categoryTree": [{"catId": c, "name": subs[c]} for c in spec.categories],
+        "imagesCSV": spec.image,
+        "eanList": [spec.ean] if spec.root_category == BOOKS else None,
+        "trackingSince": unix_ms_to_keepa_minutes(spec.tracking_since_ms),
+        "listedSince": unix_ms_to_keepa_minutes(spec.tracking_since_ms),
+        "lastUpdate": unix_ms_to_keepa_minutes(last_update),
+        "lastPriceChange": unix_ms_to_keepa_minutes(changed),
+        "lastRatingUpdate": now_min - rating_age_days * 1440,
+        "availabilityAmazon": 0 if spec.has_amazon else -1,
+        "fbaFees": {"pickAndPackFee": spec.pick_and_pack_fee},
+        "referralFeePercent": spec.referral_fee_pct,
+        "referralFeePercentage": float(spec.referral_fee_pct),
+        "monthlySold": spec.monthly_sold,
+        "salesRankReference": spec.root_category,
+    }
+    if q.history:
+        shown = trim(csv, q.days, now_ms) if q.days else csv
+        product["csv"] = shown
+        product["salesRanks"] = {str(spec.root_category): shown[3] or []}
+    if q.stats_days is not None:
+        product["stats"] = _stats(state, q, csv, offers, show_offers, bb_shown, now_ms, current)
+    if q.offers is not None:
+        product["offersSuccessful"] = not failed
+    if show_offers:
+        product["offers"] = [render_offer(o, now_ms) for o in offers[:found]]
+        product["liveOffersOrder"] = list(range(found))
+    return product, cost
+
+
+def run_products(
+    q: ProductQuery,
+    catalog: Catalog,
+    now_ms: int,
+    offer_fetch_fails: Callable[[], bool],
+) -> tuple[dict[str, Any], int]:
+    """The ``/product`` payload and its total cost."""
+    products: list[dict[str, Any]] = []
+    cost = 0
+    if q.domain == CATALOG_DOMAIN:
+        for asin in q.asins:
+            state = catalog.state(asin, now_ms)
+            if state is None:
+                continue
+            product, c = render_product(state, q, catalog, now_ms, offer_fetch_fails)
+            products.append(product)
+            cost += c
+    return {"products": products}, cost

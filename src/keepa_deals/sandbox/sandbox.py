@@ -1,0 +1,164 @@
+"""The in-process sandbox: clock, accounts, catalog and faults, and their controls.
+
+Tests hold a :class:`Sandbox` and drive it directly (``clock.advance``,
+``update_account``, ``set_faults``); a process serving it is driven through
+the admin endpoints (see :mod:`.admin`), which call the same methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.keepa.economics import MINUTE_MS, cap_for
+from keepa_deals.sandbox.accounts import DEMO_KEY, Account, AccountBook, AccountState
+from keepa_deals.sandbox.catalog import Catalog, CatalogConfig
+from keepa_deals.sandbox.faults import FaultConfig, Faults
+
+#: The demo account's plan: 20 tokens a minute, starting with a full bucket.
+DEMO_RATE = 20
+DEMO_TOKENS = cap_for(DEMO_RATE)
+
+
+def default_phase_ms(key: str) -> int:
+    """A key's refill phase when none is given: stable, and not on the minute."""
+    return int(hashlib.sha256(b"phase:" + key.encode()).hexdigest()[:8], 16) % MINUTE_MS
+
+
+class UnknownAccount(KeyError):
+    """No account for that key (or fingerprint)."""
+
+
+class Sandbox:
+    """A Keepa look-alike held in memory; serve it with :class:`SandboxServer`."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        seed: int = 0,
+        catalog: CatalogConfig | None = None,
+        faults: FaultConfig | None = None,
+        demo_account: bool = True,
+        demo_tokens: int = DEMO_TOKENS,
+        demo_rate: int = DEMO_RATE,
+    ) -> None:
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.accounts = AccountBook()
+        self.catalog = Catalog(catalog or CatalogConfig(seed=seed), start_ms=self.clock.now_ms())
+        self.faults = Faults(faults)
+        if demo_account:
+            self.add_account(DEMO_KEY, tokens=demo_tokens, refill_rate=demo_rate)
+
+    def __repr__(self) -> str:
+        return f"Sandbox({self.catalog!r}, {self.accounts!r})"
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    # --- accounts ------------------------------------------------------------
+    def add_account(
+        self,
+        key: str,
+        *,
+        tokens: int,
+        refill_rate: int = DEMO_RATE,
+        token_flow_reduction: float = 0.0,
+        phase_ms: int | None = None,
+        cap: int | None = None,
+        floor: int | None = None,
+        expired: bool = False,
+    ) -> AccountState:
+        """Create (or replace) the account of ``key``; counters start at zero.
+
+        ``phase_ms`` is when in the minute refills happen (``t % 60000``);
+        by default a value derived from the key.  ``cap`` defaults to 60 ×
+        rate; ``floor`` (off by default) is a balance charges never go below.
+        """
+        now = self.now_ms()
+        account = self.accounts.create(
+            key, now, tokens=tokens, refill_rate=refill_rate,
+            token_flow_reduction=token_flow_reduction,
+            phase_ms=default_phase_ms(key) if phase_ms is None else phase_ms,
+            cap=cap, floor=floor, expired=expired,
+        )
+        return account.state(now)
+
+    def _get(self, key: str) -> Account:
+        account = self.accounts.get(key)
+        if account is None:
+            raise UnknownAccount("no sandbox account for that key")
+        return account
+
+    def _by_fingerprint(self, fp: str) -> Account:
+        account = self.accounts.by_fingerprint(fp)
+        if account is None:
+            raise UnknownAccount(f"no sandbox account {fp}")
+        return account
+
+    def account(self, key: str) -> AccountState:
+        """The account of ``key``, refilled up to now."""
+        return self._get(key).state(self.now_ms())
+
+    def account_by_fingerprint(self, fp: str) -> AccountState:
+        return self._by_fingerprint(fp).state(self.now_ms())
+
+    def update_account(self, key: str, **changes: Any) -> AccountState:
+        """Change an account from now on: ``tokens``, ``refill_rate`` (a plan
+        change), ``token_flow_reduction``, ``phase_ms``, ``cap``, ``floor``,
+        ``expired``; ``cap=None`` / ``floor=None`` restore the defaults."""
+        return self._update(self._get(key), changes)
+
+    def update_account_by_fingerprint(self, fp: str, **changes: Any) -> AccountState:
+        return self._update(self._by_fingerprint(fp), changes)
+
+    def _update(self, account: Account, changes: dict[str, Any]) -> AccountState:
+        allowed = {"tokens", "refill_rate", "token_flow_reduction", "phase_ms", "cap", "floor", "expired"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise TypeError(f"unknown account fields: {sorted(unknown)}")
+        now = self.now_ms()
+        kwargs = dict(changes)
+        for name in ("cap", "floor"):
+            if name in kwargs and kwargs[name] is None:
+                del kwargs[name]
+                kwargs[f"clear_{name}"] = True
+        account.update(now, **kwargs)
+        return account.state(now)
+
+    def remove_account(self, key: str) -> None:
+        if not self.accounts.remove(key):
+            raise UnknownAccount("no sandbox account for that key")
+
+    def remove_account_by_fingerprint(self, fp: str) -> None:
+        if not self.accounts.remove_by_fingerprint(fp):
+            raise UnknownAccount(f"no sandbox account {fp}")
+
+    def all_accounts(self) -> list[AccountState]:
+        now = self.now_ms()
+        return [a.state(now) for a in self.accounts.all()]
+
+    # --- faults --------------------------------------------------------------
+    def set_faults(self, config: FaultConfig | None = None, **fields: Any) -> FaultConfig:
+        """Replace the fault configuration (a FaultConfig, or its fields)."""
+        if config is None:
+            config = FaultConfig(**fields)
+        elif fields:
+            config = config.model_copy(update=fields)
+        self.faults.configure(config)
+        return config
+
+    def clear_faults(self) -> None:
+        self.faults.configure(FaultConfig())
+
+    # --- views ---------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything an admin view shows; keys appear only as fingerprints."""
+        now = self.now_ms()
+        return {
+            "now_ms": now,
+            "accounts": [a.as_dict() for a in self.all_accounts()],
+            "faults": self.faults.as_dict(),
+            "catalog": self.catalog.summary(now),
+        }

@@ -34,14 +34,23 @@ def _sqlite(request: pytest.FixtureRequest, clock: FakeClock) -> StoreOpener:
     return lambda: SqliteStore(path, clock=clock)
 
 
+def _redis(request: pytest.FixtureRequest, clock: FakeClock) -> StoreOpener:
+    from keepa_deals.budget.keys import fingerprint
+    from keepa_deals.budget.redis_store import RedisStore
+
+    url = request.getfixturevalue("redis_url")
+    return lambda: RedisStore(url, fingerprint("contract-suite-key"), clock=clock)
+
+
 #: Every store the contract, seed and chaos suites run on, by name.
 #: The Redis store registers here, with its marks in STORE_MARKS
 #: (its factory takes the ``redis_url`` fixture through ``request``).
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "redis": _redis,
 }
-STORE_MARKS: dict[str, tuple[pytest.MarkDecorator, ...]] = {}
+STORE_MARKS: dict[str, tuple[pytest.MarkDecorator, ...]] = {"redis": (pytest.mark.redis,)}
 
 STORE_PARAMS = [pytest.param(name, marks=STORE_MARKS.get(name, ()), id=name)
                 for name in STORE_FACTORIES]

@@ -24,19 +24,25 @@ if TYPE_CHECKING:
 
 
 def open_store(settings: Settings, *, clock: Clock | None = None) -> BudgetStore:
-    """The budget's store: Redis when ``redis_url`` is set, else SQLite under ``data_dir``."""
-    clock = clock or SYSTEM_CLOCK
+    """The budget's store: Redis when ``redis_url`` is set, else SQLite under ``data_dir``.
+
+    The Redis store reads Redis ``TIME``; a ``clock`` given here overrides it
+    (tests only).
+    """
     if settings.redis_url:
-        return _redis_store(settings.redis_url, clock)
+        return _redis_store(settings, clock)
+    clock = clock or SYSTEM_CLOCK
     from keepa_deals.budget.sqlite_store import SqliteStore, default_path
 
     return SqliteStore(default_path(settings.data_dir), clock=clock)
 
 
-def _redis_store(url: str, clock: Clock) -> BudgetStore:
+def _redis_store(settings: Settings, clock: Clock | None) -> BudgetStore:
+    from keepa_deals.budget.keys import settings_fingerprint
     from keepa_deals.budget.redis_store import RedisStore  # imports redis only when used
 
-    return RedisStore.from_url(url, clock=clock)  # type: ignore[no-any-return]
+    assert settings.redis_url
+    return RedisStore(settings.redis_url, settings_fingerprint(settings), clock=clock)
 
 
 def open_budget(
@@ -50,9 +56,10 @@ def open_budget(
     ``sync`` is the raw ``/token`` call (cost 0); it may also be bound later
     with :meth:`TokenManager.bind_sync`.
     """
+    store = open_store(settings, clock=clock)
     clock = clock or SYSTEM_CLOCK
     return TokenManager(
-        open_store(settings, clock=clock),
+        store,
         policy=Policy.from_settings(settings),
         sync=sync,
         clock=clock,

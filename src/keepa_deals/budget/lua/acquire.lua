@@ -1,0 +1,89 @@
+--[[ acquire.lua: grant a lease, or say why not and for how long (core.acquire).
+
+KEYS  [1] budget hash  [2] leases hash
+ARGV  [1..11] as in lib.lua
+      [12] lease id     [13] cost in milli-tokens
+Returns {kind, reason, wait_ms, lease_expires_ms, projected, available, needed,
+         anchor_seen_ms, cap, now_ms, last_sync_ms}, all strings, "" for None; kind
+         is one of grant, wait, unknown, too_big.
+]]
+
+local P = read_policy()
+local now = clock_now()
+local st = parse(now, P)
+local lease_id, cost = ARGV[12], tonumber(ARGV[13])
+local ch = new_changes(st)
+
+if unknown(st) or st.anchor == nil then
+  apply(ch, P)
+  local reason = table.concat(st.problems, '; ')
+  if reason == '' then reason = 'no anchor' end
+  return {'unknown', reason, '', '', '', '', '', '', '', fmt(now), ''}
+end
+
+local a = st.anchor
+local cap = cap_for(a.rate)
+local projected = project(a.tokens, a.rate, a.next_refill, now, cap)
+local available = projected - st.reserved
+
+local function decision(kind, reason, wait, expires, needed)
+  apply(ch, P)
+  return {kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available), opt(needed),
+          fmt(a.seen), fmt(cap), fmt(now), opt(st.last_sync)}
+end
+
+-- ms until available >= need, counting leases until they expire (core._wait_for)
+local function wait_for(need)
+  local w = wait_ms_for(a.tokens, a.rate, a.next_refill, now, need + st.reserved, cap)
+  if w ~= nil or st.nleases == 0 then return w end
+  -- the live leases hold more than the bucket can ever add; they expire, though
+  local last = st.last_expiry
+  local w2 = wait_ms_for(a.tokens, a.rate, a.next_refill, last, need, cap)
+  if w2 == nil then return nil end
+  return last - now + w2
+end
+
+if a.rate > 0 and cost > cap then
+  return decision('too_big', 'cost exceeds the bucket cap (' .. fmt(idiv(cap, MT)) .. ' tokens)')
+end
+
+local need = math.max(P.min_balance * MT, P.floor * MT + cost)
+local reason = 'the call would overdraw the floor'
+if need == P.min_balance * MT then reason = 'balance below the minimum' end
+
+local r = st.recharge
+if r ~= nil then
+  local target = r.target
+  if a.rate > 0 then target = math.min(r.target, cap) end
+  if available >= target then
+    delete_recharge(ch)  -- exit condition reached
+    r = nil
+  elseif now >= r.deadline then
+    delete_recharge(ch)  -- deadline passed: leave, never stay forever
+    r = nil
+  elseif target > need then
+    need, reason = target, 'recharging to the burst threshold'
+  end
+end
+
+if available >= need then
+  local expires = now + P.lease_ttl_ms
+  ch.add[lease_id] = fmt(cost) .. ':' .. fmt(expires)
+  return decision('grant', 'granted', nil, expires, need)
+end
+
+local wait = wait_for(need)
+if r == nil then
+  -- entering recharge: wait for a burst rather than trickle single tokens
+  local target = burst_mt(P, a.rate)
+  local to_target = wait_for(math.max(target, need))
+  local horizon = to_target
+  if horizon == nil then horizon = P.zero_rate_retry_ms end
+  set_recharge(ch, now, now + horizon + P.recharge_slack_ms, target)
+  if target > need then
+    need, reason = target, 'recharging to the burst threshold'
+    wait = to_target
+  end
+end
+if wait == nil and a.rate <= 0 then reason = 'the refill rate is 0' end
+return decision('wait', reason, wait, nil, need)

@@ -1,0 +1,18 @@
+--[[ claim_sync.lua: the cluster-wide throttle for routine syncs (core.claim_sync).
+
+KEYS  [1] budget hash  [2] leases hash
+ARGV  [1..11] as in lib.lua
+Returns 1 when the caller may sync now (and the claim is recorded), else 0.
+]]
+
+local P = read_policy()
+local now = clock_now()
+local st = parse(now, P)
+local ch = new_changes(st)
+if st.last_sync ~= nil and now - st.last_sync < P.sync_interval_ms then
+  apply(ch, P)
+  return 0
+end
+ch.set.last_sync_ms = fmt(now)
+apply(ch, P)
+return 1

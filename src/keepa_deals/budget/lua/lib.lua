@@ -1,0 +1,373 @@
+--[[ lib.lua: the part every budget script shares (redis_store.py prepends it).
+
+A line-by-line transcription of keepa_deals.budget.core (parse, acquire,
+settle, observe, claim_sync) and keepa_deals.keepa.economics (cap, project,
+wait_ms_for).  tests/budget/test_redis_differential.py keeps the two in step.
+
+Numbers: every value is an integer (milli-tokens, epoch ms) held exactly in a
+double (all valid values are far below 2^53).  Divisions go through idiv();
+numbers are written back with fmt(), never tostring() ("1e+15").
+
+Common KEYS of every operation:
+  [1] the budget hash (scalar fields)   [2] the leases hash (id -> "cost_mt:expires_ms")
+Common ARGV of every operation (the operation's own follow from ARGV[12]):
+  [1] now_ms override, "" to read Redis TIME (the override exists for tests)
+  [2] policy.floor (tokens)          [3] policy.min_balance (tokens)
+  [4] policy.lease_ttl_ms            [5] policy.anchor_max_age_ms
+  [6] policy.burst_minutes (float)   [7] policy.sync_interval_ms
+  [8] policy.recharge_slack_ms       [9] policy.zero_rate_retry_ms
+  [10] TTL of the budget hash (ms)   [11] TTL of the leases hash (ms)
+]]
+
+if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME before writes
+
+local MT = 1000
+local MINUTE_MS = 60000
+local CAP_MINUTES = 60
+local MAX_RATE_MT = 1000000 * MT
+local FUTURE_TOLERANCE_MS = 5000
+local MAX_RECHARGE_MS = 3 * 60 * MINUTE_MS
+local MAX_SKEW_DRIFT_MS = 5 * MINUTE_MS
+local MAX_INT_DIGITS = 4300  -- Python's int() refuses longer digit strings
+local MIN_KEY_TTL_MS = 1000
+local MAX_KEY_TTL_MS = 7 * 24 * 3600 * 1000
+local BATCH = 1000  -- arguments per HDEL/HSET, well inside Lua's stack
+
+local ANCHOR_FIELDS = {'anchor_tokens', 'anchor_rate', 'anchor_next_refill_ms',
+                       'anchor_server_ts_ms', 'anchor_seen_ms'}
+local RECHARGE_FIELDS = {'recharge_since_ms', 'recharge_deadline_ms', 'recharge_target'}
+local FIELDS = {'anchor_tokens', 'anchor_rate', 'anchor_next_refill_ms', 'anchor_server_ts_ms',
+                'anchor_seen_ms', 'recharge_since_ms', 'recharge_deadline_ms', 'recharge_target',
+                'last_sync_ms'}
+
+-- Python's str.strip() (scalar fields) and int() (lease parts) strip these ASCII blanks.
+local STRIP_TRIM = '^[ \t\n\v\f\r\28\29\30\31]*(.-)[ \t\n\v\f\r\28\29\30\31]*$'
+local INT_TRIM = '^[ \t\n\v\f\r]*(.-)[ \t\n\v\f\r]*$'
+
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+local function opt(n)
+  if n == nil then return '' end
+  return fmt(n)
+end
+
+-- floor(a / b) for integers, exactly (b > 0)
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  if q * b > a then
+    q = q - 1
+  elseif (q + 1) * b <= a then
+    q = q + 1
+  end
+  return q
+end
+
+local function trunc(x)
+  if x >= 0 then return math.floor(x) end
+  return math.ceil(x)
+end
+
+local function clamp(x, lo, hi)
+  return math.min(math.max(x, lo), hi)
+end
+
+-- Python's int(text): optional blanks, a sign, digits with single underscores between them.
+local function parse_int(v, trim)
+  if not v then return nil end
+  local body = string.match(v, trim)
+  local sign, digits = string.match(body, '^([+-]?)([0-9_]+)$')
+  if not digits then return nil end
+  if string.sub(digits, 1, 1) == '_' or string.sub(digits, -1) == '_'
+      or string.find(digits, '__', 1, true) then
+    return nil
+  end
+  digits = string.gsub(digits, '_', '')
+  if #digits > MAX_INT_DIGITS then return nil end
+  local n = tonumber(digits)
+  if n == 0 then return 0 end
+  if sign == '-' then return -n end
+  return n
+end
+
+-- ---------------------------------------------------------------------------
+-- economics
+-- ---------------------------------------------------------------------------
+
+local function cap_for(rate)
+  return CAP_MINUTES * math.max(rate, 0)
+end
+
+local function refills_between(next_refill, now)
+  if now < next_refill then return 0 end
+  return 1 + idiv(now - next_refill, MINUTE_MS)
+end
+
+local function next_refill_after(next_refill, now)
+  return next_refill + refills_between(next_refill, now) * MINUTE_MS
+end
+
+local function refill(tokens, rate, refills, cap)
+  if refills <= 0 or rate <= 0 or tokens >= cap then return tokens end
+  return math.min(cap, tokens + refills * rate)
+end
+
+local function project(tokens, rate, next_refill, now, cap)
+  return refill(tokens, rate, refills_between(next_refill, now), cap)
+end
+
+-- ms from now until the projected balance reaches target; nil if it never will
+local function wait_ms_for(tokens, rate, next_refill, now, target, cap)
+  local current = project(tokens, rate, next_refill, now, cap)
+  if current >= target then return 0 end
+  if rate <= 0 or target > cap then return nil end
+  local refills_needed = -idiv(-(target - current), rate)
+  local first = next_refill_after(next_refill, now)
+  return first + (refills_needed - 1) * MINUTE_MS - now
+end
+
+-- ---------------------------------------------------------------------------
+-- clock, policy
+-- ---------------------------------------------------------------------------
+
+local function clock_now()
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function read_policy()
+  return {
+    floor = tonumber(ARGV[2]),
+    min_balance = tonumber(ARGV[3]),
+    lease_ttl_ms = tonumber(ARGV[4]),
+    anchor_max_age_ms = tonumber(ARGV[5]),
+    burst_minutes = tonumber(ARGV[6]),
+    sync_interval_ms = tonumber(ARGV[7]),
+    recharge_slack_ms = tonumber(ARGV[8]),
+    zero_rate_retry_ms = tonumber(ARGV[9]),
+    budget_ttl_ms = clamp(tonumber(ARGV[10]), MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
+    leases_ttl_ms = clamp(tonumber(ARGV[11]), MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
+  }
+end
+
+-- Policy.burst_mt: recharge ends at this balance, never above the cap
+local function burst_mt(P, rate)
+  local cap = cap_for(rate)
+  return math.max(P.min_balance * MT, math.min(cap, trunc(rate * P.burst_minutes)))
+end
+
+-- ---------------------------------------------------------------------------
+-- parse: the stored strings -> a state listing what is unknown (core.parse)
+-- ---------------------------------------------------------------------------
+
+local function anchor_problem(a, now, P)
+  if a.rate < 0 or a.rate > MAX_RATE_MT then
+    return 'anchor has an impossible refill rate'
+  end
+  local limit = math.max(cap_for(a.rate), 1000 * MT) * 10
+  if math.abs(a.tokens) > limit then
+    return 'anchor has an impossible balance'
+  end
+  if a.seen > now + FUTURE_TOLERANCE_MS then
+    return 'anchor is dated in the future'
+  end
+  if not (a.seen < a.next_refill and a.next_refill <= a.seen + MINUTE_MS) then
+    return "anchor's next refill is not within a minute of when it was seen"
+  end
+  if now - a.seen > P.anchor_max_age_ms then
+    return 'anchor is older than ' .. fmt(idiv(P.anchor_max_age_ms, 1000)) .. ' s'
+  end
+  return nil
+end
+
+local function parse_lease(v)
+  local i = string.find(v, ':', 1, true)
+  if not i then return nil end
+  local cost = parse_int(string.sub(v, 1, i - 1), INT_TRIM)
+  local exp = parse_int(string.sub(v, i + 1), INT_TRIM)
+  if cost == nil or exp == nil then return nil end
+  if cost <= 0 or cost > MAX_RATE_MT * 60 then return nil end
+  return {cost = cost, exp = exp}
+end
+
+local function parse(now, P)
+  local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil,
+              leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {}}
+  local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
+  local present, vals = {}, {}
+  for i, name in ipairs(FIELDS) do
+    present[name] = raw[i] ~= false
+    vals[name] = parse_int(raw[i], STRIP_TRIM)
+  end
+
+  local any_anchor = false
+  for _, n in ipairs(ANCHOR_FIELDS) do
+    if present[n] then any_anchor = true end
+  end
+  if not any_anchor then
+    table.insert(st.problems, 'no anchor: Keepa has not been asked yet')
+  else
+    local bad = {}
+    for _, n in ipairs(ANCHOR_FIELDS) do
+      if vals[n] == nil then table.insert(bad, n) end
+    end
+    if #bad > 0 then
+      table.insert(st.problems, 'anchor incomplete or unparsable: ' .. table.concat(bad, ', '))
+    else
+      local a = {tokens = vals.anchor_tokens, rate = vals.anchor_rate,
+                 next_refill = vals.anchor_next_refill_ms,
+                 server_ts = vals.anchor_server_ts_ms, seen = vals.anchor_seen_ms}
+      local problem = anchor_problem(a, now, P)
+      if problem then table.insert(st.problems, problem) end
+      st.anchor = a  -- kept for display; any problem makes the state unknown
+    end
+  end
+
+  local any_recharge = false
+  for _, n in ipairs(RECHARGE_FIELDS) do
+    if present[n] then any_recharge = true end
+  end
+  if any_recharge then
+    local since, deadline, target = vals.recharge_since_ms, vals.recharge_deadline_ms,
+                                    vals.recharge_target
+    if since == nil or deadline == nil or target == nil then
+      table.insert(st.problems, 'recharge mode without a valid start, deadline or target')
+    elseif since > now + FUTURE_TOLERANCE_MS then
+      table.insert(st.problems, 'recharge mode started in the future')
+    elseif deadline < since or deadline - since > MAX_RECHARGE_MS
+        or target <= 0 or target > MAX_RATE_MT * 60 then
+      table.insert(st.problems, 'recharge mode with an impossible deadline or target')
+    else
+      st.recharge = {since = since, deadline = deadline, target = target}
+    end
+  end
+
+  local ls = vals.last_sync_ms
+  if ls ~= nil and ls <= now + FUTURE_TOLERANCE_MS then st.last_sync = ls end
+
+  local max_expiry = now + P.lease_ttl_ms + FUTURE_TOLERANCE_MS
+  local flat = redis.call('HGETALL', KEYS[2])
+  for i = 1, #flat, 2 do
+    local id, rec = flat[i], parse_lease(flat[i + 1])
+    if rec == nil or rec.exp > max_expiry or rec.exp <= now then
+      table.insert(st.dropped, id)
+    else
+      st.leases[id] = rec
+      st.nleases = st.nleases + 1
+      st.reserved = st.reserved + rec.cost
+      if st.last_expiry == nil or rec.exp > st.last_expiry then st.last_expiry = rec.exp end
+    end
+  end
+  return st
+end
+
+local function unknown(st)
+  return #st.problems > 0
+end
+
+-- ---------------------------------------------------------------------------
+-- changes: what a decision writes back (core.Changes), and applying them
+-- ---------------------------------------------------------------------------
+
+local function new_changes(st)
+  local ch = {set = {}, delete = {}, add = {}, remove = {}}
+  for _, id in ipairs(st.dropped) do table.insert(ch.remove, id) end
+  return ch
+end
+
+local function delete_recharge(ch)
+  for _, n in ipairs(RECHARGE_FIELDS) do table.insert(ch.delete, n) end
+end
+
+local function set_recharge(ch, since, deadline, target)
+  ch.set.recharge_since_ms = fmt(since)
+  ch.set.recharge_deadline_ms = fmt(deadline)
+  ch.set.recharge_target = fmt(target)
+  local kept = {}
+  for _, n in ipairs(ch.delete) do
+    if n ~= 'recharge_since_ms' and n ~= 'recharge_deadline_ms' and n ~= 'recharge_target' then
+      table.insert(kept, n)
+    end
+  end
+  ch.delete = kept
+end
+
+local function call_batched(cmd, key, list)
+  for i = 1, #list, BATCH do
+    redis.call(cmd, key, unpack(list, i, math.min(i + BATCH - 1, #list)))
+  end
+end
+
+local function pairs_list(map)
+  local out = {}
+  for k, v in pairs(map) do
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+  return out
+end
+
+-- the same order as MappingStoreBase.merge: delete, set, remove leases, add leases
+local function apply(ch, P)
+  if #ch.delete > 0 then call_batched('HDEL', KEYS[1], ch.delete) end
+  local set = pairs_list(ch.set)
+  if #set > 0 then
+    redis.call('HSET', KEYS[1], unpack(set))
+    redis.call('PEXPIRE', KEYS[1], P.budget_ttl_ms)
+  end
+  if #ch.remove > 0 then call_batched('HDEL', KEYS[2], ch.remove) end
+  local add = pairs_list(ch.add)
+  if #add > 0 then
+    call_batched('HSET', KEYS[2], add)
+    -- only ever lengthened, so a worker with a shorter lease TTL cannot cut others' leases
+    if redis.call('PTTL', KEYS[2]) < P.leases_ttl_ms then
+      redis.call('PEXPIRE', KEYS[2], P.leases_ttl_ms)
+    end
+  end
+end
+
+-- ---------------------------------------------------------------------------
+-- observe (core.observe), shared by observe.lua and settle.lua
+-- ---------------------------------------------------------------------------
+
+-- status fields from ARGV[first .. first+3]: tokensLeft, refillIn, refillRate, timestamp
+local function read_status(first)
+  return {tokens_left = tonumber(ARGV[first]), refill_in = tonumber(ARGV[first + 1]),
+          refill_rate = tonumber(ARGV[first + 2]), timestamp = tonumber(ARGV[first + 3])}
+end
+
+local function observe(st, s, now, authoritative)
+  local ch = new_changes(st)
+  local a = st.anchor
+  local seen = now
+  if a ~= nil and not unknown(st) then
+    local offset = a.server_ts - a.seen  -- Keepa's clock minus ours, as last measured
+    local drift = (s.timestamp - now) - offset
+    if math.abs(drift) <= MAX_SKEW_DRIFT_MS then  -- else the stored Keepa time is garbage
+      if not authoritative then
+        if s.timestamp < a.server_ts then return ch end
+        if s.timestamp == a.server_ts and s.tokens_left * MT >= a.tokens then return ch end
+      end
+      -- a reply that arrives late is dated when Keepa sent it, on our clock;
+      -- one over a minute late says less than the anchor we hold
+      local sent = s.timestamp - offset
+      if sent < now - MINUTE_MS and not authoritative then return ch end
+      if now - MINUTE_MS <= sent and sent < now then seen = sent end
+    end
+  end
+  local refill_in = math.min(math.max(s.refill_in, 1), MINUTE_MS)
+  ch.set.anchor_tokens = fmt(s.tokens_left * MT)
+  ch.set.anchor_rate = fmt(math.max(s.refill_rate, 0) * MT)
+  ch.set.anchor_next_refill_ms = fmt(seen + refill_in)
+  ch.set.anchor_server_ts_ms = fmt(s.timestamp)
+  ch.set.anchor_seen_ms = fmt(seen)
+  if authoritative then ch.set.last_sync_ms = fmt(now) end
+  if st.recharge == nil then delete_recharge(ch) end  -- drops a partial or corrupt record
+  return ch
+end
+
+-- ---------------------------------------------------------------------------
+-- the operation follows
+-- ---------------------------------------------------------------------------

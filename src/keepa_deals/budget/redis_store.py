@@ -1,0 +1,312 @@
+"""The Redis store: the shared budget of every worker on every host.
+
+Each step is one Lua script (package data under ``budget/lua/``) run with one
+``EVALSHA``: it reads Redis ``TIME``, parses the stored state, decides and
+writes back atomically.  The scripts are a transcription of
+:mod:`keepa_deals.budget.core`; ``lib.lua`` holds the shared part and is
+prepended to each operation.  redis-py ``Script`` objects reload a script
+after ``NOSCRIPT`` (a ``SCRIPT FLUSH``, a restart, a failover).
+
+Snapshots and :meth:`RedisStore.raw` read the state and the clock in one
+atomic script and run the Python core on it: a read-only view needs no
+second implementation.
+
+Keys come from :class:`~keepa_deals.budget.keys.KeyBuilder`, namespaced by the
+API key's fingerprint.  Every written key gets a bounded TTL: the budget hash
+a day, the leases hash the longest lease TTL plus a margin.
+
+If Redis cannot be reached, or fails mid-call, the store raises
+:class:`BudgetStoreUnavailable` naming host and port (never a password).  It
+never falls back to another store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar, cast
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from keepa_deals.budget import core
+from keepa_deals.budget.core import Decision, Policy, Snapshot
+from keepa_deals.budget.errors import BudgetError, BudgetStoreUnavailable
+from keepa_deals.budget.keys import KeyBuilder
+from keepa_deals.clock import Clock
+from keepa_deals.errors import ConfigError
+from keepa_deals.keepa.status import TokenStatus
+
+T = TypeVar("T")
+
+#: Seconds to connect, and to wait for any reply (a script runs in microseconds).
+CONNECT_TIMEOUT_S = 2.0
+SOCKET_TIMEOUT_S = 2.0
+#: A pooled connection idle this long is PINGed before use.
+HEALTH_CHECK_INTERVAL_S = 15
+#: One quick reconnect inside redis-py (a pooled connection that died with a
+#: restart); the TokenManager retries further, then BudgetStoreUnavailable.
+CLIENT_RETRIES = 1
+
+BUDGET_TTL_MS = 24 * 3600 * 1000
+LEASES_TTL_MARGIN_MS = 60_000
+MIN_LEASES_TTL_MS = 60_000
+MAX_KEY_TTL_MS = 7 * 24 * 3600 * 1000
+
+#: ResponseError prefixes that mean "Redis cannot serve us now", not "our script is wrong".
+_UNAVAILABLE_REPLIES = (
+    "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "READONLY",
+    "NOREPLICAS", "OOM",
+)
+
+OPERATIONS = ("acquire", "settle", "observe", "claim_sync")
+STANDALONE = ("read", "write")
+
+
+@cache
+def script_source(name: str) -> str:
+    """The Lua source of one script (operations get lib.lua prepended)."""
+    lua = resources.files("keepa_deals.budget").joinpath("lua")
+    own = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    if name in STANDALONE:
+        return own
+    if name not in OPERATIONS:
+        raise ValueError(f"no budget script named {name!r}")
+    return lua.joinpath("lib.lua").read_text(encoding="utf-8") + "\n" + own
+
+
+def connect(url: str) -> redis.Redis:
+    """A pooled client with bounded timeouts and a health check."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_keepalive=True,
+            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), CLIENT_RETRIES),
+        )
+    except ValueError as exc:
+        # the URL may hold a password: never echo it
+        raise ConfigError(
+            "REDIS_URL is not a valid Redis URL (redis://[[user]:password@]host[:port][/db], "
+            "rediss://… or unix://…)"
+        ) from exc
+
+
+def describe(client: redis.Redis) -> str:
+    """host:port (or the socket path) of a client, never its credentials."""
+    try:
+        kw = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return "redis"
+    if kw.get("path"):
+        return f"unix:{kw['path']}"
+    return f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
+
+
+def _ms(value: object, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    return str(int(value))
+
+
+def _clamp(x: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, x))
+
+
+def _text(b: bytes | str) -> str:
+    return b.decode("utf-8", "surrogateescape") if isinstance(b, bytes) else b
+
+
+def _bytes(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _pairs(flat: Sequence[bytes]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _opt(b: bytes) -> int | None:
+    return int(b) if b else None
+
+
+def _status_args(status: TokenStatus) -> list[str]:
+    return [
+        _ms(status.tokens_left, "tokensLeft"),
+        _ms(status.refill_in_ms, "refillIn"),
+        _ms(status.refill_rate, "refillRate"),
+        _ms(status.timestamp_ms, "timestamp"),
+    ]
+
+
+class RedisStore:
+    """The budget's state in Redis, stepped atomically by Lua scripts."""
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url_or_client: str | redis.Redis,
+        api_key_fingerprint: str,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.keys = KeyBuilder(api_key_fingerprint)
+        #: None in production (Redis TIME); a clock only in tests, passed as ARGV now_ms
+        self.clock = clock
+        if isinstance(url_or_client, str):
+            self._client = connect(url_or_client)
+            self._owns_client = True
+        else:
+            self._client = url_or_client
+            self._owns_client = False
+        self.where = describe(self._client)
+        self._key_list = list(self.keys.budget_keys)
+        self._scripts: dict[str, Script] = {
+            name: self._client.register_script(script_source(name))
+            for name in (*OPERATIONS, *STANDALONE)
+        }
+        self._policy_args: dict[Policy, list[str]] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.where}, {self.keys.fingerprint})"
+
+    # -- the BudgetStore protocol ----------------------------------------------
+
+    def now_ms(self) -> int:
+        if self.clock is not None:
+            return self.clock.now_ms()
+        sec, usec = self._guard("TIME", self._client.time)
+        return int(sec) * 1000 + int(usec) // 1000
+
+    def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
+        reply = self._run("acquire", policy, [lease_id, _ms(cost_mt, "cost")])
+        kind, reason, *nums = reply
+        wait, expires, projected, available, needed, seen, cap, now, last_sync = (
+            _opt(n) for n in nums
+        )
+        return Decision(
+            kind=cast(core.Kind, _text(kind)),
+            reason=_text(reason),
+            wait_ms=wait,
+            lease_expires_ms=expires,
+            projected=projected,
+            available=available,
+            needed=needed,
+            anchor_seen_ms=seen,
+            cap=cap,
+            now_ms=now,
+            last_sync_ms=last_sync,
+        )
+
+    def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
+        extra = ["1", *_status_args(status)] if status is not None else ["0"]
+        self._run("settle", policy, [lease_id, _ms(cost_mt, "cost"), *extra])
+
+    def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
+        self._run("observe", policy, ["1" if authoritative else "0", *_status_args(status)])
+
+    def claim_sync(self, policy: Policy) -> bool:
+        return bool(self._run("claim_sync", policy, []))
+
+    def snapshot(self, policy: Policy) -> Snapshot:
+        now, fields, leases = self._read()
+        return core.snapshot(core.parse(fields, leases, now, policy), now)
+
+    def raw(self) -> tuple[dict[str, str], dict[str, str]]:
+        _, fields, leases = self._read()
+        return fields, leases
+
+    def write_raw(self, fields: Mapping[str, str | None], leases: Mapping[str, str | None]) -> None:
+        args: list[str | bytes] = [str(BUDGET_TTL_MS), str(self._leases_ttl(Policy()))]
+        for index, updates in (("1", fields), ("2", leases)):
+            for name, value in updates.items():
+                if value is None:
+                    args += [index, "del", _bytes(name), b""]
+                else:
+                    args += [index, "set", _bytes(name), _bytes(value)]
+        self._call("write", args)
+
+    def clear(self) -> None:
+        """Delete this budget's keys (and only those; nothing here ever flushes Redis)."""
+        self._guard("DEL", lambda: self._client.delete(*self._key_list))
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    # -- helpers -----------------------------------------------------------------
+
+    @staticmethod
+    def _leases_ttl(policy: Policy) -> int:
+        return _clamp(policy.lease_ttl_ms + LEASES_TTL_MARGIN_MS, MIN_LEASES_TTL_MS, MAX_KEY_TTL_MS)
+
+    def _args(self, policy: Policy) -> list[str]:
+        """ARGV[2..11]: the policy and the key TTLs (cached per policy)."""
+        args = self._policy_args.get(policy)
+        if args is None:
+            args = [
+                _ms(policy.floor, "floor"),
+                _ms(policy.min_balance, "min_balance"),
+                _ms(policy.lease_ttl_ms, "lease_ttl_ms"),
+                _ms(policy.anchor_max_age_ms, "anchor_max_age_ms"),
+                repr(float(policy.burst_minutes)),
+                _ms(policy.sync_interval_ms, "sync_interval_ms"),
+                _ms(policy.recharge_slack_ms, "recharge_slack_ms"),
+                _ms(policy.zero_rate_retry_ms, "zero_rate_retry_ms"),
+                str(BUDGET_TTL_MS),
+                str(self._leases_ttl(policy)),
+            ]
+            self._policy_args[policy] = args
+        return args
+
+    def _now_arg(self) -> str:
+        return "" if self.clock is None else str(int(self.clock.now_ms()))
+
+    def _run(self, name: str, policy: Policy, extra: list[str]) -> Any:
+        return self._call(name, [self._now_arg(), *self._args(policy), *extra])
+
+    def _read(self) -> tuple[int, dict[str, str], dict[str, str]]:
+        now, fields, leases = self._call("read", [self._now_arg()])
+        return int(now), _pairs(fields), _pairs(leases)
+
+    def _call(self, name: str, args: Sequence[str | bytes]) -> Any:
+        script = self._scripts[name]
+        return self._guard(name, lambda: script(keys=self._key_list, args=args))
+
+    def _guard(self, what: str, op: Callable[[], T]) -> T:
+        """Run one Redis call, turning redis-py's errors into ours."""
+        try:
+            return op()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise self._unavailable(what, exc) from None
+        except redis.ResponseError as exc:
+            if str(exc).split(" ", 1)[0].upper() in _UNAVAILABLE_REPLIES:
+                raise self._unavailable(what, exc) from None
+            raise BudgetError(
+                f"the token budget's {what} step failed in Redis at {self.where}: "
+                f"{self._redact(str(exc))}"
+            ) from None
+        except redis.RedisError as exc:
+            raise self._unavailable(what, exc) from None
+
+    def _unavailable(self, what: str, exc: Exception) -> BudgetStoreUnavailable:
+        detail = self._redact(str(exc)) or type(exc).__name__
+        return BudgetStoreUnavailable(
+            f"Redis at {self.where} is unavailable for the token budget ({what}: "
+            f"{type(exc).__name__}: {detail}); keepa-deals does not fall back to a local "
+            "budget: start Redis or fix REDIS_URL"
+        )
+
+    def _redact(self, text: str) -> str:
+        try:
+            password = self._client.connection_pool.connection_kwargs.get("password")
+        except AttributeError:
+            password = None
+        if password:
+            text = text.replace(str(password), "***")
+        return text

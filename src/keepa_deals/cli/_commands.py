@@ -3,3 +3,4 @@
 from keepa_deals.cli import settings_cmd  # noqa: F401
 from keepa_deals.cli import db_cmd  # noqa: F401
 from keepa_deals.cli import sandbox_cmd  # noqa: F401
+from keepa_deals.cli import tokens_cmd  # noqa: F401

@@ -1,0 +1,150 @@
+"""KeepaClient: the typed Keepa calls, every one of them paid through the budget.
+
+For each call: validate the query (nothing invalid is sent), estimate its cost,
+``lease = budget.acquire(cost)``, send it, and ``budget.settle(lease, status)``
+whatever happens, with the reply's token status (the 429's status on
+NotEnoughTokens; None when the reply carried none).  The rest of the code
+reaches Keepa only through this class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from keepa_deals.budget.errors import BudgetError
+from keepa_deals.budget.protocol import TokenBudget
+from keepa_deals.keepa.deals import DealPage, parse_deal_page
+from keepa_deals.keepa.economics import DEAL_PAGE_COST, estimate_product_cost
+from keepa_deals.keepa.errors import KeepaResponseError, MalformedResponse
+from keepa_deals.keepa.http import KeepaHTTP
+from keepa_deals.keepa.products import ProductBatch, parse_product_batch
+from keepa_deals.keepa.queries import (
+    DealSelection,
+    normalize_asins,
+    product_params,
+    validate_selection,
+)
+from keepa_deals.keepa.replies import KeepaResponse
+from keepa_deals.keepa.status import TokenStatus
+
+log = logging.getLogger(__name__)
+
+
+class KeepaClient:
+    """Typed Keepa calls over ``http``, spending through ``budget``.
+
+    ``max_wait_s`` is how long ``budget.acquire`` may wait for tokens (None:
+    the budget's own default).  The /deal selection is sent as a POST JSON
+    body, the way Keepa's Java client sends it.
+    """
+
+    def __init__(self, http: KeepaHTTP, budget: TokenBudget, *,
+                 max_wait_s: float | None = None) -> None:
+        self.http = http
+        self.budget = budget
+        self.max_wait_s = max_wait_s
+
+    def __repr__(self) -> str:
+        return f"KeepaClient({self.http!r}, budget={type(self.budget).__name__})"
+
+    # --- calls -------------------------------------------------------------------
+
+    def token_status(self) -> TokenStatus:
+        """``/token`` (free): the status, also handed to ``budget.observe``."""
+        status = self.http.token_status()
+        self.budget.observe(status)
+        return status
+
+    def deals(self, selection: Mapping[str, Any] | DealSelection, *,
+              page: int | None = None) -> DealPage:
+        """One /deal page (up to 150 deals, 5 tokens).
+
+        ``page`` replaces the selection's own page.  Raises InvalidQuery before
+        anything is sent when the selection is wrong.
+        """
+        if isinstance(selection, DealSelection):
+            wire = selection.to_wire()
+            if page is not None:
+                wire = validate_selection(wire, page=page)
+        else:
+            wire = validate_selection(selection, page=page)
+        reply = self._spend(DEAL_PAGE_COST, "deal", json_body=wire)
+        with _malformed_status(reply):
+            return parse_deal_page(reply.body, reply.token_status, page=wire["page"])
+
+    def products(
+        self,
+        asins: str | Iterable[str],
+        *,
+        domain: int = 1,
+        stats: int | str | None = None,
+        history: bool = False,
+        offers: int | None = None,
+        rating: bool = False,
+        buybox: bool = False,
+        update: int | None = None,
+        days: int | None = None,
+    ) -> ProductBatch:
+        """Up to 100 products by ASIN.
+
+        ``stats``: days (or ``"start,end"``) of statistics; ``history``: include
+        the csv histories; ``offers``: 20-100 marketplace offers (6 tokens per
+        10 offers per product instead of 1); ``rating`` +1, ``buybox`` +2 per
+        product; ``update``: refresh data older than this many hours (0 forces
+        a live refresh, +1); ``days``: trim histories to the last days.
+        """
+        codes = normalize_asins(asins)
+        params = product_params(
+            codes, domain=domain, stats=stats, history=history, offers=offers,
+            rating=rating, buybox=buybox, update=update, days=days,
+        )
+        cost = estimate_product_cost(len(codes), offers=offers, rating=rating, buybox=buybox,
+                                     update=update)
+        reply = self._spend(cost, "product", params=params)
+        with _malformed_status(reply):
+            return parse_product_batch(reply.body, reply.token_status)
+
+    # --- the one path to Keepa ---------------------------------------------------------
+
+    def _spend(self, cost: int, endpoint: str, *, params: Mapping[str, Any] | None = None,
+               json_body: Any = None) -> KeepaResponse:
+        lease = self.budget.acquire(cost, max_wait_s=self.max_wait_s)
+        status: TokenStatus | None = None
+        try:
+            reply = self.http.request(endpoint, params, json_body=json_body)
+            status = reply.token_status
+            return reply
+        except KeepaResponseError as exc:
+            status = exc.token_status
+            raise
+        finally:
+            self._settle(lease, status)
+
+    def _settle(self, lease: Any, status: TokenStatus | None) -> None:
+        # A reply Keepa has charged for is worth more than the settle: when the
+        # budget's store fails here, the lease expires on its own (its TTL) and
+        # the next acquire reports the store's state.
+        try:
+            self.budget.settle(lease, status)
+        except BudgetError as exc:
+            log.warning("could not settle token lease %s: %s", getattr(lease, "id", lease), exc)
+
+
+class _malformed_status:
+    """Attach the reply's token status to a MalformedResponse raised while parsing."""
+
+    def __init__(self, reply: KeepaResponse) -> None:
+        self._reply = reply
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> bool:
+        if isinstance(exc, MalformedResponse):
+            exc.endpoint = exc.endpoint or self._reply.endpoint
+            if exc.token_status is None:
+                exc.token_status = self._reply.token_status
+        return False

@@ -75,7 +75,7 @@ class DatabaseLock:
             set_={"owner": ins.excluded.owner, "acquired_at": ins.excluded.acquired_at,
                   "expires_at": ins.excluded.expires_at},
             where=or_(_LOCKS.c.expires_at <= now, _LOCKS.c.owner == owner),
-        )
+        ).execution_options(preserve_rowcount=True)  # 1: inserted or taken over; 0: held
         with translate_errors(self.engine.url), self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 

@@ -122,21 +122,25 @@ def test_leases_reserve_and_settle_releases(store: BudgetStore, clock: FakeClock
     sync(store, clock, 100)
     assert store.acquire("w1", 60 * MT, P).kind == "grant"
     assert available(store) == 40
-    store.settle("w1", None, P)  # no token fields in the reply: assume it was spent
+    store.settle("w1", 60 * MT, None, P)  # no token fields in the reply: assume it was spent
     assert store.raw()[1] == {}
     assert store.snapshot(P).tokens == 40
     assert store.acquire("w2", 30 * MT, P).kind == "grant"
     clock.advance(1_000)
-    store.settle("w2", status(clock, 75, refill_in_ms=29_000), P)  # Keepa charged 25
+    store.settle("w2", 30 * MT, status(clock, 75, refill_in_ms=29_000), P)  # Keepa charged 25
     assert store.raw()[1] == {}
     assert (store.snapshot(P).tokens, available(store)) == (75, 75)
 
 
-def test_settling_an_unknown_lease_changes_nothing_else(store: BudgetStore,
-                                                        clock: FakeClock) -> None:
+def test_settling_an_expired_lease_without_a_status_still_takes_its_cost(
+        store: BudgetStore, clock: FakeClock) -> None:
     sync(store, clock, 100)
-    store.settle("never-granted", None, P)
-    assert store.snapshot(P).tokens == 100
+    store.acquire("slow", 30 * MT, P)
+    clock.advance(P.lease_ttl_ms)  # the lease no longer counts...
+    assert available(store) == store.snapshot(P).projected == 110
+    store.settle("slow", 30 * MT, None, P)  # ...but Keepa may well have charged the call
+    assert store.snapshot(P).tokens == 70
+    assert store.raw()[1] == {}
 
 
 def test_expired_leases_stop_counting(store: BudgetStore, clock: FakeClock) -> None:
@@ -161,7 +165,7 @@ def test_settle_reconciles_the_anchor_and_keeps_other_workers_leases(
     assert b.acquire("b-1", 40 * MT, P).kind == "grant"
     clock.advance(2_000)
     # a's reply: Keepa charged a's 30 (b's call has not reached Keepa yet)
-    a.settle("a-1", status(clock, 70, refill_in_ms=28_000), P)
+    a.settle("a-1", 30 * MT, status(clock, 70, refill_in_ms=28_000), P)
     snap = b.snapshot(P)
     assert snap.tokens == 70
     assert [lid for lid, _, _ in snap.leases] == ["b-1"]

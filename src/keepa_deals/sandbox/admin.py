@@ -82,14 +82,22 @@ async def _json(request: Request) -> Any:
         return None
 
 
-def admin_routes(sb: Sandbox) -> list[Route]:
+def _sandbox(request: Request) -> Sandbox:
+    sb: Sandbox = request.app.state.sandbox
+    return sb
+
+
+def admin_routes() -> list[Route]:
     async def state(request: Request) -> Response:
+        sb = _sandbox(request)
         return JSONResponse(sb.state())
 
     async def list_accounts(request: Request) -> Response:
+        sb = _sandbox(request)
         return JSONResponse([a.as_dict() for a in sb.all_accounts()])
 
     async def create_account(request: Request) -> Response:
+        sb = _sandbox(request)
         try:
             spec = AccountCreate.model_validate(await _json(request))
         except ValidationError as exc:
@@ -102,6 +110,7 @@ def admin_routes(sb: Sandbox) -> list[Route]:
                             headers={"location": f"/_sandbox/accounts/{fingerprint(spec.key)}"})
 
     async def one_account(request: Request) -> Response:
+        sb = _sandbox(request)
         fp = request.path_params["fp"]
         try:
             if request.method == "GET":
@@ -119,6 +128,7 @@ def admin_routes(sb: Sandbox) -> list[Route]:
             return _problem(404, f"no account {fp}")
 
     async def faults(request: Request) -> Response:
+        sb = _sandbox(request)
         if request.method == "PUT":
             try:
                 sb.set_faults(FaultConfig.model_validate(await _json(request)))
@@ -130,6 +140,7 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         return JSONResponse(sb.faults.as_dict())
 
     async def clock(request: Request) -> Response:
+        sb = _sandbox(request)
         body = await _json(request)
         advance = getattr(sb.clock, "advance", None)
         if advance is None:

@@ -26,12 +26,17 @@ log = logging.getLogger(__name__)
 _METHODS = {"token": ["GET"], "deal": ["GET", "POST"], "product": ["GET"]}
 
 
+def _sandbox(request: Request) -> Sandbox:
+    sb: Sandbox = request.app.state.sandbox
+    return sb
+
+
 def create_app(sandbox: Sandbox) -> Starlette:
-    """An ASGI app serving ``sandbox``."""
+    """An ASGI app serving ``sandbox`` (``app.state.sandbox``, which may be swapped)."""
 
     def endpoint(name: str):  # type: ignore[no-untyped-def]
         async def handle(request: Request) -> Response:
-            return await keepa_request(sandbox, name, request)
+            return await keepa_request(_sandbox(request), name, request)
 
         return handle
 
@@ -40,21 +45,21 @@ def create_app(sandbox: Sandbox) -> Starlette:
         handler = endpoint(name)
         routes.append(Route(f"/{name}", handler, methods=methods))
         routes.append(Route(f"/{name}/", handler, methods=methods))
-    routes += admin_routes(sandbox)
+    routes += admin_routes()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         name = request.url.path.strip("/").split("/")[0]
         if exc.status_code == 405:
             err = ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here.")
-            return await keepa_error(sandbox, request, err, name if name in _METHODS else "other")
+            return await keepa_error(_sandbox(request), request, err, name if name in _METHODS else "other")
         err = ApiError(exc.status_code, "NOT_FOUND", "No such endpoint.")
-        return await keepa_error(sandbox, request, err)
+        return await keepa_error(_sandbox(request), request, err)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("sandbox request failed: %s", type(exc).__name__, exc_info=exc)
         err = ApiError(500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred.")
-        return await keepa_error(sandbox, request, err)
+        return await keepa_error(_sandbox(request), request, err)
 
     app = Starlette(
         routes=routes,

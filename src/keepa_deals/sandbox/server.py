@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
+from starlette.applications import Starlette
 
 from keepa_deals.sandbox.app import create_app
 from keepa_deals.sandbox.sandbox import Sandbox
@@ -22,7 +23,9 @@ from keepa_deals.sandbox.sandbox import Sandbox
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only
+    # then, and without it every response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -38,9 +41,9 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _config(sandbox: Sandbox, log_level: str) -> uvicorn.Config:
+def _config(app: Starlette, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(sandbox),
+        app,
         log_config=None,
         log_level=log_level,
         access_log=False,
@@ -60,6 +63,9 @@ class SandboxServer:
         with SandboxServer(Sandbox(clock=FakeClock())) as server:
             httpx.get(f"{server.url}/token", params={"key": DEMO_KEY})
             server.sandbox.clock.advance(60_000)
+
+    ``server.sandbox`` can be replaced while it runs: a test suite can share
+    one server and give each test a fresh :class:`Sandbox`.
     """
 
     def __init__(
@@ -70,7 +76,7 @@ class SandboxServer:
         port: int = 0,
         startup_timeout_s: float = 10.0,
     ) -> None:
-        self.sandbox = sandbox if sandbox is not None else Sandbox()
+        self._app = create_app(sandbox if sandbox is not None else Sandbox())
         self.host = host
         self.port = port
         self.startup_timeout_s = startup_timeout_s
@@ -81,6 +87,16 @@ class SandboxServer:
 
     def __repr__(self) -> str:
         return f"SandboxServer({self._url or 'stopped'})"
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox being served."""
+        sb: Sandbox = self._app.state.sandbox
+        return sb
+
+    @sandbox.setter
+    def sandbox(self, sandbox: Sandbox) -> None:
+        self._app.state.sandbox = sandbox
 
     @property
     def url(self) -> str:
@@ -94,7 +110,7 @@ class SandboxServer:
             return self
         self._sock = _bind(self.host, self.port)
         self._url = _url(self._sock)
-        self._server = uvicorn.Server(_config(self.sandbox, "warning"))
+        self._server = uvicorn.Server(_config(self._app, "warning"))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]},
             name=f"keepa-sandbox {self._url}", daemon=True,
@@ -147,6 +163,6 @@ def serve(
     try:
         if on_ready is not None:
             on_ready(_url(sock))
-        uvicorn.Server(_config(sandbox, log_level)).run(sockets=[sock])
+        uvicorn.Server(_config(create_app(sandbox), log_level)).run(sockets=[sock])
     finally:
         sock.close()

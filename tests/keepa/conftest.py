@@ -141,8 +141,7 @@ UNKNOWN_KEY = "nosuchaccount" + "0" * 51
 def sandbox_server() -> Iterator[Any]:
     """A sandbox on a free port with a fake clock and an account for SANDBOX_KEY."""
     from keepa_deals.clock import FakeClock
-    from keepa_deals.sandbox.sandbox import Sandbox
-    from keepa_deals.sandbox.server import SandboxServer
+    from keepa_deals.sandbox import Sandbox, SandboxServer
 
     sandbox = Sandbox(clock=FakeClock())
     sandbox.add_account(SANDBOX_KEY, tokens=300, refill_rate=5)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from keepa_deals.cli import app
+from keepa_deals.sandbox import DEMO_KEY
 from tests._services import free_port
 from tests.keepa.conftest import SANDBOX_KEY, UNKNOWN_KEY
 
@@ -24,6 +28,48 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "keepa_deals", *args],
         env=full_env, capture_output=True, text=True, timeout=45,
     )
+
+
+@pytest.fixture
+def sandbox_process() -> Iterator[str]:
+    """``python -m keepa_deals sandbox`` in a process of its own; yields its URL.
+
+    The demo account holds 5000 tokens, above its 420 cap (7/min), so no
+    refill changes the balance while the test runs on real time.
+    """
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keepa_deals", "sandbox", "--port", str(port),
+         "--tokens", "5000", "--rate", "7"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox process did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def test_sync_json_against_a_sandbox_process(sandbox_process: str) -> None:
+    proc = _run("tokens", "sync", "--json", KEEPA_API_URL=sandbox_process, KEEPA_API_KEY=DEMO_KEY)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["tokensLeft"] == 5000
+    assert out["refillRate"] == 7
+    assert DEMO_KEY not in proc.stdout + proc.stderr
 
 
 def test_sync_json_prints_the_sandbox_status(sandbox_server: Any) -> None:

@@ -1,0 +1,66 @@
+"""open_budget: the store the settings pick, the policy they set, never a fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keepa_deals.budget import BudgetStoreUnavailable, TokenManager, open_budget, open_store
+from keepa_deals.budget.core import MT, Policy
+from keepa_deals.budget.sqlite_store import FILENAME, SqliteStore
+from keepa_deals.clock import FakeClock
+from keepa_deals.settings import Settings
+from tests._services import free_port
+from tests.budget._keepa import KeepaAccount
+
+
+def test_without_redis_the_budget_is_the_sqlite_file(tmp_path: Path) -> None:
+    clock = FakeClock()
+    keepa = KeepaAccount(clock)
+    settings = Settings(data_dir=tmp_path, budget_floor=-50, budget_min_balance=3,
+                        budget_max_wait_s=12.5, budget_lease_ttl_s=30, budget_sync_interval_s=90,
+                        budget_anchor_max_age_s=300, budget_burst_minutes=2)
+    manager = open_budget(settings, sync=keepa.token, clock=clock)
+    try:
+        assert isinstance(manager, TokenManager)
+        assert isinstance(manager.store, SqliteStore)
+        assert manager.store.path == tmp_path / FILENAME
+        assert manager.policy == Policy.from_settings(settings) == Policy(
+            floor=-50, min_balance=3, lease_ttl_ms=30_000, anchor_max_age_ms=300_000,
+            burst_minutes=2, sync_interval_ms=90_000)
+        assert manager.max_wait_s == 12.5
+        assert manager.clock is clock
+        lease = manager.acquire(4)
+        assert lease.expires_ms == clock.now_ms() + 30_000
+        assert keepa.token_calls == 1
+    finally:
+        manager.store.close()
+
+
+def test_two_budgets_on_one_data_dir_share_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    keepa = KeepaAccount(clock, tokens=10)
+    settings = Settings(data_dir=tmp_path)
+    a = open_budget(settings, sync=keepa.token, clock=clock)
+    b = open_budget(settings, sync=keepa.token, clock=clock)
+    try:
+        a.acquire(10)
+        assert b.snapshot().available == 0
+        assert b.store.acquire("x", 1 * MT, b.policy).kind == "wait"
+    finally:
+        a.store.close()
+        b.store.close()
+
+
+@pytest.mark.redis
+def test_redis_down_is_an_error_never_a_fallback(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    store = open_store(settings, clock=FakeClock())
+    try:
+        assert store.kind == "redis"
+        with pytest.raises(BudgetStoreUnavailable):
+            store.acquire("w1", 1 * MT, Policy())
+    finally:
+        store.close()
+    assert not (tmp_path / FILENAME).exists(), "no local budget was opened instead"

@@ -24,7 +24,7 @@ from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.keepa.models import DateRange, DealPage, ProductBatch
 from keepa_deals.keepa.queries import DealSelection
 from tests._services import free_port
-from tests.keepa.conftest import SANDBOX_KEY, RecordingBudget
+from tests.keepa.conftest import SANDBOX_KEY, RecordingBudget, envelope, json_reply
 
 SandboxHTTP = Callable[..., KeepaHTTP]
 SELECTION = {"domainId": 1, "priceTypes": [2], "dateRange": 1}
@@ -59,7 +59,8 @@ def test_deals_acquire_5_then_settle_with_the_replys_status(
     assert page.status.tokens_consumed == 5
 
 
-def test_deals_with_a_typed_selection_and_page(client: KeepaClient, budget: RecordingBudget) -> None:
+def test_deals_with_a_typed_selection_and_page(client: KeepaClient,
+                                               budget: RecordingBudget) -> None:
     page = client.deals(DealSelection(domain_id=1, price_type=2, page=0), page=1)
     assert page.page == 1
     assert budget.kinds() == ["acquire", "settle"]
@@ -162,3 +163,14 @@ def test_token_status_is_free_and_observed(
 
 def test_repr(client: KeepaClient) -> None:
     assert SANDBOX_KEY not in repr(client) and "RecordingBudget" in repr(client)
+
+
+def test_a_mis_shaped_reply_keeps_its_status(mock_http: Callable[..., Any],
+                                             budget: RecordingBudget) -> None:
+    http, _ = mock_http(json_reply(200, envelope(tokensLeft=55, tokensConsumed=5)))
+    with pytest.raises(MalformedResponse, match="no 'deals'") as info:
+        KeepaClient(http, budget).deals(SELECTION)
+    status = info.value.token_status
+    assert status is not None and status.tokens_left == 55
+    assert info.value.endpoint == "deal"
+    assert budget.kinds() == ["acquire", "settle"] and budget.events[1][2] == status

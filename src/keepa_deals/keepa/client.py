@@ -71,8 +71,11 @@ class KeepaClient:
         else:
             wire = validate_selection(selection, page=page)
         reply = self._spend(DEAL_PAGE_COST, "deal", json_body=wire)
-        with _malformed_status(reply):
+        try:
             return parse_deal_page(reply.body, reply.token_status, page=wire["page"])
+        except MalformedResponse as exc:
+            _with_reply(exc, reply)
+            raise
 
     def products(
         self,
@@ -103,8 +106,11 @@ class KeepaClient:
         cost = estimate_product_cost(len(codes), offers=offers, rating=rating, buybox=buybox,
                                      update=update)
         reply = self._spend(cost, "product", params=params)
-        with _malformed_status(reply):
+        try:
             return parse_product_batch(reply.body, reply.token_status)
+        except MalformedResponse as exc:
+            _with_reply(exc, reply)
+            raise
 
     # --- the one path to Keepa ---------------------------------------------------------
 
@@ -132,19 +138,8 @@ class KeepaClient:
             log.warning("could not settle token lease %s: %s", getattr(lease, "id", lease), exc)
 
 
-class _malformed_status:
-    """Attach the reply's token status to a MalformedResponse raised while parsing."""
-
-    def __init__(self, reply: KeepaResponse) -> None:
-        self._reply = reply
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
-        if isinstance(exc, MalformedResponse):
-            exc.endpoint = exc.endpoint or self._reply.endpoint
-            if exc.token_status is None:
-                exc.token_status = self._reply.token_status
-        return False
+def _with_reply(exc: MalformedResponse, reply: KeepaResponse) -> None:
+    """Complete a parse error with what the reply said: endpoint and token status."""
+    exc.endpoint = exc.endpoint or reply.endpoint
+    if exc.token_status is None:
+        exc.token_status = reply.token_status

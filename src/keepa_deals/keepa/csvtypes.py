@@ -69,7 +69,9 @@ PRICE_TYPES: frozenset[CsvType] = frozenset(CsvType) - {
 }
 
 #: The ``priceTypes`` a /deal selection accepts (exactly one of them per query).
-DEAL_PRICE_TYPES: frozenset[int] = frozenset({0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 18, 19, 20, 21, 22, 32, 33})
+DEAL_PRICE_TYPES: frozenset[int] = frozenset(
+    {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 18, 19, 20, 21, 22, 32, 33}
+)
 
 _BY_NAME: dict[str, CsvType] = {t.name: t for t in CsvType}
 

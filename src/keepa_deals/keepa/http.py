@@ -34,6 +34,7 @@ from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from keepa_deals import __version__
+from keepa_deals.clock import SYSTEM_CLOCK
 from keepa_deals.errors import ConfigError
 from keepa_deals.keepa.errors import (
     KeepaServerError,
@@ -97,7 +98,7 @@ class KeepaHTTP:
         retries: int = 4,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = SYSTEM_CLOCK.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         secret = key if isinstance(key, SecretStr) else SecretStr(key)
@@ -222,7 +223,7 @@ class KeepaHTTP:
     def _backoff(self, state: RetryCallState) -> float:
         """initial × 2^(n-1) plus up to ``initial`` of jitter, never above the maximum."""
         initial = self._backoff_initial_s
-        delay = initial * 2 ** (state.attempt_number - 1) + random.uniform(0, initial)
+        delay = initial * float(2 ** (state.attempt_number - 1)) + random.uniform(0, initial)
         return min(self._backoff_max_s, delay)
 
     def _log_retry(self, state: RetryCallState) -> None:

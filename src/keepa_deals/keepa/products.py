@@ -173,7 +173,10 @@ class SalesRanks(Mapping[int, tuple[CsvPoint, ...]]):
         self._what = what
 
     def __getitem__(self, category: int) -> tuple[CsvPoint, ...]:
-        series = self.raw[str(category)] if str(category) in self.raw else self.raw[category]
+        key = str(category)
+        if key not in self.raw:
+            raise KeyError(category)
+        series = self.raw[key]
         return () if series is None else parse_points(series, f"{self._what}[{category}]")
 
     def __iter__(self) -> Iterator[int]:

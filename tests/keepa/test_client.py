@@ -161,6 +161,15 @@ def test_token_status_is_free_and_observed(
     assert status.tokens_left == 300
 
 
+def test_token_status_at_a_spent_balance_is_observed(
+    client: KeepaClient, budget: RecordingBudget, sandbox_server: Any
+) -> None:
+    sandbox_server.sandbox.update_account(SANDBOX_KEY, tokens=0)
+    status = client.token_status()
+    assert status.tokens_left == 0
+    assert budget.events == [("observe", status, None)]
+
+
 def test_repr(client: KeepaClient) -> None:
     assert SANDBOX_KEY not in repr(client) and "RecordingBudget" in repr(client)
 

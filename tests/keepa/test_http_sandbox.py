@@ -127,6 +127,17 @@ def test_429_goes_straight_back_with_its_status(
     assert sandbox_server.sandbox.account(SANDBOX_KEY).requests_to("product", 429) == 1
 
 
+def test_token_status_at_a_spent_balance_is_returned_not_raised(
+    sandbox_server: Any, sandbox_http: SandboxHTTP
+) -> None:
+    sandbox_server.sandbox.update_account(SANDBOX_KEY, tokens=-12)
+    http = sandbox_http()
+    seen = _listen(http)
+    status = http.token_status()
+    assert status.tokens_left == -12 and seen == [status]
+    assert sandbox_server.sandbox.account(SANDBOX_KEY).requests_to("token", 429) == 1
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_5xx_retried_then_raised(
     sandbox_server: Any, sandbox_http: SandboxHTTP, sleeps: Sleeps, status: int

@@ -41,6 +41,7 @@ from keepa_deals.keepa.errors import (
     KeepaTimeout,
     KeepaTransportError,
     MalformedResponse,
+    NotEnoughTokens,
 )
 from keepa_deals.keepa.redact import MASK, display_url, redact
 from keepa_deals.keepa.replies import KeepaErrorInfo, KeepaResponse, decode_body, error_for
@@ -183,8 +184,18 @@ class KeepaHTTP:
     # --- requests ---------------------------------------------------------------
 
     def token_status(self) -> TokenStatus:
-        """``GET /token`` (free): the key's current token status."""
-        reply = self.request("token")
+        """``GET /token`` (free): the key's current token status.
+
+        A 429 answers the question too (its body is the token envelope), so
+        its status is returned rather than raised: asking for the balance
+        must work best exactly when the balance is spent.
+        """
+        try:
+            reply = self.request("token")
+        except NotEnoughTokens as exc:
+            if exc.token_status is None:
+                raise
+            return exc.token_status
         if reply.token_status is None:
             raise MalformedResponse(
                 "Keepa /token answered without token fields",

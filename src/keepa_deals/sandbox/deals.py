@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
@@ -205,7 +206,12 @@ def _sort_key(row: _Row, sort_type: int) -> tuple[int, ...]:
     return (-row.delta_percent,)
 
 
+@lru_cache(maxsize=8192)
 def render_deal(state: ProductState, start_ms: int) -> dict[str, Any]:
+    """The deal object of a product in the feed (a function of its state: cached).
+
+    The returned dict is shared between responses; callers must not change it.
+    """
     spec = state.spec
     assert state.event is not None
     event_min = unix_ms_to_keepa_minutes(state.event.time_ms)

@@ -114,7 +114,7 @@ def encode(
 ) -> Response:
     headers = {}
     if gzip_ok:
-        payload = gzip.compress(payload, compresslevel=5)
+        payload = gzip.compress(payload, compresslevel=1)
         headers["content-encoding"] = "gzip"
         headers["vary"] = "Accept-Encoding"
     return Response(payload, status_code=status, media_type=media_type, headers=headers)

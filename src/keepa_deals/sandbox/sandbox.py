@@ -145,7 +145,7 @@ class Sandbox:
         if config is None:
             config = FaultConfig(**fields)
         elif fields:
-            config = config.model_copy(update=fields)
+            config = FaultConfig.model_validate({**config.model_dump(), **fields})
         self.faults.configure(config)
         return config
 

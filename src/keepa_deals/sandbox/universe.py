@@ -153,7 +153,7 @@ def _counts(rng: random.Random, popularity: float, is_book: bool) -> tuple[int, 
     return new_fba, new_fbm, used
 
 
-def _product(index: int, seed: int, asin: str, root: int, rng: random.Random, start_ms: int) -> ProductSpec:
+def _product(index: int, asin: str, root: int, rng: random.Random, start_ms: int) -> ProductSpec:
     is_book = root == BOOKS
     subs = SUB_CATEGORIES[root]
     cats = tuple(rng.sample(sorted(subs), k=1 if rng.random() < 0.7 else 2))
@@ -257,5 +257,5 @@ def build_universe(seed: int, size: int, start_ms: int) -> tuple[ProductSpec, ..
         if asin in seen:
             continue
         seen.add(asin)
-        products.append(_product(len(products), seed, asin, root, rng, start_ms))
+        products.append(_product(len(products), asin, root, rng, start_ms))
     return tuple(products)

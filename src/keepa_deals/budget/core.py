@@ -68,7 +68,7 @@ class Policy:
     sync_interval_ms: int = 60_000
     #: extra time allowed beyond the projected exit of recharge mode
     recharge_slack_ms: int = 2 * MINUTE_MS
-    #: a give-up decision needs an anchor younger than this, else it syncs
+    #: a give-up decision needs a /token sync (by anyone) this recent, else it syncs
     verify_window_ms: int = 2_000
     #: the retry delay when the refill rate is 0 (Keepa recomputes tokenFlowReduction every 5 min)
     zero_rate_retry_ms: int = 5 * MINUTE_MS
@@ -278,6 +278,7 @@ class Decision:
     anchor_seen_ms: int | None = None
     cap: int | None = None
     now_ms: int | None = None  # the store's clock when it decided
+    last_sync_ms: int | None = None  # the last /token sync, cluster-wide
 
 
 @dataclass(slots=True)
@@ -319,7 +320,8 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
 
     def decision(kind: Kind, reason: str, **kw: int | None) -> Decision:
         return Decision(kind, reason, projected=projected, available=available,
-                        anchor_seen_ms=seen, cap=cap, now_ms=now_ms, **kw)  # type: ignore[arg-type]
+                        anchor_seen_ms=seen, cap=cap, now_ms=now_ms,
+                        last_sync_ms=st.last_sync_ms, **kw)  # type: ignore[arg-type]
 
     if a.rate > 0 and cost_mt > cap:
         return decision("too_big", f"cost exceeds the bucket cap ({cap // MT} tokens)"), ch
@@ -372,20 +374,30 @@ def observe(st: State, status: TokenStatus, now_ms: int, *, authoritative: bool 
     """
     ch = Changes(remove_leases=list(st.dropped_leases))
     a = st.anchor
-    if a is not None and not st.unknown and not authoritative:
-        drift = (status.timestamp_ms - now_ms) - (a.server_ts_ms - a.seen_ms)
+    seen = now_ms
+    if a is not None and not st.unknown:
+        offset = a.server_ts_ms - a.seen_ms  # Keepa's clock minus ours, as last measured
+        drift = (status.timestamp_ms - now_ms) - offset
         if abs(drift) <= MAX_SKEW_DRIFT_MS:  # else the stored Keepa time is garbage
-            if status.timestamp_ms < a.server_ts_ms:
+            if not authoritative:
+                if status.timestamp_ms < a.server_ts_ms:
+                    return ch
+                if status.timestamp_ms == a.server_ts_ms and status.tokens_left * MT >= a.tokens:
+                    return ch  # same instant: keep the lower balance
+            # A reply that arrives late is dated when Keepa sent it, on our clock;
+            # one over a minute late says less than the anchor we hold.
+            sent = status.timestamp_ms - offset
+            if sent < now_ms - MINUTE_MS and not authoritative:
                 return ch
-            if status.timestamp_ms == a.server_ts_ms and status.tokens_left * MT >= a.tokens:
-                return ch  # same instant: keep the lower balance
+            if now_ms - MINUTE_MS <= sent < now_ms:
+                seen = sent
     refill_in = min(max(status.refill_in_ms, 1), MINUTE_MS)
     new = Anchor(
         tokens=status.tokens_left * MT,
         rate=max(status.refill_rate, 0) * MT,
-        next_refill_ms=now_ms + refill_in,
+        next_refill_ms=seen + refill_in,
         server_ts_ms=status.timestamp_ms,
-        seen_ms=now_ms,
+        seen_ms=seen,
     )
     ch.set.update(dump_anchor(new))
     if authoritative:
@@ -395,15 +407,19 @@ def observe(st: State, status: TokenStatus, now_ms: int, *, authoritative: bool 
     return ch
 
 
-def settle(st: State, lease_id: str, status: TokenStatus | None, now_ms: int) -> Changes:
-    """Release a lease; reconcile with its response's status, or assume it spent."""
-    rec = st.leases.get(lease_id)
+def settle(st: State, lease_id: str, cost_mt: int, status: TokenStatus | None, now_ms: int) -> Changes:
+    """Release a lease; reconcile with its response's status, or assume it spent.
+
+    Without a status the lease's ``cost_mt`` is taken from the anchor, even when
+    the lease itself already expired: Keepa may have charged it.
+    """
     if status is not None:
         ch = observe(st, status, now_ms)
     else:
         ch = Changes(remove_leases=list(st.dropped_leases))
-        if rec is not None and st.anchor is not None and not st.unknown:
-            ch.set["anchor_tokens"] = str(st.anchor.tokens - rec.cost)
+        if cost_mt > 0 and st.anchor is not None and not st.unknown:
+            ch.set["anchor_tokens"] = str(st.anchor.tokens - cost_mt)
+            ch.delete.append("last_sync_ms")  # the anchor now holds an estimate, unverified
     ch.remove_leases.append(lease_id)
     return ch
 

@@ -6,7 +6,7 @@ of Keepa; the manager turns that answer into one of four outcomes:
 * **grant**: a lease, settled later with the response's status;
 * **short wait** (within ``max_wait``): sleep until the projection allows it, and ask again;
 * **unknown state**: ask Keepa (``/token``, free), never throttled, then decide;
-* **long wait**: verify with Keepa unless the anchor is seconds old, then raise
+* **long wait**: verify with Keepa unless someone asked it seconds ago, then raise
   :class:`TokenRechargeError` carrying ``retry_after``.  The caller releases its
   lock and reschedules itself; nobody sleeps holding a worker, nothing polls.
 """
@@ -19,6 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from keepa_deals.budget.core import MT, Decision, Policy, Snapshot
@@ -31,6 +32,7 @@ from keepa_deals.budget.errors import (
 from keepa_deals.budget.protocol import Lease
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.keepa.economics import net_refill_rate
 from keepa_deals.keepa.status import TokenStatus
 
 log = logging.getLogger("keepa_deals.budget")
@@ -40,6 +42,14 @@ _HOST = socket.gethostname().split(".")[0][:24] or "host"
 
 #: How often a store call is tried before BudgetStoreUnavailable reaches the caller.
 STORE_ATTEMPTS = 3
+
+
+def effective(status: TokenStatus) -> TokenStatus:
+    """The status the budget plans on: the refill rate net of tracking's token flow."""
+    if not status.token_flow_reduction:
+        return status
+    rate = net_refill_rate(status.refill_rate, status.token_flow_reduction)
+    return replace(status, refill_rate=rate, token_flow_reduction=0.0)
 
 
 def new_lease_id() -> str:
@@ -111,9 +121,11 @@ class TokenManager:
             if status is not None:
                 self.observe(status)
             return
-        self._store(lambda: self.store.settle(lease.id, status, self.policy))
+        settled = None if status is None else effective(status)
+        self._store(lambda: self.store.settle(lease.id, lease.cost * MT, settled, self.policy))
 
     def observe(self, status: TokenStatus) -> None:
+        status = effective(status)
         self._store(lambda: self.store.observe(status, self.policy))
 
     # -- syncing with Keepa ---------------------------------------------------
@@ -132,7 +144,8 @@ class TokenManager:
             raise BudgetError("the token budget has no way to ask Keepa (bind_sync was not called)")
         status = self._sync_fn()
         self.syncs += 1
-        self._store(lambda: self.store.observe(status, self.policy, authoritative=True))
+        planned = effective(status)
+        self._store(lambda: self.store.observe(planned, self.policy, authoritative=True))
         return status
 
     # -- views ----------------------------------------------------------------
@@ -143,9 +156,10 @@ class TokenManager:
     # -- helpers --------------------------------------------------------------
 
     def _fresh(self, d: Decision) -> bool:
-        if d.anchor_seen_ms is None or d.now_ms is None:
+        """Was Keepa asked (by any worker) so recently that asking again tells nothing new?"""
+        if d.last_sync_ms is None or d.now_ms is None:
             return False
-        return d.now_ms - d.anchor_seen_ms <= self.policy.verify_window_ms
+        return d.now_ms - d.last_sync_ms <= self.policy.verify_window_ms
 
     def _recharge_error(self, d: Decision) -> TokenRechargeError:
         wait_ms = d.wait_ms if d.wait_ms is not None else self.policy.zero_rate_retry_ms

@@ -38,8 +38,8 @@ class MemoryStore(MappingStoreBase):
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
         return self._txn(policy, lambda st, now: core.acquire(st, lease_id, cost_mt, now, policy))
 
-    def settle(self, lease_id: str, status: TokenStatus | None, policy: Policy) -> None:
-        self._txn(policy, lambda st, now: (None, core.settle(st, lease_id, status, now)))
+    def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
+        self._txn(policy, lambda st, now: (None, core.settle(st, lease_id, cost_mt, status, now)))
 
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
         self._txn(policy, lambda st, now: (None, core.observe(st, status, now, authoritative=authoritative)))

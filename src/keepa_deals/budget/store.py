@@ -23,7 +23,8 @@ class BudgetStore(Protocol):
 
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision: ...
 
-    def settle(self, lease_id: str, status: TokenStatus | None, policy: Policy) -> None: ...
+    def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
+        """Release the lease; without a status, ``cost_mt`` is taken from the anchor."""
 
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None: ...
 

@@ -18,6 +18,11 @@ def cap_for(rate: int) -> int:
     return CAP_MINUTES * max(int(rate), 0)
 
 
+def net_refill_rate(refill_rate: int, token_flow_reduction: float) -> int:
+    """Tokens actually added per refill: the plan rate less tracking's (rounded) flow."""
+    return max(0, int(refill_rate) - round(token_flow_reduction))
+
+
 def refills_between(next_refill_ms: int, now_ms: int) -> int:
     """How many refill instants ``next_refill_ms + k·60 s`` (k ≥ 0) are ≤ ``now_ms``."""
     if now_ms < next_refill_ms:

@@ -213,3 +213,29 @@ def test_rows_must_be_deal_rows(store: DealStore) -> None:
     with pytest.raises(StoreError, match="query name"):
         store.save_batch([row(1)], query="")
     assert DealRow(asin=asin(1)).domain_id == 1
+
+
+def test_the_upsert_writes_times_exactly_as_the_orm_does(store: DealStore) -> None:
+    """The upsert binds at the driver level; its stored text must equal SQLAlchemy's, or
+    comparisons (retirement, refresh order) would go wrong on SQLite."""
+    store.save_batch([row(1)], query="q", watermark=100)  # same clock: same instant
+    with store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            upserted = conn.execute(text("SELECT first_seen, updated_at FROM deals")).one()
+            via_orm = conn.execute(text("SELECT updated_at FROM system_state")).scalar_one()
+            assert upserted[0] == upserted[1] == via_orm == "2027-01-15 08:00:00.000000"
+        feed = conn.execute(text("SELECT last_seen_in_feed FROM deals")).scalar_one()
+    assert store.get_deal(asin(1)).last_seen_in_feed == SEEN  # type: ignore[union-attr]
+    cutoff = SEEN + timedelta(microseconds=1)
+    assert store.deals_to_refresh(10, not_refreshed_since=cutoff)[0].asin == asin(1)
+    assert feed is not None
+
+
+def test_times_in_other_zones_are_stored_as_utc(store: DealStore) -> None:
+    from zoneinfo import ZoneInfo
+
+    local = datetime(2027, 1, 15, 3, 0, tzinfo=ZoneInfo("America/New_York"))
+    store.save_batch([row(1, last_refreshed=local)], query="q")
+    stored = store.get_deal(asin(1))
+    assert stored is not None and stored.last_refreshed == local
+    assert stored.last_refreshed.tzinfo == UTC and stored.last_refreshed.hour == 8

@@ -38,3 +38,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """An aware datetime as SQLite stores it: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``.
+
+    The same text SQLAlchemy writes for ``UTCDateTime`` on SQLite (a test keeps
+    the two equal), for the upsert, which binds at the driver level.
+    """
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

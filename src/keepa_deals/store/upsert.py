@@ -2,9 +2,12 @@
 
 Rows go to the database in executemany batches through the dialect's own
 ``insert().on_conflict_do_update()`` (SQLite and PostgreSQL alike), never as
-per-row ORM merges.  Which keys already existed is read, in the same
-transaction, just before writing, so the caller learns how many rows were
-added and how many updated.
+per-row ORM merges.  The statement is compiled once per dialect and executed
+at the driver level with parameters already in the driver's form (rows are
+checked by ``rows.row_params`` first), which skips SQLAlchemy's per-value
+type processing: the upsert is the hot path of ingestion.  Which keys already
+existed is read, in the same transaction, just before writing, so the caller
+learns how many rows were added and how many updated.
 
 Update rule: a row is a complete observation, so its values replace the
 stored ones, ``None`` included, except for the columns in ``KEEP_WHEN_NONE``
@@ -19,11 +22,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, func, select
+from sqlalchemy import Connection, Dialect, Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.store.rows import ROW_FIELDS
 from keepa_deals.store.schema import DealRecord
+from keepa_deals.store.types import UTCDateTime, sqlite_datetime
 
 #: Columns a ``None`` never erases: a refresh from product data does not know
 #: when the feed last listed the deal, and the feed does not know when product
@@ -44,6 +48,9 @@ _UPDATED_COLUMNS = tuple(n for n in ROW_FIELDS if n not in ("asin", "domain_id")
     "updated_at",
 )
 UPDATABLE_COLUMNS: frozenset[str] = frozenset(_UPDATED_COLUMNS)
+#: Every parameter of one upserted row, in a fixed order.
+_PARAM_KEYS: tuple[str, ...] = (*ROW_FIELDS, "query_name", "first_seen", "updated_at")
+_TIME_KEYS = tuple(k for k in _PARAM_KEYS if isinstance(getattr(_TABLE.c, k).type, UTCDateTime))
 
 
 @lru_cache(maxsize=32)
@@ -66,6 +73,31 @@ def upsert_statement(dialect: str, keep_when_none: frozenset[str] = KEEP_WHEN_NO
         index_elements=[_TABLE.c.asin, _TABLE.c.domain_id], set_=set_
     )
     return stmt
+
+
+@lru_cache(maxsize=32)
+def _driver_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> tuple[str, tuple[str, ...] | None]:
+    """The upsert as driver SQL, and the positional parameter order (None: named)."""
+    compiled = upsert_statement(dialect.name, keep_when_none).compile(
+        dialect=dialect, column_keys=list(_PARAM_KEYS)
+    )
+    order = tuple(compiled.positiontup) if dialect.positional and compiled.positiontup else None
+    return str(compiled), order
+
+
+def _driver_params(
+    dialect: Dialect, params: Sequence[dict[str, Any]], order: tuple[str, ...] | None
+) -> list[Any]:
+    """Parameters as the driver takes them: what SQLAlchemy's column types would send."""
+    if dialect.name == "sqlite":
+        for p in params:
+            for k in _TIME_KEYS:
+                v = p[k]
+                if v is not None:
+                    p[k] = sqlite_datetime(v)
+    if order is None:
+        return list(params)
+    return [tuple(p[k] for k in order) for p in params]
 
 
 def dedupe(params: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -115,8 +147,9 @@ def upsert_deals(
         p["query_name"] = query
         p["first_seen"] = now
         p["updated_at"] = now
-    stmt = upsert_statement(conn.dialect.name, keep_when_none)
-    for i in range(0, len(params), BATCH_SIZE):
-        conn.execute(stmt, list(params[i : i + BATCH_SIZE]))
+    sql, order = _driver_sql(conn.dialect, keep_when_none)
+    data = _driver_params(conn.dialect, params, order)
+    for i in range(0, len(data), BATCH_SIZE):
+        conn.exec_driver_sql(sql, data[i : i + BATCH_SIZE])
     updated = len(existing)
     return len(params) - updated, updated

@@ -93,6 +93,18 @@ def test_a_sync_within_the_verify_window_is_not_repeated(store: BudgetStore,
     assert keepa.token_calls == 2, "and then trusted again"
 
 
+def test_a_sync_dated_ahead_of_the_clock_is_not_a_fresh_check(store: BudgetStore,
+                                                              clock: FakeClock) -> None:
+    keepa = KeepaAccount(clock, tokens=-100, rate=5)
+    manager = _manager(store, keepa, clock)
+    manager.sync_tokens(force=True)
+    clock.advance(10_000)
+    store.write_raw({"last_sync_ms": str(clock.now_ms() + 3_000)}, {})  # damaged, plausible
+    keepa.set(tokens=200)
+    assert manager.acquire(5).cost == 5
+    assert keepa.token_calls == 2, "the give-up was verified, and Keepa said go"
+
+
 def test_a_forced_sync_is_never_throttled(store: BudgetStore, clock: FakeClock) -> None:
     keepa = KeepaAccount(clock, tokens=50)
     manager = _manager(store, keepa, clock)

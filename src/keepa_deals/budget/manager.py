@@ -159,7 +159,8 @@ class TokenManager:
         """Was Keepa asked (by any worker) so recently that asking again tells nothing new?"""
         if d.last_sync_ms is None or d.now_ms is None:
             return False
-        return d.now_ms - d.last_sync_ms <= self.policy.verify_window_ms
+        # A sync dated ahead of the store's clock is a damaged value, not a fresh check.
+        return 0 <= d.now_ms - d.last_sync_ms <= self.policy.verify_window_ms
 
     def _recharge_error(self, d: Decision) -> TokenRechargeError:
         wait_ms = d.wait_ms if d.wait_ms is not None else self.policy.zero_rate_retry_ms

@@ -49,7 +49,13 @@ def server(_shared_server: SandboxServer, sandbox: Sandbox) -> SandboxServer:
     return _shared_server
 
 
-@pytest.fixture
-def client(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+@pytest.fixture(scope="session")
+def _shared_client(_shared_server: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=_shared_server.url, timeout=10) as c:
         yield c
+
+
+@pytest.fixture
+def client(server: SandboxServer, _shared_client: httpx.Client) -> httpx.Client:
+    """An HTTP client of the session's server (building one per test is slow)."""
+    return _shared_client

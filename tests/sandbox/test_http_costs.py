@@ -138,7 +138,7 @@ def test_concurrent_requests_are_admitted_on_arrival(server: SandboxServer, sand
     """Three /deal pages arrive at 6 tokens; the latency sits between admission and
     charge, so all three run and the balance ends at 6 − 15."""
     sandbox.update_account(KEY, tokens=6)
-    sandbox.set_faults(latency_ms=300)
+    sandbox.set_faults(latency_ms=200)
     sel = json.dumps({"domainId": 1, "priceTypes": [2]})
 
     async def burst() -> list[int]:
@@ -156,19 +156,21 @@ def test_concurrent_requests_are_admitted_on_arrival(server: SandboxServer, sand
 def test_charge_happens_after_the_work_at_the_time_of_the_charge(
     server: SandboxServer, sandbox: Sandbox
 ) -> None:
-    """A refill that falls during a slow request is counted before the charge."""
-    sandbox.update_account(KEY, tokens=1, phase_ms=1_000)
-    sandbox.set_faults(latency_ms=250)
+    """A refill falling during a slow request is applied before the charge: at the
+    cap it is lost, and the charge then comes off the full bucket."""
+    sandbox.update_account(KEY, tokens=300, phase_ms=1_000)  # the cap at 5/min
+    sandbox.set_faults(latency_ms=200)
     sel = json.dumps({"domainId": 1, "priceTypes": [2]})
 
     async def slow_and_refill() -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as c:
             task = asyncio.create_task(c.get("/deal", params={"key": KEY, "selection": sel}))
-            await asyncio.sleep(0.1)
-            sandbox.clock.advance(1_000)  # type: ignore[attr-defined]  # a refill of 5 mid-request
+            await asyncio.sleep(0.05)
+            sandbox.clock.advance(1_000)  # type: ignore[attr-defined]  # a refill mid-request
             body: dict[str, Any] = (await task).json()
             return body
 
     body = asyncio.run(slow_and_refill())
-    assert body["tokensLeft"] == 1 + 5 - 5 and body["tokensConsumed"] == 5
-    assert body["processingTimeInMs"] >= 250
+    assert body["tokensConsumed"] == 5 and body["tokensLeft"] == 295
+    assert body["processingTimeInMs"] >= 200
+    assert sandbox.account(KEY).tokens_refilled == 0

@@ -155,13 +155,19 @@ def test_the_feed_grows_over_time(client: httpx.Client, sandbox: Sandbox) -> Non
     assert fresh[0]["lastUpdate"] <= unix_ms_to_keepa_minutes(START_MS + 2 * HOUR)
 
 
-def test_old_deals_leave_the_feed(client: httpx.Client, sandbox: Sandbox) -> None:
-    backlog = {d["asin"] for d in all_deals(client)}
-    sandbox.clock.advance(13 * HOUR)  # type: ignore[attr-defined]
-    later = all_deals(client)
+def test_old_deals_leave_the_feed(server: Any, clock: Any) -> None:
+    sparse = Sandbox(clock=clock, catalog=CatalogConfig(seed=7, event_interval_s=600, backlog_s=6 * 3600))
+    sparse.add_account(KEY, tokens=100, refill_rate=5)
+    server.sandbox = sparse
+    with httpx.Client(base_url=server.url) as client:
+        backlog = {d["asin"] for d in all_deals(client)}
+        clock.advance(13 * HOUR)
+        later = all_deals(client)
     cutoff = unix_ms_to_keepa_minutes(START_MS + HOUR)
-    assert all(d["lastUpdate"] >= cutoff for d in later)
-    assert backlog - {d["asin"] for d in later}
+    assert later and all(d["lastUpdate"] >= cutoff for d in later)
+    recent = sparse.catalog.events(START_MS + 13 * HOUR, since_ms=START_MS + HOUR)
+    gone = backlog - {sparse.catalog.products[e.product].asin for e in recent}
+    assert gone and not gone & {d["asin"] for d in later}
 
 
 def test_deals_and_products_agree(client: httpx.Client, sandbox: Sandbox) -> None:

@@ -57,5 +57,7 @@ def sandbox_command(
 
     try:
         serve(sandbox, host=host, port=port, on_ready=ready)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its graceful shutdown
+        pass
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

@@ -164,7 +164,8 @@ def test_a_corrupted_field(run: Run, name: str, corruption: str) -> None:
 def test_a_corrupted_lease(run: Run, name: str, corruption: str) -> None:
     _, leases = run.store.raw()
     now = run.clock.now_ms()
-    run.store.write_raw({}, {lid: LEASE_CORRUPTIONS[corruption](now, v) for lid, v in leases.items()})
+    run.store.write_raw({}, {lid: LEASE_CORRUPTIONS[corruption](now, v)
+                             for lid, v in leases.items()})
     _assert_granted_within_one_sync(run)
 
 

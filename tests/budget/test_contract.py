@@ -241,7 +241,8 @@ def test_recharge_mode_entry(store: BudgetStore, clock: FakeClock) -> None:
         "recharge_target": str(burst),
     }
     snap = store.snapshot(P)
-    assert snap.recharge == {"since_s_ago": 0, "deadline_in_s": (to_burst + P.recharge_slack_ms) // 1000,
+    assert snap.recharge == {"since_s_ago": 0,
+                             "deadline_in_s": (to_burst + P.recharge_slack_ms) // 1000,
                              "target": 25}
 
 

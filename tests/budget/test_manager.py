@@ -23,8 +23,8 @@ from tests.budget._keepa import KeepaAccount, spend
 from tests.budget.conftest import StoreOpener
 
 
-def _manager(store: BudgetStore, keepa: KeepaAccount, clock: FakeClock, policy: Policy | None = None,
-             max_wait_s: float = 60) -> TokenManager:
+def _manager(store: BudgetStore, keepa: KeepaAccount, clock: FakeClock,
+             policy: Policy | None = None, max_wait_s: float = 60) -> TokenManager:
     return TokenManager(store, policy=policy or Policy(), sync=keepa.token, clock=clock,
                         max_wait_s=max_wait_s)
 

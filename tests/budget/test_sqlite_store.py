@@ -46,7 +46,8 @@ def _grab_all(store: SqliteStore, prefix: str, cost_mt: int) -> int:
     return granted
 
 
-def _worker(store: SqliteStore, n: int, barrier: threading.Barrier, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _worker(store: SqliteStore, n: int, barrier: threading.Barrier,
+            results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     barrier.wait()
     results.put(_grab_all(store, f"proc{n}", 1 * MT))
 

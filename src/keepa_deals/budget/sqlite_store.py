@@ -145,7 +145,8 @@ class SqliteStore(MappingStoreBase):
                         db.execute(f"DELETE FROM {table} WHERE {key} = ?", (k,))
                     else:
                         db.execute(f"INSERT INTO {table} ({key}, value) VALUES (?, ?) "
-                                   f"ON CONFLICT({key}) DO UPDATE SET value = excluded.value", (k, v))
+                                   f"ON CONFLICT({key}) DO UPDATE SET value = excluded.value",
+                                   (k, v))
 
         self._run(write, write=True)
 
@@ -265,12 +266,16 @@ class SqliteStore(MappingStoreBase):
             for stmt in _SCHEMA:
                 db.execute(stmt)
             inode = self._inode()
-        except (sqlite3.Error, _Stale) as exc:
+        except _Stale:
             db.close()
-            if isinstance(exc, _Stale):
-                raise BudgetStoreUnavailable(
-                    f"the token budget file {self.path} vanished while being opened") from None
+            raise BudgetStoreUnavailable(
+                f"the token budget file {self.path} vanished while being opened") from None
+        except sqlite3.Error as exc:
+            db.close()
             raise self._failure(exc) from None
+        except BaseException:
+            db.close()
+            raise
         c = _Conn(db, os.getpid(), threading.get_ident(), inode, self._generation)
         self._register(c)
         return c
@@ -300,6 +305,9 @@ class SqliteStore(MappingStoreBase):
             st = os.stat(self.path)
         except FileNotFoundError:
             raise _Stale() from None
+        except OSError as exc:
+            raise BudgetStoreUnavailable(
+                f"cannot use the token budget file {self.path}: {exc.strerror or exc}") from None
         return st.st_dev, st.st_ino
 
     # -- failures -------------------------------------------------------------

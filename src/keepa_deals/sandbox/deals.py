@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from keepa_deals.keepa.csvtypes import DEAL_PRICE_TYPES
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog, ProductState
 from keepa_deals.sandbox.history import normal_since_ms
@@ -34,7 +35,6 @@ from keepa_deals.sandbox.wire import bad_request, out_of_range
 PAGE_SIZE = 150
 MAX_RESULTS = 10_000
 MAX_PAGE = MAX_RESULTS // PAGE_SIZE  # pages 0..66 reach the 10 000th result
-DEAL_PRICE_TYPES = frozenset({0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 18, 19, 20, 21, 22, 32, 33})
 RANGE_KEYS = ("currentRange", "deltaRange", "deltaPercentRange", "deltaLastRange", "salesRankRange")
 DATE_RANGES = 4
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+from keepa_deals.keepa.csvtypes import SHIPPING_TYPES
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import ProductState
 from keepa_deals.sandbox.universe import (
@@ -34,8 +35,6 @@ POINTS_PER_YEAR = 12
 _SERIES_TYPES = (AMAZON, NEW, USED, SALES)
 _STEP_TYPES = (COUNT_NEW, COUNT_USED, COUNT_NEW_FBA, COUNT_NEW_FBM)
 RATING_TYPES = (RATING, COUNT_REVIEWS)
-#: csv types whose series are triplets [t, price, shipping].
-SHIPPING_TYPES = frozenset({7, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 32})
 
 
 def _avg_for_age(avgs: tuple[int, int, int, int], age_days: float) -> int:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from keepa_deals.keepa.csvtypes import CsvType
+from keepa_deals.keepa.economics import OFFER_PAGE_COST, OFFERS_PER_PAGE
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog, ProductState
 from keepa_deals.sandbox.history import RATING_TYPES, build_csv, extremes, normal_since_ms, trim
@@ -42,12 +44,14 @@ from keepa_deals.sandbox.wire import bad_request, out_of_range
 
 MAX_ASINS = 100
 OFFERS_RANGE = (20, 100)
-OFFERS_PER_PAGE = 10
-OFFER_PAGE_COST = 6
 
-# csv types filled from offers: NEW_FBM_SHIPPING, NEW_FBA, BUY_BOX_SHIPPING, USED_*_SHIPPING.
-NEW_FBM_SHIPPING, NEW_FBA, BUY_BOX_SHIPPING = 7, 10, 18
-USED_SHIPPING_BY_CONDITION = {2: 19, 3: 20, 4: 21, 5: 22}
+# csv types filled from offers.
+NEW_FBM_SHIPPING, NEW_FBA, BUY_BOX_SHIPPING = (
+    CsvType.NEW_FBM_SHIPPING, CsvType.NEW_FBA, CsvType.BUY_BOX_SHIPPING)
+USED_SHIPPING_BY_CONDITION = {
+    2: CsvType.USED_NEW_SHIPPING, 3: CsvType.USED_VERY_GOOD_SHIPPING,
+    4: CsvType.USED_GOOD_SHIPPING, 5: CsvType.USED_ACCEPTABLE_SHIPPING,
+}
 
 
 @dataclass(frozen=True, slots=True)

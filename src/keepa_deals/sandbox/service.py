@@ -23,6 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keepa_deals.keepa.economics import DEAL_PAGE_COST
 from keepa_deals.sandbox.accounts import Account, is_well_formed_key
 from keepa_deals.sandbox.deals import parse_selection, run_deals, selection_from_text
 from keepa_deals.sandbox.products import parse_product_query, run_products
@@ -38,8 +39,6 @@ from keepa_deals.sandbox.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-DEAL_PAGE_COST = 5
 
 #: The work of a request: given the time, its payload and its real cost.
 Work = Callable[[int], tuple[dict[str, Any], int]]

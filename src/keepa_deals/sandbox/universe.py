@@ -18,11 +18,15 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 
+from keepa_deals.keepa.csvtypes import CsvType
+
 # csv types the universe has data for (see section 4 of the Keepa facts).
-AMAZON, NEW, USED, SALES, LISTPRICE = 0, 1, 2, 3, 4
-COUNT_NEW, COUNT_USED, RATING, COUNT_REVIEWS = 11, 12, 16, 17
-COUNT_NEW_FBA, COUNT_NEW_FBM = 34, 35
-CSV_TYPES = 36
+AMAZON, NEW, USED, SALES, LISTPRICE = (
+    CsvType.AMAZON, CsvType.NEW, CsvType.USED, CsvType.SALES, CsvType.LISTPRICE)
+COUNT_NEW, COUNT_USED, RATING, COUNT_REVIEWS = (
+    CsvType.COUNT_NEW, CsvType.COUNT_USED, CsvType.RATING, CsvType.COUNT_REVIEWS)
+COUNT_NEW_FBA, COUNT_NEW_FBM = CsvType.COUNT_NEW_FBA, CsvType.COUNT_NEW_FBM
+CSV_TYPES = len(CsvType)
 
 BOOKS = 283155
 

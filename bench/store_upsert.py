@@ -50,7 +50,7 @@ def synthesise(n: int, *, seed: int, start: int = 0) -> list[dict[str, Any]]:
         price = int(avg90 * rnd.uniform(0.2, 0.7))
         out.append({
             "asin": f"B{i:09d}",
-            "title": f"Synthetic Used Book Number {i}: A Study of Things, {rnd.randint(1, 9)}th ed.",
+            "title": f"Synthetic Used Book {i}: A Study of Things, {rnd.randint(1, 9)}th ed.",
             "image": f"{rnd.getrandbits(40):x}.jpg",
             "price": price,
             "avg": {30: int(avg90 * rnd.uniform(0.8, 1.2)), 90: avg90,
@@ -58,7 +58,8 @@ def synthesise(n: int, *, seed: int, start: int = 0) -> list[dict[str, Any]]:
             "percent_below": round(100 * (1 - price / avg90), 1),
             "rank": rnd.randint(1_000, 2_000_000),
             "drops": [rnd.randint(0, 30), rnd.randint(0, 90), rnd.randint(0, 180), -1],
-            "offers": [rnd.randint(0, 80), rnd.randint(0, 20), rnd.randint(0, 5), rnd.randint(0, 60)],
+            "offers": [rnd.randint(0, 80), rnd.randint(0, 20), rnd.randint(0, 5),
+                       rnd.randint(0, 60)],
             "referral": rnd.choice([15.0, 15.0, None]),
             "fba": rnd.choice([306, 322, None]),
             "updated": NOW - timedelta(minutes=rnd.randint(0, 600)),

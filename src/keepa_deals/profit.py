@@ -178,7 +178,9 @@ def estimate_profit(
     ``settings.sale_price_type`` in cents.  ``referral_fee_percent`` and
     ``fba_fee_cents`` are the product's own (None or negative: use the defaults).
     """
-    picked = expected_sale_price(averages, settings.sale_price_window, settings.sale_price_fallbacks)
+    picked = expected_sale_price(
+        averages, settings.sale_price_window, settings.sale_price_fallbacks
+    )
     if picked is None:
         return None
     sale, window = picked

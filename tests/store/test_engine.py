@@ -9,7 +9,12 @@ from sqlalchemy import text
 
 from keepa_deals.errors import ConfigError
 from keepa_deals.settings import Settings
-from keepa_deals.store import DatabaseUnavailable, DealStore, create_store_engine, parse_database_url
+from keepa_deals.store import (
+    DatabaseUnavailable,
+    DealStore,
+    create_store_engine,
+    parse_database_url,
+)
 from keepa_deals.store.engine import database_url, display_url
 
 

@@ -104,7 +104,9 @@ def test_exactly_one_of_many_concurrent_acquirers_wins(store: DealStore, clock: 
     assert store.runner_lock().holder(NAME).owner == winners[0]  # type: ignore[union-attr]
 
 
-def test_exactly_one_concurrent_takeover_of_an_expired_lock(store: DealStore, clock: FakeClock) -> None:
+def test_exactly_one_concurrent_takeover_of_an_expired_lock(
+    store: DealStore, clock: FakeClock
+) -> None:
     assert store.runner_lock().acquire(NAME, "dead", 10)
     clock.advance(11_000)
     contenders = 6

@@ -61,7 +61,9 @@ def current_command(obj: AppContext, as_json: bool) -> None:
         fail(str(exc))
         return
     if as_json:
-        emit_json({"database": url, "current": current, "head": head, "up_to_date": current == head})
+        emit_json(
+            {"database": url, "current": current, "head": head, "up_to_date": current == head}
+        )
     else:
         state = "up to date" if current == head else "behind: run `keepa-deals db upgrade`"
         click.echo(f"{url}: at {current or '(empty)'}, code needs {head} ({state})")

@@ -158,7 +158,9 @@ def translate_errors(url: URL | str | None = None) -> Iterator[None]:
         raise StoreError(f"database error{where}: {_first_line(exc)}") from exc
 
 
-_SQLITE_UNAVAILABLE = ("unable to open", "database is locked", "disk i/o", "readonly", "disk is full")
+_SQLITE_UNAVAILABLE = (
+    "unable to open", "database is locked", "disk i/o", "readonly", "disk is full"
+)
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

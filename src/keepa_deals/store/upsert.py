@@ -76,7 +76,9 @@ def upsert_statement(dialect: str, keep_when_none: frozenset[str] = KEEP_WHEN_NO
 
 
 @lru_cache(maxsize=32)
-def _driver_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> tuple[str, tuple[str, ...] | None]:
+def _driver_sql(
+    dialect: Dialect, keep_when_none: frozenset[str]
+) -> tuple[str, tuple[str, ...] | None]:
     """The upsert as driver SQL, and the positional parameter order (None: named)."""
     compiled = upsert_statement(dialect.name, keep_when_none).compile(
         dialect=dialect, column_keys=list(_PARAM_KEYS)

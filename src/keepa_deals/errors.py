@@ -4,8 +4,10 @@ Callers catch these, never httpx's, redis-py's or SQLAlchemy's::
 
     KeepaDealsError
     ├── ConfigError                 a setting or input file is wrong
+    │   └── query.QueryFileError    a deal query file (see query/load.py)
     ├── keepa.errors.KeepaError     talking to Keepa (see keepa/errors.py)
-    └── budget.errors.BudgetError   the shared token budget (see budget/errors.py)
+    ├── budget.errors.BudgetError   the shared token budget (see budget/errors.py)
+    └── store.errors.StoreError     the deal store's database (see store/errors.py)
 """
 
 from __future__ import annotations

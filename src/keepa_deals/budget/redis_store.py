@@ -186,9 +186,9 @@ class RedisStore:
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
         reply = self._run("acquire", policy, [lease_id, _ms(cost_mt, "cost")])
         kind, reason, *nums = reply
-        wait, expires, projected, available, needed, seen, cap, now, last_sync = (
-            _opt(n) for n in nums
-        )
+        wait, expires, projected, available, needed, seen, cap, now = (_opt(n) for n in nums[:8])
+        # the stored text, read as core.parse reads it (exact even beyond 2**53)
+        last_sync = int(_text(nums[8]).strip()) if nums[8] else None
         return Decision(
             kind=cast(core.Kind, _text(kind)),
             reason=_text(reason),

@@ -5,7 +5,7 @@ ARGV  [1..11] as in lib.lua
       [12] lease id     [13] cost in milli-tokens
 Returns {kind, reason, wait_ms, lease_expires_ms, projected, available, needed,
          anchor_seen_ms, cap, now_ms, last_sync_ms}, all strings, "" for None; kind
-         is one of grant, wait, unknown, too_big.
+         is one of grant, wait, unknown, too_big; last_sync_ms is the stored text.
 ]]
 
 local P = read_policy()
@@ -29,7 +29,7 @@ local available = projected - st.reserved
 local function decision(kind, reason, wait, expires, needed)
   apply(ch, P)
   return {kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available), opt(needed),
-          fmt(a.seen), fmt(cap), fmt(now), opt(st.last_sync)}
+          fmt(a.seen), fmt(cap), fmt(now), st.last_sync_text or ''}
 end
 
 -- ms until available >= need, counting leases until they expire (core._wait_for)

@@ -193,7 +193,7 @@ local function parse_lease(v)
 end
 
 local function parse(now, P)
-  local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil,
+  local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil, last_sync_text = nil,
               leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {}}
   local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
   local present, vals = {}, {}
@@ -245,13 +245,17 @@ local function parse(now, P)
   end
 
   local ls = vals.last_sync_ms
-  if ls ~= nil and ls <= now + FUTURE_TOLERANCE_MS then st.last_sync = ls end
+  if ls ~= nil and ls <= now + FUTURE_TOLERANCE_MS then
+    st.last_sync = ls
+    -- echoed as stored: a corrupt value beyond 2^53 has no exact double
+    st.last_sync_text = raw[#FIELDS]  -- last_sync_ms is the last of FIELDS
+  end
 
   local max_expiry = now + P.lease_ttl_ms + FUTURE_TOLERANCE_MS
   local flat = redis.call('HGETALL', KEYS[2])
   for i = 1, #flat, 2 do
     local id, rec = flat[i], parse_lease(flat[i + 1])
-    if rec == nil or rec.exp > max_expiry or rec.exp <= now then
+    if rec == nil or rec.exp > max_expiry then
       table.insert(st.dropped, id)
     else
       st.leases[id] = rec

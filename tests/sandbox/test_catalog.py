@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keepa_deals.sandbox.catalog import Catalog, CatalogConfig
+from keepa_deals.sandbox.catalog import Catalog, CatalogConfig, ProductState
 from keepa_deals.sandbox.deals import DealQuery, run_deals
 from keepa_deals.sandbox.offers import all_offers, buy_box
 from keepa_deals.sandbox.universe import AMAZON, BOOKS, NEW, SALES, USED
@@ -113,6 +113,14 @@ def test_feed_candidates_are_a_realistic_mix() -> None:
     assert 0.3 < len(sells) / len(feed) < 0.75
     deep = [s for s in feed if s.current[USED] < s.spec.avgs[USED][1] * 0.6]
     assert 0.15 < len(deep) / len(feed) < 0.85
+
+    def profit(s: ProductState) -> int:  # resell at the 90-day used average, after fees
+        sale = s.spec.avgs[USED][1]
+        fees = sale * s.spec.referral_fee_pct // 100 + s.spec.pick_and_pack_fee + 265
+        return sale - fees - s.current[USED]
+
+    profitable = [s for s in sells if profit(s) >= 500 and profit(s) * 2 >= s.current[USED]]
+    assert 0.03 < len(profitable) / len(sells) < 0.5
 
 
 def test_deal_pages_are_stable_and_sorted_newest_first() -> None:

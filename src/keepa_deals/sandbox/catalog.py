@@ -102,7 +102,7 @@ class Catalog:
         spec = self.products[rng.randrange(len(self.products))]
         types = spec.deal_types()
         primary = rng.choice(types)
-        drops = {primary: round(rng.uniform(0.05, 0.65), 3)}
+        drops = {primary: round(rng.uniform(0.05, 0.7), 3)}
         others = [x for x in types if x != primary]
         if others and rng.random() < 0.3:
             drops[rng.choice(others)] = round(rng.uniform(0.05, 0.4), 3)

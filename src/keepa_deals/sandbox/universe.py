@@ -192,7 +192,7 @@ def _product(index: int, asin: str, root: int, rng: random.Random, start_ms: int
     normal[NEW] = new_price
     if used:
         base = new_price if new_price > 0 else list_price
-        normal[USED] = max(99, round(base * rng.uniform(0.08, 0.85)))
+        normal[USED] = max(99, round(base * rng.uniform(0.1, 0.95)))
     amazon_in_stock = new_count > 0 and rng.random() < amazon_p
     normal[AMAZON] = max(new_price, round(list_price * rng.uniform(0.7, 1.0))) if amazon_in_stock else -1
     normal[COUNT_NEW] = new_count

@@ -78,8 +78,8 @@ class KeepaCall:
     def refuse(self) -> Response:
         """429: the bare token envelope, nothing consumed, no payload."""
         self._record(429)
-        return json_response(429, envelope(self.sandbox.now_ms(), self._fields(self.sandbox.now_ms())),
-                             gzip_ok=self.gzip_ok)
+        now = self.sandbox.now_ms()
+        return json_response(429, envelope(now, self._fields(now)), gzip_ok=self.gzip_ok)
 
     def identify(self) -> ApiError | None:
         key = self.request.query_params.get("key")
@@ -133,7 +133,7 @@ class KeepaCall:
         return self.endpoint == "product" and bool(self.request.query_params.get("offers"))
 
     async def _prepare(self) -> Work:
-        """Validate the parameters; returns the work to run at admission time."""
+        """Validate the parameters; returns the work to run once admitted."""
         sb = self.sandbox
         params = self.request.query_params
         if self.endpoint == "token":

@@ -53,6 +53,12 @@ class DealRecord(Base):
         Index("ix_deals_category", "root_category"),
         Index("ix_deals_last_refreshed", "last_refreshed"),
         Index("ix_deals_query", "query_name"),
+        # The deal list sorts by any of these (migration 0002).
+        Index("ix_deals_margin", "margin_percent"),
+        Index("ix_deals_rank_drops_30", "rank_drops_30"),
+        Index("ix_deals_rank_drops_90", "rank_drops_90"),
+        Index("ix_deals_price", "current_price_cents"),
+        Index("ix_deals_percent_below", "percent_below_avg"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -135,7 +141,10 @@ class IngestRun(Base):
     """One run of the ingestor for one query, and how it ended."""
 
     __tablename__ = "ingest_runs"
-    __table_args__ = (Index("ix_ingest_runs_query_started", "query_name", "started_at"),)
+    __table_args__ = (
+        Index("ix_ingest_runs_query_started", "query_name", "started_at"),
+        Index("ix_ingest_runs_started", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     query_name: Mapped[str] = mapped_column(String(64))

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
+    # --- health, doctor and metrics (docs/operations.md) ----------------
+    health_interval_s: float = Field(default=300.0, gt=0)
+    health_stall_intervals: int = Field(default=3, ge=1)
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    doctor_deal_drop_percent: float = Field(default=5.0, gt=0, le=100)
+    doctor_yield_drop: float = Field(default=0.5, gt=0, lt=1)
+    doctor_clock_skew_s: float = Field(default=10.0, gt=0)
+    doctor_lock_max_age_s: float = Field(default=3600.0, gt=0)
+
     @field_validator("keepa_api_url")
     @classmethod
     def _strip_url(cls, v: str) -> str:

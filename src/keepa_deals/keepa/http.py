@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 StatusListener = Callable[[TokenStatus], None]
+#: ``listener(endpoint, status, seconds)`` per attempt; status is the HTTP code, "timeout" or "error"
+RequestListener = Callable[[str, str, float], None]
 
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -115,6 +117,7 @@ class KeepaHTTP:
         self._backoff_initial_s = float(backoff_initial_s)
         self._backoff_max_s = float(backoff_max_s)
         self._listeners: list[StatusListener] = []
+        self._request_listeners: list[RequestListener] = []
         self._listeners_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -168,6 +171,20 @@ class KeepaHTTP:
     def remove_listener(self, listener: StatusListener) -> None:
         with self._listeners_lock:
             self._listeners.remove(listener)
+
+    def add_request_listener(self, listener: RequestListener) -> None:
+        """Call ``listener(endpoint, status, seconds)`` after every attempt (metrics)."""
+        with self._listeners_lock:
+            self._request_listeners.append(listener)
+
+    def _notify_request(self, endpoint: str, status: str, started: float) -> None:
+        with self._listeners_lock:
+            listeners = list(self._request_listeners)
+        for listener in listeners:
+            try:
+                listener(endpoint, status, time.perf_counter() - started)
+            except Exception as exc:  # metrics must not cost us a reply
+                log.warning("request listener %r failed: %s", listener, type(exc).__name__)
 
     def _notify(self, status: TokenStatus | None) -> None:
         if status is None:
@@ -261,15 +278,18 @@ class KeepaHTTP:
             finally:
                 response.close()
         except httpx.TimeoutException as exc:
+            self._notify_request(endpoint, "timeout", started)
             raise KeepaTimeout(self._redact(
                 f"Keepa {method} {shown} timed out after {self.timeout_s:g} s "
                 f"({type(exc).__name__})"
             )) from None
         except httpx.HTTPError as exc:
+            self._notify_request(endpoint, "error", started)
             raise KeepaTransportError(self._redact(
                 f"cannot reach Keepa at {shown}: {type(exc).__name__}: {exc}"
             )) from None
         elapsed = time.perf_counter() - started
+        self._notify_request(endpoint, str(response.status_code), started)
 
         body, problem = decode_body(content) if decode_problem is None else (None, decode_problem)
         status = TokenStatus.from_body(body)
@@ -323,5 +343,6 @@ __all__ = [
     "KeepaErrorInfo",
     "KeepaHTTP",
     "KeepaResponse",
+    "RequestListener",
     "StatusListener",
 ]

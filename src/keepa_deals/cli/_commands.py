@@ -4,3 +4,6 @@ from keepa_deals.cli import settings_cmd  # noqa: F401
 from keepa_deals.cli import db_cmd  # noqa: F401
 from keepa_deals.cli import sandbox_cmd  # noqa: F401
 from keepa_deals.cli import tokens_cmd  # noqa: F401
+from keepa_deals.cli import status_cmd  # noqa: F401
+from keepa_deals.cli import doctor_cmd  # noqa: F401
+from keepa_deals.cli import health_cmd  # noqa: F401

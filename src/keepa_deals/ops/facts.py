@@ -1,0 +1,284 @@
+"""What the deal store says about ingestion: the facts status, health and doctor share.
+
+One definition each (lessons, class 17): *a deal* is what
+:mod:`keepa_deals.deals_view` says (what the dashboard and the API count:
+:func:`deal_count`), while :class:`DealStats` counts stored rows; *progress* is a
+successful run, a watermark that moved, or a deal row written (see
+:func:`progress`).  Every function reads, in one short transaction, and raises
+the store's errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, select
+
+from keepa_deals.store.engine import translate_errors
+from keepa_deals.store.runs import RunOutcome
+from keepa_deals.store.schema import DealRecord, IngestRun, MetricPoint, SystemState
+from keepa_deals.store.state import WATERMARK_KEY
+
+if TYPE_CHECKING:
+    from keepa_deals.store.store import DealStore
+
+_DEALS = DealRecord.__table__
+_RUNS = IngestRun.__table__
+_STATE = SystemState.__table__
+_SERIES = MetricPoint.__table__
+
+#: A metrics point this far from "24 h ago" still counts as the count then.
+TREND_TOLERANCE = timedelta(hours=3)
+#: system_state keys whose names start with this are the janitor's.
+JANITOR_PREFIX = "janitor"
+
+
+@contextmanager
+def _read(store: DealStore) -> Iterator[Connection]:
+    with translate_errors(store.engine.url), store.engine.connect() as conn:
+        yield conn
+
+
+def deal_count(store: DealStore, settings: Any, now: datetime,
+               query: str | None = None) -> int:
+    """How many current deals there are, by the one definition (keepa_deals.deals_view)."""
+    from keepa_deals.deals_view import DealDefinition
+
+    definition = DealDefinition.from_settings(settings)
+    with _read(store) as conn:
+        return definition.count(conn, now, query=query)
+
+
+@dataclass(frozen=True, slots=True)
+class DealStats:
+    count: int
+    newest_first_seen: datetime | None
+    newest_seen_in_feed: datetime | None
+    newest_refreshed: datetime | None
+    newest_written: datetime | None
+
+
+def deal_stats(store: DealStore) -> DealStats:
+    stmt = select(
+        func.count(),
+        func.max(_DEALS.c.first_seen),
+        func.max(_DEALS.c.last_seen_in_feed),
+        func.max(_DEALS.c.last_refreshed),
+        func.max(_DEALS.c.updated_at),
+    ).select_from(_DEALS)
+    with _read(store) as conn:
+        row = conn.execute(stmt).one()
+    return DealStats(int(row[0]), *(utc(v) for v in row[1:]))
+
+
+def count_at(store: DealStore, at: datetime) -> tuple[int, datetime] | None:
+    """The deal count the metrics series recorded closest before ``at`` (within tolerance)."""
+    stmt = (
+        select(_SERIES.c.deal_count, _SERIES.c.at)
+        .where(_SERIES.c.at <= at, _SERIES.c.at >= at - TREND_TOLERANCE,
+               _SERIES.c.deal_count.is_not(None))
+        .order_by(_SERIES.c.at.desc()).limit(1)
+    )
+    with _read(store) as conn:
+        row = conn.execute(stmt).one_or_none()
+    if row is None:
+        return None
+    return int(row[0]), utc(row[1])  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFacts:
+    name: str
+    watermark: int | None
+    watermark_at: datetime | None
+    watermark_moved_at: datetime | None
+    last_run_at: datetime | None
+    last_run_outcome: str | None
+    last_ok_at: datetime | None
+
+
+def known_queries(store: DealStore, since: datetime) -> list[str]:
+    """Queries with a watermark, or with a run since ``since``."""
+    with _read(store) as conn:
+        names = {r[0] for r in conn.execute(
+            select(_STATE.c.query_name).where(_STATE.c.key == WATERMARK_KEY).distinct())}
+        names |= {r[0] for r in conn.execute(
+            select(_RUNS.c.query_name).where(_RUNS.c.started_at >= since).distinct())}
+    return sorted(names)
+
+
+def query_facts(store: DealStore, names: list[str]) -> list[QueryFacts]:
+    from keepa_deals.store.state import read_watermark
+
+    out = []
+    with _read(store) as conn:
+        for name in names:
+            wm = read_watermark(conn, name)
+            last = conn.execute(
+                select(_RUNS.c.started_at, _RUNS.c.outcome).where(_RUNS.c.query_name == name)
+                .order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(1)
+            ).one_or_none()
+            ok = conn.execute(
+                select(func.max(_RUNS.c.ended_at)).where(
+                    _RUNS.c.query_name == name, _RUNS.c.outcome == RunOutcome.OK.value)
+            ).scalar_one()
+            out.append(QueryFacts(
+                name=name,
+                watermark=wm.keepa_minute if wm else None,
+                watermark_at=wm.at if wm else None,
+                watermark_moved_at=utc(wm.updated_at) if wm else None,
+                last_run_at=utc(last[0]) if last else None,
+                last_run_outcome=last[1] if last else None,
+                last_ok_at=utc(ok),
+            ))
+    return out
+
+
+def runs_since(store: DealStore, since: datetime, *, limit: int = 5000) -> list[IngestRun]:
+    """Finished and running runs started since ``since``, newest first."""
+    from sqlalchemy.orm import Session
+
+    stmt = (select(IngestRun).where(IngestRun.started_at >= since)
+            .order_by(IngestRun.started_at.desc(), IngestRun.id.desc()).limit(limit))
+    with translate_errors(store.engine.url), Session(store.engine, expire_on_commit=False) as s:
+        return list(s.scalars(stmt))
+
+
+def last_success(store: DealStore) -> datetime | None:
+    stmt = select(func.max(_RUNS.c.ended_at)).where(_RUNS.c.outcome == RunOutcome.OK.value)
+    with _read(store) as conn:
+        return utc(conn.execute(stmt).scalar_one())
+
+
+def first_run_at(store: DealStore) -> datetime | None:
+    with _read(store) as conn:
+        return utc(conn.execute(select(func.min(_RUNS.c.started_at))).scalar_one())
+
+
+def newest_watermark_move(store: DealStore) -> datetime | None:
+    stmt = select(func.max(_STATE.c.updated_at)).where(_STATE.c.key == WATERMARK_KEY)
+    with _read(store) as conn:
+        return utc(conn.execute(stmt).scalar_one())
+
+
+def janitor_state(store: DealStore) -> list[dict[str, Any]]:
+    """The janitor's values in ``system_state`` (keys ``janitor*``), per query."""
+    stmt = select(_STATE).where(_STATE.c.key.like(f"{JANITOR_PREFIX}%")).order_by(
+        _STATE.c.query_name, _STATE.c.key)
+    with _read(store) as conn:
+        rows = list(conn.execute(stmt))
+    return [
+        {"query": r.query_name, "key": r.key,
+         "value": r.int_value if r.int_value is not None else r.text_value,
+         "updated_at": _iso(utc(r.updated_at))}
+        for r in rows
+    ]
+
+
+def run_dict(r: IngestRun) -> dict[str, Any]:
+    return {
+        "id": r.id, "query": r.query_name, "outcome": r.outcome,
+        "started_at": r.started_at.isoformat() if r.started_at else None,
+        "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+        "pages": r.pages, "added": r.deals_added, "updated": r.deals_updated,
+        "rejected": r.deals_rejected, "removed": r.deals_removed,
+        "tokens_spent": r.tokens_spent, "retry_after_s": r.retry_after_s,
+        "error": (r.error or "")[:300] or None,
+        "version": r.version,
+    }
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Whether ingestion has made progress within ``window_s`` (lessons, class 18)."""
+
+    ok: bool
+    reason: str
+    window_s: float
+    checked_at: datetime
+    last_progress_at: datetime | None
+    #: each kind of progress and when it last happened
+    signals: dict[str, datetime | None] = field(default_factory=dict)
+
+    @property
+    def stalled_for_s(self) -> float | None:
+        if self.last_progress_at is None:
+            return None
+        return (self.checked_at - self.last_progress_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "reason": self.reason,
+            "window_s": self.window_s,
+            "checked_at": _iso(self.checked_at),
+            "last_progress_at": _iso(self.last_progress_at),
+            "seconds_since_progress": self.stalled_for_s,
+            "signals": {k: _iso(v) for k, v in self.signals.items()},
+        }
+
+
+def progress(store: DealStore, now: datetime, window_s: float) -> Progress:
+    """Progress is a successful run, a watermark move or a deal row written within the window.
+
+    A system whose first run started less than a window ago is still starting
+    and counts as progressing; one that never ran has not progressed.
+    """
+    stats = deal_stats(store)
+    signals = {
+        "successful_run": last_success(store),
+        "watermark_moved": newest_watermark_move(store),
+        "deal_written": stats.newest_written,
+    }
+    seen = [t for t in signals.values() if t is not None]
+    last = max(seen) if seen else None
+    window = timedelta(seconds=window_s)
+    if last is not None and now - last <= window:
+        kind = max((k for k, v in signals.items() if v is not None), key=lambda k: signals[k])  # type: ignore[arg-type,return-value]
+        return Progress(True, f"progress {_ago(now - last)} ago ({kind.replace('_', ' ')})",
+                        window_s, now, last, signals)
+    first = first_run_at(store)
+    if last is None and first is not None and now - first <= window:
+        return Progress(True, f"starting: the first run began {_ago(now - first)} ago",
+                        window_s, now, last, signals)
+    if last is None:
+        why = ("no progress ever recorded: no successful run, watermark or deal"
+               + ("" if first is not None else " (no run has ever started)"))
+        return Progress(False, why, window_s, now, None, signals)
+    return Progress(False, f"no progress for {_ago(now - last)} (more than {_ago(window)})",
+                    window_s, now, last, signals)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _ago(td: timedelta) -> str:
+    s = int(td.total_seconds())
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d"
+
+
+def age_s(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else round((now - then).total_seconds(), 3)

@@ -4,8 +4,9 @@ Each step is one Lua script (package data under ``budget/lua/``) run with one
 ``EVALSHA``: it reads Redis ``TIME``, parses the stored state, decides and
 writes back atomically.  The scripts are a transcription of
 :mod:`keepa_deals.budget.core`; ``lib.lua`` holds the shared part and is
-prepended to each operation.  redis-py ``Script`` objects reload a script
-after ``NOSCRIPT`` (a ``SCRIPT FLUSH``, a restart, a failover).
+prepended to each operation.  Each call is a plain ``EVALSHA`` of the
+script's SHA; after ``NOSCRIPT`` (a ``SCRIPT FLUSH``, a restart, a failover)
+its redis-py ``Script`` object loads it and runs it again, transparently.
 
 Snapshots and :meth:`RedisStore.raw` read the state and the clock in one
 atomic script and run the Python core on it: a read-only view needs no
@@ -22,6 +23,7 @@ never falls back to another store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -30,6 +32,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from keepa_deals.budget import core
@@ -108,10 +111,14 @@ def describe(client: redis.Redis) -> str:
     return f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
 
 
-def _ms(value: object, what: str) -> str:
+def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
         raise ValueError(f"{what} must be an integer, got {value!r}")
-    return str(int(value))
+    return int(value)
+
+
+def _ms(value: object, what: str) -> str:
+    return str(_int(value, what))
 
 
 def _clamp(x: int, lo: int, hi: int) -> int:
@@ -128,10 +135,6 @@ def _bytes(s: str) -> bytes:
 
 def _pairs(flat: Sequence[bytes]) -> dict[str, str]:
     return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def _opt(b: bytes) -> int | None:
-    return int(b) if b else None
 
 
 def _status_args(status: TokenStatus) -> list[str]:
@@ -165,12 +168,12 @@ class RedisStore:
             self._client = url_or_client
             self._owns_client = False
         self.where = describe(self._client)
-        self._key_list = list(self.keys.budget_keys)
+        self._key_list = [k.encode() for k in self.keys.budget_keys]
         self._scripts: dict[str, Script] = {
             name: self._client.register_script(script_source(name))
             for name in (*OPERATIONS, *STANDALONE)
         }
-        self._policy_args: dict[Policy, list[str]] = {}
+        self._policy_args: dict[Policy, bytes] = {}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.where}, {self.keys.fingerprint})"
@@ -185,13 +188,13 @@ class RedisStore:
 
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
         reply = self._run("acquire", policy, [lease_id, _ms(cost_mt, "cost")])
-        kind, reason, *nums = reply
-        wait, expires, projected, available, needed, seen, cap, now = (_opt(n) for n in nums[:8])
-        # the stored text, read as core.parse reads it (exact even beyond 2**53)
-        last_sync = int(_text(nums[8]).strip()) if nums[8] else None
+        kind, reason, *nums, last_sync = _text(reply).split("\n", 10)
+        wait, expires, projected, available, needed, seen, cap, now = (
+            int(n) if n else None for n in nums
+        )
         return Decision(
-            kind=cast(core.Kind, _text(kind)),
-            reason=_text(reason),
+            kind=cast(core.Kind, kind),
+            reason=reason,
             wait_ms=wait,
             lease_expires_ms=expires,
             projected=projected,
@@ -200,7 +203,8 @@ class RedisStore:
             anchor_seen_ms=seen,
             cap=cap,
             now_ms=now,
-            last_sync_ms=last_sync,
+            # the stored text, read as core.parse reads it (exact even beyond 2**53)
+            last_sync_ms=int(last_sync.strip()) if last_sync else None,
         )
 
     def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
@@ -245,38 +249,49 @@ class RedisStore:
     def _leases_ttl(policy: Policy) -> int:
         return _clamp(policy.lease_ttl_ms + LEASES_TTL_MARGIN_MS, MIN_LEASES_TTL_MS, MAX_KEY_TTL_MS)
 
-    def _args(self, policy: Policy) -> list[str]:
-        """ARGV[2..11]: the policy and the key TTLs (cached per policy)."""
-        args = self._policy_args.get(policy)
-        if args is None:
-            args = [
-                _ms(policy.floor, "floor"),
-                _ms(policy.min_balance, "min_balance"),
-                _ms(policy.lease_ttl_ms, "lease_ttl_ms"),
-                _ms(policy.anchor_max_age_ms, "anchor_max_age_ms"),
-                repr(float(policy.burst_minutes)),
-                _ms(policy.sync_interval_ms, "sync_interval_ms"),
-                _ms(policy.recharge_slack_ms, "recharge_slack_ms"),
-                _ms(policy.zero_rate_retry_ms, "zero_rate_retry_ms"),
-                str(BUDGET_TTL_MS),
-                str(self._leases_ttl(policy)),
-            ]
-            self._policy_args[policy] = args
-        return args
+    def _args(self, policy: Policy) -> bytes:
+        """ARGV[2]: the policy and the key TTLs, one JSON array (cached per policy)."""
+        blob = self._policy_args.get(policy)
+        if blob is None:
+            blob = json.dumps([
+                _int(policy.floor, "floor"),
+                _int(policy.min_balance, "min_balance"),
+                _int(policy.lease_ttl_ms, "lease_ttl_ms"),
+                _int(policy.anchor_max_age_ms, "anchor_max_age_ms"),
+                float(policy.burst_minutes),  # written as repr(): the same double in Lua
+                _int(policy.sync_interval_ms, "sync_interval_ms"),
+                _int(policy.recharge_slack_ms, "recharge_slack_ms"),
+                _int(policy.zero_rate_retry_ms, "zero_rate_retry_ms"),
+                BUDGET_TTL_MS,
+                self._leases_ttl(policy),
+            ]).encode()
+            if len(self._policy_args) >= 64:  # one or two policies in practice
+                self._policy_args.clear()
+            self._policy_args[policy] = blob
+        return blob
 
-    def _now_arg(self) -> str:
-        return "" if self.clock is None else str(int(self.clock.now_ms()))
+    def _now_arg(self) -> bytes:
+        return b"" if self.clock is None else str(int(self.clock.now_ms())).encode()
 
     def _run(self, name: str, policy: Policy, extra: list[str]) -> Any:
-        return self._call(name, [self._now_arg(), *self._args(policy), *extra])
+        return self._call(name, [self._now_arg(), self._args(policy), *extra])
 
     def _read(self) -> tuple[int, dict[str, str], dict[str, str]]:
         now, fields, leases = self._call("read", [self._now_arg()])
         return int(now), _pairs(fields), _pairs(leases)
 
     def _call(self, name: str, args: Sequence[str | bytes]) -> Any:
+        """One EVALSHA; after NOSCRIPT the Script object loads the script and runs it again."""
         script = self._scripts[name]
-        return self._guard(name, lambda: script(keys=self._key_list, args=args))
+        keys = self._key_list
+
+        def run() -> Any:
+            try:
+                return self._client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return script(keys=keys, args=args)
+
+        return self._guard(name, run)
 
     def _guard(self, what: str, op: Callable[[], T]) -> T:
         """Run one Redis call, turning redis-py's errors into ours."""

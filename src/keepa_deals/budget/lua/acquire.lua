@@ -1,24 +1,25 @@
 --[[ acquire.lua: grant a lease, or say why not and for how long (core.acquire).
 
 KEYS  [1] budget hash  [2] leases hash
-ARGV  [1..11] as in lib.lua
-      [12] lease id     [13] cost in milli-tokens
-Returns {kind, reason, wait_ms, lease_expires_ms, projected, available, needed,
-         anchor_seen_ms, cap, now_ms, last_sync_ms}, all strings, "" for None; kind
-         is one of grant, wait, unknown, too_big; last_sync_ms is the stored text.
+ARGV  [1..2] as in lib.lua
+      [3] lease id      [4] cost in milli-tokens
+Returns one string, the lines kind, reason, wait_ms, lease_expires_ms, projected,
+        available, needed, anchor_seen_ms, cap, now_ms, last_sync_ms ("" for None);
+        kind is one of grant, wait, unknown, too_big; last_sync_ms comes last, as
+        stored (it may hold a newline).  One bulk string parses faster than an array.
 ]]
 
 local P = read_policy()
 local now = clock_now()
 local st = parse(now, P)
-local lease_id, cost = ARGV[12], tonumber(ARGV[13])
+local lease_id, cost = ARGV[3], tonumber(ARGV[4])
 local ch = new_changes(st)
 
 if unknown(st) or st.anchor == nil then
   apply(ch, P)
   local reason = table.concat(st.problems, '; ')
   if reason == '' then reason = 'no anchor' end
-  return {'unknown', reason, '', '', '', '', '', '', '', fmt(now), ''}
+  return table.concat({'unknown', reason, '', '', '', '', '', '', '', fmt(now), ''}, '\n')
 end
 
 local a = st.anchor
@@ -28,8 +29,9 @@ local available = projected - st.reserved
 
 local function decision(kind, reason, wait, expires, needed)
   apply(ch, P)
-  return {kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available), opt(needed),
-          fmt(a.seen), fmt(cap), fmt(now), st.last_sync_text or ''}
+  return table.concat({kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available),
+                       opt(needed), fmt(a.seen), fmt(cap), fmt(now), st.last_sync_text or ''},
+                      '\n')
 end
 
 -- ms until available >= need, counting leases until they expire (core._wait_for)

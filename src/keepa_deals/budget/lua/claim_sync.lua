@@ -1,7 +1,7 @@
 --[[ claim_sync.lua: the cluster-wide throttle for routine syncs (core.claim_sync).
 
 KEYS  [1] budget hash  [2] leases hash
-ARGV  [1..11] as in lib.lua
+ARGV  [1..2] as in lib.lua
 Returns 1 when the caller may sync now (and the claim is recorded), else 0.
 ]]
 

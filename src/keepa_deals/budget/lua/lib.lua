@@ -10,13 +10,12 @@ numbers are written back with fmt(), never tostring() ("1e+15").
 
 Common KEYS of every operation:
   [1] the budget hash (scalar fields)   [2] the leases hash (id -> "cost_mt:expires_ms")
-Common ARGV of every operation (the operation's own follow from ARGV[12]):
+Common ARGV of every operation (the operation's own follow from ARGV[3]):
   [1] now_ms override, "" to read Redis TIME (the override exists for tests)
-  [2] policy.floor (tokens)          [3] policy.min_balance (tokens)
-  [4] policy.lease_ttl_ms            [5] policy.anchor_max_age_ms
-  [6] policy.burst_minutes (float)   [7] policy.sync_interval_ms
-  [8] policy.recharge_slack_ms       [9] policy.zero_rate_retry_ms
-  [10] TTL of the budget hash (ms)   [11] TTL of the leases hash (ms)
+  [2] the policy and key TTLs as one JSON array (one argument: cheaper to send and
+      to read): floor (tokens), min_balance (tokens), lease_ttl_ms,
+      anchor_max_age_ms, burst_minutes (float), sync_interval_ms, recharge_slack_ms,
+      zero_rate_retry_ms, TTL of the budget hash (ms), TTL of the leases hash (ms)
 ]]
 
 if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME before writes
@@ -76,6 +75,9 @@ end
 -- Python's int(text): optional blanks, a sign, digits with single underscores between them.
 local function parse_int(v, trim)
   if not v then return nil end
+  -- fast path: the canonical decimal text every script writes
+  local n = tonumber(v)
+  if n ~= nil and n == math.floor(n) and math.abs(n) < 1e15 and fmt(n) == v then return n end
   local body = string.match(v, trim)
   local sign, digits = string.match(body, '^([+-]?)([0-9_]+)$')
   if not digits then return nil end
@@ -85,7 +87,7 @@ local function parse_int(v, trim)
   end
   digits = string.gsub(digits, '_', '')
   if #digits > MAX_INT_DIGITS then return nil end
-  local n = tonumber(digits)
+  n = tonumber(digits)
   if n == 0 then return 0 end
   if sign == '-' then return -n end
   return n
@@ -138,17 +140,18 @@ local function clock_now()
 end
 
 local function read_policy()
+  local v = cjson.decode(ARGV[2])
   return {
-    floor = tonumber(ARGV[2]),
-    min_balance = tonumber(ARGV[3]),
-    lease_ttl_ms = tonumber(ARGV[4]),
-    anchor_max_age_ms = tonumber(ARGV[5]),
-    burst_minutes = tonumber(ARGV[6]),
-    sync_interval_ms = tonumber(ARGV[7]),
-    recharge_slack_ms = tonumber(ARGV[8]),
-    zero_rate_retry_ms = tonumber(ARGV[9]),
-    budget_ttl_ms = clamp(tonumber(ARGV[10]), MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
-    leases_ttl_ms = clamp(tonumber(ARGV[11]), MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
+    floor = v[1],
+    min_balance = v[2],
+    lease_ttl_ms = v[3],
+    anchor_max_age_ms = v[4],
+    burst_minutes = v[5],
+    sync_interval_ms = v[6],
+    recharge_slack_ms = v[7],
+    zero_rate_retry_ms = v[8],
+    budget_ttl_ms = clamp(v[9], MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
+    leases_ttl_ms = clamp(v[10], MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
   }
 end
 
@@ -195,43 +198,28 @@ end
 local function parse(now, P)
   local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil, last_sync_text = nil,
               leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {}}
+  -- raw[i] and v[i] follow FIELDS: 1-5 the anchor, 6-8 recharge mode, 9 last_sync_ms
   local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
-  local present, vals = {}, {}
-  for i, name in ipairs(FIELDS) do
-    present[name] = raw[i] ~= false
-    vals[name] = parse_int(raw[i], STRIP_TRIM)
-  end
+  local v = {}
+  for i = 1, 9 do v[i] = parse_int(raw[i], STRIP_TRIM) end
 
-  local any_anchor = false
-  for _, n in ipairs(ANCHOR_FIELDS) do
-    if present[n] then any_anchor = true end
-  end
-  if not any_anchor then
+  if not (raw[1] or raw[2] or raw[3] or raw[4] or raw[5]) then
     table.insert(st.problems, 'no anchor: Keepa has not been asked yet')
-  else
+  elseif not (v[1] and v[2] and v[3] and v[4] and v[5]) then
     local bad = {}
-    for _, n in ipairs(ANCHOR_FIELDS) do
-      if vals[n] == nil then table.insert(bad, n) end
+    for i = 1, 5 do
+      if v[i] == nil then table.insert(bad, ANCHOR_FIELDS[i]) end
     end
-    if #bad > 0 then
-      table.insert(st.problems, 'anchor incomplete or unparsable: ' .. table.concat(bad, ', '))
-    else
-      local a = {tokens = vals.anchor_tokens, rate = vals.anchor_rate,
-                 next_refill = vals.anchor_next_refill_ms,
-                 server_ts = vals.anchor_server_ts_ms, seen = vals.anchor_seen_ms}
-      local problem = anchor_problem(a, now, P)
-      if problem then table.insert(st.problems, problem) end
-      st.anchor = a  -- kept for display; any problem makes the state unknown
-    end
+    table.insert(st.problems, 'anchor incomplete or unparsable: ' .. table.concat(bad, ', '))
+  else
+    local a = {tokens = v[1], rate = v[2], next_refill = v[3], server_ts = v[4], seen = v[5]}
+    local problem = anchor_problem(a, now, P)
+    if problem then table.insert(st.problems, problem) end
+    st.anchor = a  -- kept for display; any problem makes the state unknown
   end
 
-  local any_recharge = false
-  for _, n in ipairs(RECHARGE_FIELDS) do
-    if present[n] then any_recharge = true end
-  end
-  if any_recharge then
-    local since, deadline, target = vals.recharge_since_ms, vals.recharge_deadline_ms,
-                                    vals.recharge_target
+  if raw[6] or raw[7] or raw[8] then
+    local since, deadline, target = v[6], v[7], v[8]
     if since == nil or deadline == nil or target == nil then
       table.insert(st.problems, 'recharge mode without a valid start, deadline or target')
     elseif since > now + FUTURE_TOLERANCE_MS then
@@ -244,18 +232,17 @@ local function parse(now, P)
     end
   end
 
-  local ls = vals.last_sync_ms
+  local ls = v[9]
   if ls ~= nil and ls <= now + FUTURE_TOLERANCE_MS then
     st.last_sync = ls
-    -- echoed as stored: a corrupt value beyond 2^53 has no exact double
-    st.last_sync_text = raw[#FIELDS]  -- last_sync_ms is the last of FIELDS
+    st.last_sync_text = raw[9]  -- echoed as stored: a corrupt value beyond 2^53 has no exact double
   end
 
   local max_expiry = now + P.lease_ttl_ms + FUTURE_TOLERANCE_MS
   local flat = redis.call('HGETALL', KEYS[2])
   for i = 1, #flat, 2 do
     local id, rec = flat[i], parse_lease(flat[i + 1])
-    if rec == nil or rec.exp > max_expiry then
+    if rec == nil or rec.exp > max_expiry or rec.exp <= now then
       table.insert(st.dropped, id)
     else
       st.leases[id] = rec
@@ -325,8 +312,9 @@ local function apply(ch, P)
   local add = pairs_list(ch.add)
   if #add > 0 then
     call_batched('HSET', KEYS[2], add)
-    -- only ever lengthened, so a worker with a shorter lease TTL cannot cut others' leases
-    if redis.call('PTTL', KEYS[2]) < P.leases_ttl_ms then
+    -- the hash must outlive the lease just written; refreshed (only ever lengthened) when
+    -- it might not, so a worker with a shorter lease TTL cannot cut others' leases
+    if redis.call('PTTL', KEYS[2]) < P.lease_ttl_ms + FUTURE_TOLERANCE_MS then
       redis.call('PEXPIRE', KEYS[2], P.leases_ttl_ms)
     end
   end

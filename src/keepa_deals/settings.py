@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     budget_anchor_max_age_s: float = Field(default=600.0, gt=0)
     budget_burst_minutes: float = Field(default=5.0, gt=0)
 
+    # --- ingestion and the janitor (docs/ingest.md) ---------------------
+    ingest_interval_s: float = Field(default=300.0, gt=0)
+    ingest_max_pages: int = Field(default=3, ge=1, le=67)
+    ingest_lock_ttl_s: float = Field(default=120.0, ge=1)
+    ingest_refresh_after_h: float = Field(default=24.0, gt=0)
+    ingest_pending_max_age_h: float = Field(default=24.0, gt=0)
+    janitor_grace_h: float = Field(default=72.0, gt=0)
+    janitor_interval_s: float = Field(default=10800.0, gt=0)
+    janitor_healthy_intervals: int = Field(default=3, ge=1)
+
     # --- logging ---------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")

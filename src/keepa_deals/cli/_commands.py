@@ -7,3 +7,6 @@ from keepa_deals.cli import tokens_cmd  # noqa: F401
 from keepa_deals.cli import status_cmd  # noqa: F401
 from keepa_deals.cli import doctor_cmd  # noqa: F401
 from keepa_deals.cli import health_cmd  # noqa: F401
+from keepa_deals.cli import ingest_cmd  # noqa: F401
+from keepa_deals.cli import janitor_cmd  # noqa: F401
+from keepa_deals.cli import run_cmd  # noqa: F401

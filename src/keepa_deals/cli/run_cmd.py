@@ -1,0 +1,174 @@
+"""``keepa-deals run``: the embedded default, ingesting on a schedule in one process.
+
+One line per run (outcome, deals added and updated, tokens, balance, next
+run); the janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``; SIGINT or SIGTERM
+stops it cleanly between two paid calls (a second one stops it at once).
+
+``--sandbox`` serves the sandbox Keepa server in this process (real clock,
+the demo key, a free port) and points this process at it, with a new
+temporary data directory (kept after exit, its path printed): nothing of a
+real setup (``DATABASE_URL``, ``REDIS_URL``, the data directory) is touched.
+``--for 90s`` stops after that long.  Exit 0 when stopped or done, 2 on a
+setup error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from keepa_deals.cli._app import AppContext, app, fail, pass_app
+from keepa_deals.errors import KeepaDealsError
+from keepa_deals.settings import Settings
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+#: The demo's ingest interval: the sandbox feed grows by a deal every ~20 s.
+SANDBOX_INTERVAL_S = 15.0
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h30m``, ``2d`` → seconds."""
+    raw = text.strip().lower()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for m in _PART.finditer(raw):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(raw) or not raw:
+        raise ValueError(f"not a duration: {text!r} (try 90s, 5m, 1h30m)")
+    return total
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            seconds = parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if seconds <= 0:
+            self.fail("must be more than 0", param, ctx)
+        return seconds
+
+
+@contextmanager
+def _sandbox() -> Iterator[Settings]:
+    """Serve a sandbox here and yield settings pointing at it (with a temporary data dir)."""
+    from keepa_deals.sandbox import DEMO_KEY, Sandbox, SandboxServer
+
+    data_dir = tempfile.mkdtemp(prefix="keepa-deals-demo-")
+    with SandboxServer(Sandbox()) as server:
+        os.environ["KEEPA_API_URL"] = server.url  # this process only
+        os.environ["KEEPA_API_KEY"] = DEMO_KEY
+        click.echo(f"sandbox Keepa server  {server.url}  (demo key; no real Keepa account used)")
+        click.echo(f"data directory        {data_dir}  (temporary, kept after exit)")
+        # Init arguments win over the environment and .env: the demo never touches a real setup.
+        yield Settings(keepa_api_url=server.url, keepa_api_key=DEMO_KEY, data_dir=Path(data_dir),
+                       database_url=None, redis_url=None)
+
+
+@contextmanager
+def _signals(stop: Any) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop``; a second one exits at once."""
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set:
+            raise SystemExit(130 if signum == signal.SIGINT else 143)
+        click.echo(f"\n{signal.Signals(signum).name}: stopping after the current call "
+                   "(again to quit now)", err=True)
+        stop.set()
+
+    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _clock(at: datetime | None) -> str:
+    return at.astimezone().strftime("%H:%M:%S") if at else "—"
+
+
+@app.command("run")
+@click.option("--query", "query_spec", default=None, metavar="FILE",
+              help="A query file, or the name of a built-in query (default: used-books-us).")
+@click.option("--sandbox", is_flag=True,
+              help="Run against a sandbox Keepa server started in this process (no key needed).")
+@click.option("--for", "duration", type=Duration(), default=None,
+              help="Stop after this long (90s, 5m, 1h...).")
+@click.option("--interval", type=Duration(), default=None,
+              help="Seconds between runs (default KEEPA_DEALS_INGEST_INTERVAL_S; "
+                   f"{SANDBOX_INTERVAL_S:g} s with --sandbox).")
+@pass_app
+def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration: float | None,
+                interval: float | None) -> None:
+    """Ingest on a schedule (and run the janitor) until stopped."""
+    from keepa_deals.ingest import StopSignal, open_env
+    from keepa_deals.ingest.loop import Tick, run_loop
+    from keepa_deals.janitor import JanitorReport
+    from keepa_deals.ops import logging as ops_logging
+    from keepa_deals.query import resolve_query
+
+    stop = StopSignal()
+
+    def tick(t: Tick) -> None:
+        r = t.report
+        c = r.counts
+        line = (f"{_clock(datetime.now().astimezone())}  {r.outcome.value:<18} "
+                f"+{c.added:<3} new  {c.updated:>3} updated  {c.tokens_spent:>5} tokens  "
+                f"balance {'?' if r.balance is None else r.balance:>5}  "
+                f"deals {'?' if r.deal_count is None else r.deal_count:>4}  "
+                f"next {_clock(t.next_at)}")
+        if r.error:
+            line += f"  ({r.error})"
+        click.echo(line)
+
+    def janitor(reports: list[JanitorReport]) -> None:
+        for j in reports:
+            what = f"held back: {j.held_back}" if j.held_back else f"retired {j.removed}"
+            click.echo(f"{_clock(datetime.now().astimezone())}  janitor            {what}")
+
+    try:
+        settings = obj.settings
+        query = resolve_query(query_spec)
+        with _signals(stop), (_sandbox() if sandbox else _plain(settings)) as settings:
+            ops_logging.configure(settings, level="WARNING", force=True)
+            every = interval or (SANDBOX_INTERVAL_S if sandbox else settings.ingest_interval_s)
+            with open_env(settings, stop=stop) as env:
+                until = env.store.now() + timedelta(seconds=duration) if duration else None
+                click.echo(f"ingesting {query.name} every {every:g} s"
+                           + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")
+                run_loop(env, query, interval_s=every,
+                         janitor_interval_s=settings.janitor_interval_s, until=until,
+                         on_tick=tick, on_janitor=janitor)
+    except KeepaDealsError as exc:
+        fail(str(exc))
+        return
+    click.echo("stopped" if stop.is_set else "done")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _plain(settings: Settings) -> Iterator[Settings]:
+    yield settings

@@ -1,0 +1,28 @@
+"""The Smart Ingestor: the deal feed into the deal store, spending tokens only where they pay.
+
+::
+
+    from keepa_deals.ingest import open_env, smart_ingestor
+
+    with open_env(settings) as env:
+        report = smart_ingestor(env, query)     # one run: lock, scan, check, refresh, record
+
+Stages (see docs/ingest.md): the feed newest first down to the watermark with
+the free feed filter; a 1-token product check; offers only for the survivors;
+a refresh of stored deals, oldest first.  Every paid-for reply is saved with
+the watermark and the scan ledger in one transaction before the next call.
+"""
+
+from keepa_deals.ingest.env import IngestEnv, RunStopped, StopSignal, open_env
+from keepa_deals.ingest.report import IngestReport, RefreshCapacity
+from keepa_deals.ingest.runner import smart_ingestor
+
+__all__ = [
+    "IngestEnv",
+    "IngestReport",
+    "RefreshCapacity",
+    "RunStopped",
+    "StopSignal",
+    "open_env",
+    "smart_ingestor",
+]

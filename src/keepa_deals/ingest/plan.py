@@ -1,0 +1,64 @@
+"""Batch planning: how many ASINs the next paid call may carry.
+
+A batch is sized from the budget's projection (``TokenManager.snapshot()``):
+what the budget would grant right now without waiting (the projected balance
+less live leases, down to the deficit floor), never more than the bucket cap
+(60 × refill rate: lessons, class 8), never more ASINs than Keepa takes in one
+call (100; 20 with offers, per Keepa's Java client).  When even one ASIN is
+not affordable, the batch is one ASIN and the budget decides: wait a little,
+or end the run with ``TokenRechargeError`` and the time to come back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keepa_deals.budget.core import Policy, Snapshot
+from keepa_deals.keepa.economics import estimate_product_cost
+
+#: Keepa takes at most 100 ASINs per /product call...
+MAX_STATS_BATCH = 100
+#: ...and Keepa's Java client says at most 20 when offers are requested.
+MAX_OFFERS_BATCH = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Affordable:
+    """What the budget can give right now, in tokens."""
+
+    #: Tokens a call may cost now without waiting (0 when nothing is grantable).
+    spendable: int
+    #: The bucket cap (None: unknown).
+    cap: int | None
+
+    @classmethod
+    def from_snapshot(cls, snap: Snapshot, policy: Policy) -> Affordable:
+        if not snap.known or snap.available is None:
+            return cls(0, snap.cap)
+        if snap.recharge is not None:
+            target = snap.recharge.get("target", 0)
+            if snap.available < target:
+                return cls(0, snap.cap)
+        if snap.available < policy.min_balance:
+            return cls(0, snap.cap)
+        spendable = snap.available - policy.floor
+        if snap.cap is not None and snap.rate:
+            spendable = min(spendable, snap.cap)
+        return cls(max(0, spendable), snap.cap)
+
+
+def unit_cost(offers: int | None) -> int:
+    """The estimated cost of one product in a call: 1, or the offer pages' cost."""
+    return estimate_product_cost(1, offers=offers)
+
+
+def batch_size(pending: int, *, offers: int | None, affordable: Affordable) -> int:
+    """ASINs for the next call (0 when nothing is pending; at least 1 otherwise)."""
+    if pending <= 0:
+        return 0
+    per = unit_cost(offers)
+    limit = MAX_OFFERS_BATCH if offers else MAX_STATS_BATCH
+    n = min(pending, limit, affordable.spendable // per)
+    if affordable.cap:
+        n = min(n, affordable.cap // per)
+    return max(1, n)

@@ -1,0 +1,184 @@
+"""``smart_ingestor``: one ingest run of one query, from lock to run record.
+
+::
+
+    with open_env(settings) as env:
+        report = smart_ingestor(env, query)
+        report.outcome, report.counts.added, report.retry_after_s
+
+A run takes the query's single-runner lock (renewed in the background while
+it works), records itself in ``ingest_runs``, runs the stages (stages.py),
+and ends as one of:
+
+* ``ok``: the work there was is done (or the process was asked to stop;
+  everything bought so far is saved);
+* ``waiting_for_tokens``: the budget's verified wait is longer than its
+  bound, or Keepa answered 429; the lock is released and ``retry_after_s``
+  says when to come back (lessons, class 5);
+* ``locked``: another live runner holds the lock; nothing was done;
+* ``error``: Keepa, the database or the lock failed; the message says what.
+
+Every run row records the tokens spent, pages, deals added, updated,
+rejected and removed, and the error; a metrics point (token balance, deal
+count) is added per run for the charts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.errors import KeepaDealsError
+from keepa_deals.ingest.env import IngestEnv, RunStopped
+from keepa_deals.ingest.report import IngestReport
+from keepa_deals.ingest.stages import LockLost, Pipeline
+from keepa_deals.keepa.economics import wait_ms_for
+from keepa_deals.keepa.errors import NotEnoughTokens
+from keepa_deals.locks import LockKeeper, lock_name
+from keepa_deals.ops import logging as ops_logging
+from keepa_deals.ops import metrics
+from keepa_deals.query import DealQuery, default_query
+from keepa_deals.store import RunOutcome
+
+log = logging.getLogger("keepa_deals.ingest")
+
+#: When Keepa says 429 without a usable status, come back after this long.
+DEFAULT_RETRY_S = 60.0
+
+
+def smart_ingestor(env: IngestEnv, query: DealQuery | None = None) -> IngestReport:
+    """Run the Smart Ingestor once for ``query`` (default: the built-in query)."""
+    query = query or default_query()
+    report = IngestReport(query.name)
+    keeper = LockKeeper(env.lock, lock_name("ingest", query.name), env.settings.ingest_lock_ttl_s)
+    if not keeper.acquire():
+        return _locked(env, keeper, report)
+    try:
+        _run(env, query, keeper, report)
+    finally:
+        keeper.release()
+    return report
+
+
+def _locked(env: IngestEnv, keeper: LockKeeper, report: IngestReport) -> IngestReport:
+    holder = keeper.holder()
+    now = env.store.now()
+    report.outcome = RunOutcome.LOCKED
+    if holder is not None:
+        report.retry_after_s = max(0.0, (holder.expires_at - now).total_seconds())
+        report.error = f"another runner ({holder.owner}) holds the lock"
+    else:
+        report.error = "another runner held the lock"
+    report.run_id = env.store.start_run(report.query)
+    env.store.finish_run(report.run_id, RunOutcome.LOCKED, report.counts,
+                         retry_after_s=report.retry_after_s, error=report.error)
+    log.info("query %s: %s; nothing done", report.query, report.error)
+    return report
+
+
+def _abandon_dead_runs(env: IngestEnv, query: str, current: int) -> None:
+    """Runs of this query still marked running died with their process: we hold the lock."""
+    for run in env.store.recent_runs(query, limit=50):
+        if run.id != current and run.outcome == RunOutcome.RUNNING.value:
+            env.store.finish_run(run.id, RunOutcome.ABANDONED,
+                                 error="its process died; found by the next run")
+
+
+def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport) -> None:
+    store = env.store
+    report.run_id = store.start_run(query.name)
+    with ops_logging.run_context(run_id=report.run_id, query=query.name):
+        _abandon_dead_runs(env, query.name, report.run_id)
+        _stages(env, query, keeper, report)
+
+
+def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport) -> None:
+    store = env.store
+
+    def checkpoint() -> None:
+        env.stop.check()
+        if keeper.lost:
+            raise LockLost(f"lost the lock {keeper.name}: it expired before it was renewed")
+
+    pipe: Pipeline | None = None
+    try:
+        pipe = Pipeline(settings=env.settings, store=store, client=env.client, budget=env.budget,
+                        query=query, report=report, checkpoint=checkpoint,
+                        now_ms=env.clock.now_ms)
+        grace = timedelta(hours=env.settings.janitor_grace_h)
+        pipe.load()
+        pipe.scan()
+        pipe.refresh(grace / 2)  # deals nearing the janitor's cutoff come first
+        pipe.candidates()
+        pipe.refresh(timedelta(hours=env.settings.ingest_refresh_after_h))
+        report.outcome = RunOutcome.OK
+    except TokenRechargeError as exc:
+        report.outcome = RunOutcome.WAITING_FOR_TOKENS
+        report.retry_after_s = exc.retry_after
+        report.error = None
+        log.info("query %s: waiting for tokens (%s); back in %.0f s", query.name, exc.reason,
+                 exc.retry_after)
+    except NotEnoughTokens as exc:
+        report.outcome = RunOutcome.WAITING_FOR_TOKENS
+        report.retry_after_s = _retry_after_429(exc)
+        log.info("query %s: Keepa answered 429; back in %.0f s", query.name, report.retry_after_s)
+    except RunStopped:
+        report.outcome = RunOutcome.OK
+        report.stopped = True
+        log.info("query %s: stopped on request; everything bought so far is saved", query.name)
+    except KeepaDealsError as exc:
+        report.outcome = RunOutcome.ERROR
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.error("query %s: run failed: %s", query.name, report.error)
+    except BaseException as exc:
+        report.outcome = RunOutcome.ERROR
+        report.error = f"unexpected {type(exc).__name__}: {exc}"
+        _finish(env, query, report, None)
+        raise
+    _finish(env, query, report, pipe)
+
+
+def _retry_after_429(exc: NotEnoughTokens) -> float:
+    st = exc.token_status
+    if st is None:
+        return DEFAULT_RETRY_S
+    wait = wait_ms_for(st.tokens_left, st.refill_rate, st.next_refill_ms, st.timestamp_ms, 1)
+    return DEFAULT_RETRY_S if wait is None else max(1.0, wait / 1000)
+
+
+def _finish(env: IngestEnv, query: DealQuery, report: IngestReport,
+            pipe: Pipeline | None) -> None:
+    store = env.store
+    ledger = pipe.ledger if pipe is not None else None
+    if ledger is not None:
+        report.pending_stats = ledger.count("stats")
+        report.pending_offers = ledger.count("offers")
+    try:
+        if pipe is not None and report.outcome is not RunOutcome.ERROR:
+            report.refresh = pipe.refresh_capacity()
+        snap = env.budget.snapshot()
+        report.balance, report.refill_rate = snap.projected, snap.rate
+    except KeepaDealsError as exc:
+        log.warning("query %s: could not read the budget after the run: %s", query.name, exc)
+    try:
+        assert report.run_id is not None
+        store.finish_run(report.run_id, report.outcome, report.counts,
+                         retry_after_s=report.retry_after_s, error=report.error)
+        report.deal_count = store.count_deals()
+        store.record_metrics(token_balance=report.balance, refill_rate=report.refill_rate,
+                             deal_count=report.deal_count)
+    except KeepaDealsError as exc:
+        log.error("query %s: could not record the run: %s", query.name, exc)
+        if report.outcome is not RunOutcome.ERROR:
+            report.outcome = RunOutcome.ERROR
+            report.error = f"could not record the run: {exc}"
+    c = report.counts
+    metrics.deals_added(c.added)
+    metrics.deals_updated(c.updated)
+    metrics.deals_rejected(c.rejected)
+    metrics.deals_removed(c.removed)
+    metrics.run_finished(report.outcome.value)
+    log.info("query %s: run %s %s: +%d new, %d updated, %d rejected, %d removed, %d tokens, "
+             "%d pages", query.name, report.run_id, report.outcome.value, c.added, c.updated,
+             c.rejected, c.removed, c.tokens_spent, c.pages)

@@ -192,7 +192,8 @@ def main() -> int:
     print(f"{'operation':<16}{'procs':>6}{'ops/s':>10}{'p50 µs':>9}{'p99 µs':>9}{'mean µs':>9}")
     for label, procs, r in rows:
         if label == "PING":
-            print(f"-- latency, interleaved (PING, acquire, settle in one loop), {procs} process(es)")
+            print(f"-- latency, interleaved (PING, acquire, settle in one loop), "
+                  f"{procs} process(es)")
         elif label == "acquire+settle":
             print(f"-- throughput, acquire+settle only, {procs} process(es)")
         print(f"{label:<16}{procs:>6}{r['per_s']:>10,.0f}{r['p50_us']:>9.0f}{r['p99_us']:>9.0f}"

@@ -13,7 +13,8 @@ from keepa_deals.budget.redis_store import RedisStore
 EXTRA_ATTEMPTS = 20
 
 
-def grab_leases(url: str, fp: str, policy: Policy, start: Event, out: Queue[tuple[int, int]]) -> None:
+def grab_leases(url: str, fp: str, policy: Policy, start: Event,
+                out: Queue[tuple[int, int]]) -> None:
     """Acquire 1-token leases as fast as possible, never settling; report (granted, refused)."""
     store = RedisStore(url, fp)  # Redis TIME, as in production
     granted = refused = 0

@@ -62,7 +62,7 @@ def test_processes_never_get_one_grant_more_than_the_policy_allows(
     fields, leases = store.raw()
     assert len(leases) == allowed
     assert {v.split(":")[0] for v in leases.values()} == {str(MT)}
-    assert fields["anchor_tokens"] == str(balance * MT), "leases reserve; they never rewrite the anchor"
+    assert fields["anchor_tokens"] == str(balance * MT), "leases reserve, never rewrite the anchor"
     snap = store.snapshot(policy)
     assert snap.available == balance - allowed
     store.close()

@@ -292,8 +292,7 @@ def test_a_redis_that_never_answers_times_out_as_unavailable() -> None:
         client.close()
 
 
-def test_open_budget_with_an_unreachable_redis_fails_and_creates_no_local_budget(
-        tmp_path: object) -> None:
+def test_open_budget_with_an_unreachable_redis_fails_and_creates_no_local_budget() -> None:
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         keepa_api_key=API_KEY)
     keepa = KeepaAccount(FakeClock())

@@ -207,7 +207,8 @@ class RedisStore:
             last_sync_ms=int(last_sync.strip()) if last_sync else None,
         )
 
-    def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
+    def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None,
+               policy: Policy) -> None:
         extra = ["1", *_status_args(status)] if status is not None else ["0"]
         self._run("settle", policy, [lease_id, _ms(cost_mt, "cost"), *extra])
 

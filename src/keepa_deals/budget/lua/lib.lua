@@ -73,6 +73,11 @@ local function clamp(x, lo, hi)
 end
 
 -- Python's int(text): optional blanks, a sign, digits with single underscores between them.
+-- Two corners differ from core.parse, both reachable only by writing garbage into Redis by
+-- hand: non-ASCII digits and blanks (Python reads them, this does not), and comparisons
+-- between two corrupt values beyond 2^53, held here as doubles (a recharge record whose
+-- start and deadline are both near -10^20 may be judged differently).  Every valid value
+-- is below 10^15.
 local function parse_int(v, trim)
   if not v then return nil end
   -- fast path: the canonical decimal text every script writes

@@ -109,3 +109,14 @@ def deal(i: int, **changes: Any) -> DealRow:
     )
     fields.update(changes)
     return DealRow(**fields)
+
+
+@pytest.fixture
+def redis_deployment(tmp_path: Path, keepa_url: str, clock: FakeClock,
+                     redis_url: str) -> Iterator[Deployment]:
+    """The Redis deployment alone (for what only exists in Redis)."""
+    dep = Deployment("redis", make_settings(tmp_path, keepa_url, redis_url), clock)
+    try:
+        yield dep
+    finally:
+        dep.close()

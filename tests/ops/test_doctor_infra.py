@@ -147,10 +147,9 @@ def test_lock_held_too_long_warns_without_repair(deployment: Deployment) -> None
 
 
 @pytest.mark.redis
-def test_redis_lock_without_ttl_fails_and_fix_bounds_it(deployment: Deployment,
+def test_redis_lock_without_ttl_fails_and_fix_bounds_it(redis_deployment: Deployment,
                                                         redis_url: str) -> None:
-    if deployment.backend != "redis":
-        pytest.skip("a Redis lock")
+    deployment = redis_deployment
     key = KeyBuilder(settings_fingerprint(deployment.settings)).lock("ingest.test-books")
     client = redis.Redis.from_url(redis_url)
     client.set(key, "otherhost-99-abcd")  # restored from a dump: no TTL
@@ -165,10 +164,9 @@ def test_redis_lock_without_ttl_fails_and_fix_bounds_it(deployment: Deployment,
 
 
 @pytest.mark.redis
-def test_redis_lock_of_a_dead_owner_fails_and_fix_releases_it(deployment: Deployment,
+def test_redis_lock_of_a_dead_owner_fails_and_fix_releases_it(redis_deployment: Deployment,
                                                               redis_url: str) -> None:
-    if deployment.backend != "redis":
-        pytest.skip("a Redis lock")
+    deployment = redis_deployment
     kb = KeyBuilder(settings_fingerprint(deployment.settings))
     client = redis.Redis.from_url(redis_url)
     client.set(kb.lock("ingest.orphan"), f"{short_host()}-{dead_pid()}-beef", px=300_000)

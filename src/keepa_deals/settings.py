@@ -79,7 +79,6 @@ class Settings(BaseSettings):
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
     # --- health, doctor and metrics (docs/operations.md) ----------------
-    health_interval_s: float = Field(default=300.0, gt=0)
     health_stall_intervals: int = Field(default=3, ge=1)
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     doctor_deal_drop_percent: float = Field(default=5.0, gt=0, le=100)

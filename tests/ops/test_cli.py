@@ -193,7 +193,7 @@ def test_health_exit_codes(tmp_path: Path, keepa_url: str,
     healthy_store(settings)
     ok = invoke(monkeypatch, env, "health", "--json")
     assert ok.exit_code == 0 and json.loads(ok.output)["state"] == "healthy"
-    monkeypatch.setenv("KEEPA_DEALS_HEALTH_INTERVAL_S", "0.001")  # every interval has passed
+    monkeypatch.setenv("KEEPA_DEALS_INGEST_INTERVAL_S", "0.001")  # every interval has passed
     stalled = invoke(monkeypatch, env, "health")
     assert stalled.exit_code == 1 and stalled.output.startswith("stalled: no progress for")
 

@@ -1,7 +1,7 @@
 """``keepa-deals health``: is ingestion making progress?  For supervisors.
 
 Progress is a successful run, a watermark move or a deal row written within
-``health_stall_intervals`` × ``health_interval_s``.  Exit 0 healthy, 1
+``health_stall_intervals`` × ``ingest_interval_s``.  Exit 0 healthy, 1
 stalled, 2 when the database cannot be read.  ``--serve [PORT]`` serves
 ``/healthz`` (200 or 503, the same report) and ``/metrics`` instead, until
 interrupted.

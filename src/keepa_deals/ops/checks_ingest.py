@@ -141,7 +141,7 @@ def check_yield(ctx: Context) -> CheckResult:
     if skip:
         return skip
     now = ctx.now()
-    recent_span = max(timedelta(hours=1), timedelta(seconds=3 * ctx.settings.health_interval_s))
+    recent_span = max(timedelta(hours=1), timedelta(seconds=3 * ctx.settings.ingest_interval_s))
     runs = [r for r in facts.runs_since(store, now - timedelta(hours=24))
             if r.outcome == RunOutcome.OK.value]
     cut = now - recent_span

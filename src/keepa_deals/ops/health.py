@@ -2,7 +2,7 @@
 
 :func:`health_report` says whether ingestion has progressed (a successful
 run, a watermark move, a deal row written) within ``health_stall_intervals``
-× ``health_interval_s``.  ``keepa-deals health`` exits 0 when it has, 1 when
+× ``ingest_interval_s``.  ``keepa-deals health`` exits 0 when it has, 1 when
 it has not, 2 when the database cannot be read; ``/healthz`` (see
 :mod:`keepa_deals.ops.health_app`) answers 200 or 503 with the same report.
 """
@@ -59,7 +59,7 @@ class HealthReport:
 
 
 def window_s(settings: Settings) -> float:
-    return float(settings.health_stall_intervals) * float(settings.health_interval_s)
+    return float(settings.health_stall_intervals) * float(settings.ingest_interval_s)
 
 
 def health_report(

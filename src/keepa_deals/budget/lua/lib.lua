@@ -18,7 +18,7 @@ Common ARGV of every operation (the operation's own follow from ARGV[3]):
       zero_rate_retry_ms, TTL of the budget hash (ms), TTL of the leases hash (ms)
 ]]
 
-if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME before writes
+-- Needs Redis >= 5, where scripts replicate their effects: a script may read TIME and then write.
 
 local MT = 1000
 local MINUTE_MS = 60000

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     doctor_clock_skew_s: float = Field(default=10.0, gt=0)
     doctor_lock_max_age_s: float = Field(default=3600.0, gt=0)
 
+    # --- the dashboard (docs/dashboard.md) --------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=0, le=65535)
+    web_token: SecretStr | None = None
+
     @field_validator("keepa_api_url")
     @classmethod
     def _strip_url(cls, v: str) -> str:
@@ -101,6 +106,18 @@ class Settings(BaseSettings):
             return None
         s = v.get_secret_value().strip()
         return SecretStr(s) if s else None
+
+    @field_validator("web_token")
+    @classmethod
+    def _check_web_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        s = v.get_secret_value().strip()
+        if not s:
+            return None
+        if len(s) < 12:
+            raise ValueError("KEEPA_DEALS_WEB_TOKEN must be at least 12 characters")
+        return SecretStr(s)
 
     @cached_property
     def sqlite_path(self) -> Path:

@@ -1,0 +1,369 @@
+"""The deal list: filters, sorting and paging over the current deals.
+
+Every list starts from :class:`keepa_deals.deals_view.DealDefinition` (which rows are
+deals at all) and narrows it with the user's filters.  Sorting always puts unknown
+values last and breaks ties by row id, so paging is stable.  Every bound is checked
+here (an integer past 32 bits or a NaN never reaches the database).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, literal, select, true
+from sqlalchemy.sql.util import ClauseAdapter
+
+from keepa_deals.deals_view import DealDefinition
+from keepa_deals.store.schema import DealRecord
+
+_DEALS = DealRecord.__table__
+_C = _DEALS.c
+
+INT32 = 2**31 - 1
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_OFFSET = 1_000_000
+MAX_SEARCH = 100
+#: Counts stop here (see list_deals).
+COUNT_LIMIT = 1_000
+#: A page is looked for among at most this many rows in sort order before sorting all
+#: the matches (see list_deals).
+WALK_ROWS = 2_000
+
+#: What a search for an ASIN looks like: an ISBN-10 or a B0… ASIN.
+_ASIN = re.compile(r"[0-9]{9}[0-9X]|B[0-9A-Z]{9}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SortKey(StrEnum):
+    PROFIT = "profit"
+    ROI = "roi"
+    MARGIN = "margin"
+    RANK = "rank"
+    DROPS_30 = "drops30"
+    DROPS_90 = "drops90"
+    PRICE = "price"
+    BELOW_AVG = "below_avg"
+    LAST_SEEN = "last_seen"
+
+
+class Order(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+#: Sort key → (column, the order a click on its header starts with).
+SORTS: dict[SortKey, tuple[str, Order]] = {
+    SortKey.PROFIT: ("profit_cents", Order.DESC),
+    SortKey.ROI: ("roi_percent", Order.DESC),
+    SortKey.MARGIN: ("margin_percent", Order.DESC),
+    SortKey.RANK: ("sales_rank", Order.ASC),
+    SortKey.DROPS_30: ("rank_drops_30", Order.DESC),
+    SortKey.DROPS_90: ("rank_drops_90", Order.DESC),
+    SortKey.PRICE: ("current_price_cents", Order.ASC),
+    SortKey.BELOW_AVG: ("percent_below_avg", Order.DESC),
+    SortKey.LAST_SEEN: ("last_seen_in_feed", Order.DESC),
+}
+
+Cents = Annotated[int, Field(ge=-INT32, le=INT32)]
+PositiveCents = Annotated[int, Field(ge=0, le=INT32)]
+Count = Annotated[int, Field(ge=0, le=INT32)]
+Percent = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+
+
+class DealFilters(BaseModel):
+    """The filters of a deal list; every one left out is off.  Money is whole cents,
+    percentages are percent (``50`` = 50 %)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_profit_cents: Cents | None = Field(None, description="Profit at least this (cents).")
+    max_profit_cents: Cents | None = Field(None, description="Profit at most this (cents).")
+    min_roi: Percent | None = Field(None, description="ROI at least this (percent).")
+    max_rank: Annotated[int, Field(ge=1, le=INT32)] | None = Field(
+        None, description="Sales rank at most this (1 is the best seller)."
+    )
+    min_drops_30: Count | None = Field(None, description="At least this many rank drops in 30 days.")
+    min_drops_90: Count | None = Field(None, description="At least this many rank drops in 90 days.")
+    min_price_cents: PositiveCents | None = Field(None, description="Buy price at least this (cents).")
+    max_price_cents: PositiveCents | None = Field(None, description="Buy price at most this (cents).")
+    min_below_avg: Percent | None = Field(
+        None, description="At least this many percent below its average price."
+    )
+    category: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
+        None, description="Keepa root category id."
+    )
+    q: Annotated[str, Field(max_length=MAX_SEARCH)] | None = Field(
+        None, description="Words in the title, or an ASIN."
+    )
+    query: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="Only the deals of this deal query (its name)."
+    )
+    domain: Annotated[int, Field(ge=1, le=12)] | None = Field(
+        None, description="Only this Keepa domain id (1 = amazon.com)."
+    )
+
+    @field_validator("q", "query")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if _CONTROL.search(v):
+            raise ValueError("must not contain control characters")
+        v = v.strip()
+        return v or None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Self:
+        for low, high in (("min_profit_cents", "max_profit_cents"),
+                          ("min_price_cents", "max_price_cents")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and hi < lo:
+                raise ValueError(f"{high} ({hi}) is below {low} ({lo})")
+        return self
+
+    def by_asin(self) -> bool:
+        """Is the text search an ASIN (looked up through its index)?"""
+        return self.q is not None and _is_asin(self.q)
+
+    def active(self) -> dict[str, Any]:
+        """The filters that are set."""
+        return self.model_dump(exclude_none=True)
+
+    def clause(self) -> ColumnElement[bool]:
+        parts: list[ColumnElement[bool]] = []
+        if self.min_profit_cents is not None:
+            parts.append(_C.profit_cents >= self.min_profit_cents)
+        if self.max_profit_cents is not None:
+            parts.append(_C.profit_cents <= self.max_profit_cents)
+        if self.min_roi is not None:
+            parts.append(_C.roi_percent >= self.min_roi)
+        if self.max_rank is not None:
+            parts.append(_C.sales_rank <= self.max_rank)
+        if self.min_drops_30 is not None:
+            parts.append(_C.rank_drops_30 >= self.min_drops_30)
+        if self.min_drops_90 is not None:
+            parts.append(_C.rank_drops_90 >= self.min_drops_90)
+        if self.min_price_cents is not None:
+            parts.append(_C.current_price_cents >= self.min_price_cents)
+        if self.max_price_cents is not None:
+            parts.append(_C.current_price_cents <= self.max_price_cents)
+        if self.min_below_avg is not None:
+            parts.append(_C.percent_below_avg >= self.min_below_avg)
+        if self.category is not None:
+            parts.append(_C.root_category == self.category)
+        if self.query is not None:
+            parts.append(_C.query_name == self.query)
+        if self.domain is not None:
+            parts.append(_C.domain_id == self.domain)
+        if self.q is not None:
+            parts.append(_search(self.q))
+        return and_(true(), *parts)
+
+
+def _search(text: str) -> ColumnElement[bool]:
+    """An ASIN finds its deal (through the unique index); anything else is title words."""
+    if _is_asin(text):
+        return _C.asin == text.upper()
+    return func.lower(_C.title).contains(text.lower(), autoescape=True)
+
+
+def _is_asin(text: str) -> bool:
+    upper = text.upper()
+    return bool(_ASIN.fullmatch(upper)) and any(ch.isdigit() for ch in upper)
+
+
+class ListRequest(DealFilters):
+    """A page of the deal list: the filters, the order, the page."""
+
+    sort: SortKey = Field(SortKey.PROFIT, description="The column to sort by.")
+    order: Order | None = Field(
+        None, description="asc or desc (default: the column's natural order, best first)."
+    )
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = Field(
+        DEFAULT_LIMIT, description="Deals per page."
+    )
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = Field(
+        0, description="How many deals to skip."
+    )
+
+    @property
+    def effective_order(self) -> Order:
+        return self.order or SORTS[self.sort][1]
+
+    def filters(self) -> DealFilters:
+        return DealFilters.model_validate(self.model_dump(include=set(DealFilters.model_fields)))
+
+
+#: The columns a list item carries.
+LIST_COLUMNS = (
+    "id", "asin", "domain_id", "query_name", "title", "image_url", "root_category",
+    "category_name", "current_price_cents", "price_includes_shipping", "avg90_cents",
+    "percent_below_avg", "sales_rank", "rank_drops_30", "rank_drops_90", "offers_used",
+    "est_sale_price_cents", "profit_cents", "roi_percent", "margin_percent",
+    "first_seen", "last_seen_in_feed", "last_refreshed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    #: How many deals match: exact when ``total_exact``, else a lower bound.
+    total: int
+    total_exact: bool
+    rows: list[Row[Any]]
+
+
+def list_deals(
+    conn: Connection,
+    definition: DealDefinition,
+    now: datetime,
+    request: ListRequest,
+    *,
+    count_limit: int = COUNT_LIMIT,
+) -> Listing:
+    """One page of current deals matching the request, and how many match.
+
+    The count stops at ``count_limit`` (then ``total_exact`` is False): past that, an
+    exact figure costs a scan of the whole table and tells the reader nothing more.
+    Rows whose sort value is unknown come after all the others, in id order.
+    """
+    filters = request.filters()
+    where = and_(definition.where(now), filters.clause())
+    sqlite = conn.dialect.name == "sqlite"
+    # SQLite has no statistics of value ranges and takes any range filter for a selective
+    # one: an index range with a row lookup per entry, slower than reading the table.  So
+    # there, only the unique ASIN index is left to its choice.
+    plan = _Plan.SCAN if sqlite and not filters.by_asin() else _Plan.CHOOSE
+    total, exact = _count(conn, where, count_limit, plan)
+    column = _C[SORTS[request.sort][0]]
+    desc = request.effective_order is Order.DESC
+    limit, offset = request.limit, request.offset
+    known = and_(where, column.is_not(None))
+    rows = None
+    if not exact:
+        # Many matches: the page is most likely among the first rows in sort order.
+        for budget in (2 * (offset + limit), WALK_ROWS + 2 * offset):
+            rows = _walk(conn, known, column, desc, limit, offset, budget)
+            if rows is not None:
+                break
+    if rows is None:
+        rows = _page(conn, known, [column, _C.id], desc, limit, offset, plan)
+    if len(rows) < limit:
+        # Past the known values: the rows where the sort column is NULL.
+        if rows or offset == 0:
+            null_offset = 0
+        else:
+            n_known = select(func.count()).select_from(_DEALS).where(known)
+            null_offset = offset - int(conn.execute(n_known).scalar_one())
+        rows += _page(conn, and_(where, column.is_(None)), [_C.id], desc,
+                      limit - len(rows), max(0, null_offset), plan)
+    return Listing(total, exact, rows)
+
+
+class _Plan(StrEnum):
+    CHOOSE = "choose"  # the planner's choice
+    SCAN = "scan"  # read the table (SQLite: NOT INDEXED)
+
+
+def _order(keys: list[Any], desc: bool) -> list[Any]:
+    # No NULLS FIRST/LAST: the rows ordered never have a NULL key, and each dialect's own
+    # default is what an index scan (forward or backward) yields, on SQLite and
+    # PostgreSQL alike.
+    return [k.desc() if desc else k.asc() for k in keys]
+
+
+def _count(
+    conn: Connection, where: ColumnElement[bool], limit: int, plan: _Plan
+) -> tuple[int, bool]:
+    inner = select(literal(1)).select_from(_DEALS).where(where).limit(limit + 1)
+    if plan is _Plan.SCAN:
+        inner = inner.with_hint(_DEALS, "NOT INDEXED", "sqlite")
+    n = int(conn.execute(select(func.count()).select_from(inner.subquery())).scalar_one())
+    return (limit, False) if n > limit else (n, True)
+
+
+def _walk(
+    conn: Connection,
+    where: ColumnElement[bool],
+    column: Any,
+    desc: bool,
+    limit: int,
+    offset: int,
+    budget: int,
+) -> list[Row[Any]] | None:
+    """The page from the first ``budget`` rows in sort order (read through the sort
+    column's index), or None when they hold too few matches (filters the sort order
+    works against, such as a minimum price with the highest ROI first)."""
+    prefix = (
+        select(_DEALS).where(column.is_not(None)).order_by(*_order([column, _C.id], desc))
+        .limit(budget)
+    )
+    index = sort_index(column.name)
+    if index is not None:
+        prefix = prefix.with_hint(_DEALS, f"INDEXED BY {index}", "sqlite")
+    walked = prefix.subquery("walked")
+    adapt = ClauseAdapter(walked).traverse
+    stmt = (
+        select(*(walked.c[name] for name in LIST_COLUMNS))
+        .where(adapt(where))
+        .order_by(*_order([walked.c[column.name], walked.c.id], desc))
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = list(conn.execute(stmt))
+    return rows if len(rows) == limit else None
+
+
+def _page(
+    conn: Connection,
+    where: ColumnElement[bool],
+    keys: list[Any],
+    desc: bool,
+    limit: int,
+    offset: int,
+    plan: _Plan,
+) -> list[Row[Any]]:
+    stmt = (
+        select(*(_C[name] for name in LIST_COLUMNS))
+        .where(where)
+        .order_by(*_order(keys, desc))
+        .limit(limit)
+        .offset(offset)
+    )
+    if plan is _Plan.SCAN:
+        stmt = stmt.with_hint(_DEALS, "NOT INDEXED", "sqlite")
+    return list(conn.execute(stmt))
+
+
+def sort_index(column: str) -> str | None:
+    """The name of the single-column index on ``deals.column``."""
+    for index in _DEALS.indexes:
+        if [c.name for c in index.columns] == [column]:
+            return str(index.name)
+    return None
+
+
+def find_deal(conn: Connection, asin: str, domain: int | None) -> Row[Any] | None:
+    """The stored row of ``asin`` (on ``domain``, or on the lowest domain id storing it)."""
+    stmt = select(_DEALS).where(_C.asin == asin)
+    if domain is not None:
+        stmt = stmt.where(_C.domain_id == domain)
+    return conn.execute(stmt.order_by(_C.domain_id).limit(1)).first()
+
+
+def categories(conn: Connection, definition: DealDefinition, now: datetime) -> list[Row[Any]]:
+    """The root categories of the current deals, with their names and counts."""
+    stmt = (
+        select(_C.root_category, func.max(_C.category_name).label("name"),
+               func.count().label("deals"))
+        .where(definition.where(now), _C.root_category.is_not(None))
+        .group_by(_C.root_category)
+        .order_by(func.count().desc())
+        .limit(200)
+    )
+    return list(conn.execute(stmt))

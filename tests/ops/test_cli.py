@@ -93,7 +93,7 @@ def test_status_json_everything_up(deployment: Any, monkeypatch: pytest.MonkeyPa
     assert out["version"]["version"]
     text = invoke(monkeypatch, env_for(deployment.settings), "status")
     assert "token budget" in text.output and "ready" in text.output
-    assert "deals        3 current of 3 stored" in text.output
+    assert "deals        3 current of 3 stored (24 h trend unknown)" in text.output
 
 
 @pytest.mark.redis

@@ -94,7 +94,8 @@ def test_deal_count_sliding_while_runs_exit_fails(deployment: Deployment) -> Non
     store = deployment.store()
     feed(store, 182)
     store.record_metrics(deal_count=182)
-    assert one(deployment, "deal_count").verdict == Verdict.SKIPPED  # no history yet
+    fresh = one(deployment, "deal_count")
+    assert fresh.verdict == Verdict.OK and "no count recorded 24 h ago" in fresh.summary
     deployment.clock.advance(24 * HOUR)
     feed(store, 169)  # still listed
     assert store.retire_deals(store.now() - timedelta(hours=1)) == 13  # the janitor
@@ -102,7 +103,7 @@ def test_deal_count_sliding_while_runs_exit_fails(deployment: Deployment) -> Non
         run(store, "waiting_for_tokens", took_ms=1_000, removed=5)
     result = one(deployment, "deal_count")
     assert result.verdict == Verdict.FAIL
-    assert "fell from 182 to 169" in result.summary
+    assert "the stored deals fell from 182 to 169" in result.summary
     assert result.evidence["removed_24h"] == 15 and result.evidence["ok_runs_24h"] == 0
 
 
@@ -129,7 +130,21 @@ def test_deal_count_steady_is_ok(deployment: Deployment) -> None:
     result = one(deployment, "deal_count")
     # 50 rows, one without a profit estimate: not a deal by the one definition
     assert result.verdict == Verdict.OK and result.evidence["count"] == 49
-    assert result.summary == "49 deals (-1 in 24 h, within 5 %)"
+    assert result.summary == "49 deals, 50 stored (+0 in 24 h)"
+
+
+def test_deals_aging_past_the_grace_while_the_janitor_holds_back_fail(
+        deployment: Deployment) -> None:
+    """Nothing deleted, yet the dashboard's count is gone: ingestion stopped refreshing."""
+    store = deployment.store()
+    feed(store, 40)
+    run(store, added=40)
+    deployment.clock.advance(int((deployment.settings.janitor_grace_h + 1) * HOUR))
+    run(store, "waiting_for_tokens", took_ms=1_000)
+    result = one(deployment, "deal_count")
+    assert result.verdict == Verdict.FAIL, result
+    assert "40 of 40 stored deals were not seen or refreshed" in result.summary
+    assert result.evidence["count"] == 0 and result.evidence["rows"] == 40
 
 
 # --- yield ------------------------------------------------------------------------------------------

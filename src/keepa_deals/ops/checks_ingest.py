@@ -90,44 +90,52 @@ def _sum(runs: Sequence[IngestRun], attr: str) -> int:
 
 
 def check_deal_count(ctx: Context) -> CheckResult:
+    """The stored count against 24 h ago (the metrics series counts rows), and deals aging
+    past the janitor's grace unchecked (the dashboard's count falls before any deletion)."""
     name = "deal_count"
     store, skip = _store(ctx, name)
     if skip:
         return skip
     now = ctx.now()
-    count = facts.deal_count(store, ctx.settings, now)
+    limit = ctx.settings.doctor_deal_drop_percent
+    rows = store.count_deals()
     then = facts.count_at(store, now - timedelta(hours=24))
+    aged = facts.aged_count(store, ctx.settings, now)
     runs = facts.runs_since(store, now - timedelta(hours=24))
     evidence: dict[str, Any] = {
-        "count": count,
-        "count_24h_ago": then[0] if then else None,
+        "count": facts.deal_count(store, ctx.settings, now),
+        "rows": rows,
+        "rows_24h_ago": then[0] if then else None,
         "measured_at": then[1].isoformat() if then else None,
+        "aged_past_grace": aged,
         "added_24h": _sum(runs, "deals_added"),
         "updated_24h": _sum(runs, "deals_updated"),
         "removed_24h": _sum(runs, "deals_removed"),
         "ok_runs_24h": sum(1 for r in runs if r.outcome == RunOutcome.OK.value),
         "janitor": facts.janitor_state(store),
     }
-    if then is None:
-        return skipped(name, f"{count} deals; no count recorded 24 h ago, so no trend yet",
-                       **evidence)
-    before = then[0]
-    if before <= 0 or count >= before:
-        return ok(name, f"{count} deals ({count - before:+d} in 24 h)", **evidence)
-    drop = 100.0 * (before - count) / before
-    evidence["drop_percent"] = round(drop, 2)
-    if drop <= ctx.settings.doctor_deal_drop_percent:
-        return ok(name, f"{count} deals ({count - before:+d} in 24 h, within "
-                  f"{ctx.settings.doctor_deal_drop_percent:g} %)", **evidence)
-    text = f"the deal count fell from {before} to {count} in 24 h (-{drop:.1f} %)"
+    problems = []
+    if then is not None and then[0] > 0 and rows < then[0]:
+        drop = 100.0 * (then[0] - rows) / then[0]
+        evidence["drop_percent"] = round(drop, 2)
+        if drop > limit:
+            problems.append(f"the stored deals fell from {then[0]} to {rows} in 24 h "
+                            f"(-{drop:.1f} %)")
+    if rows and 100.0 * aged / rows > limit:
+        problems.append(f"{aged} of {rows} stored deals were not seen or refreshed within the "
+                        "janitor's grace: they no longer count as deals")
+    trend = "no count recorded 24 h ago" if then is None else f"{rows - then[0]:+d} in 24 h"
+    if not problems:
+        return ok(name, f"{evidence['count']} deals, {rows} stored ({trend})", **evidence)
+    text = "; ".join(problems)
     refreshed = evidence["added_24h"] + evidence["updated_24h"]
     if evidence["ok_runs_24h"] == 0 or evidence["removed_24h"] > refreshed:
-        return fail(name, text + ": deals are removed faster than ingestion refreshes them",
+        return fail(name, text + ": ingestion is not keeping the deals it has",
                     "fix ingestion first (see the ingestion check); the janitor must not delete "
                     "what ingestion has not re-checked (lessons, class 11)", **evidence)
     return warn(name, text, "ingestion is running: check whether the feed itself shrank "
-                "(the yield and queries checks) or the janitor's grace period is too short",
-                **evidence)
+                "(the yield and queries checks), whether refreshes keep up with the stored "
+                "deals, or the janitor's grace is too short", **evidence)
 
 
 def _rate(runs: Sequence[IngestRun]) -> tuple[int, int]:

@@ -53,6 +53,29 @@ def deal_count(store: DealStore, settings: Any, now: datetime,
         return definition.count(conn, now, query=query)
 
 
+def aged_count(store: DealStore, settings: Any, now: datetime) -> int:
+    """Stored deals priced as deals that ingestion has not looked at within the grace.
+
+    They no longer count as deals (the dashboard's count has lost them) while
+    the janitor has not deleted them yet: ingestion is not keeping up.
+    """
+    from sqlalchemy import and_, or_
+
+    from keepa_deals.deals_view import DealDefinition
+
+    definition = DealDefinition.from_settings(settings)
+    cutoff = definition.cutoff(now)
+    c = _DEALS.c
+    # not fresh, spelled without NOT over NULLs (SQL's NOT NULL is NULL, never true)
+    stale = and_(c.first_seen < cutoff,
+                 or_(c.last_seen_in_feed.is_(None), c.last_seen_in_feed < cutoff),
+                 or_(c.last_refreshed.is_(None), c.last_refreshed < cutoff))
+    stmt = select(func.count()).select_from(_DEALS).where(
+        and_(definition.priced_clause(), stale))
+    with _read(store) as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
 @dataclass(frozen=True, slots=True)
 class DealStats:
     count: int

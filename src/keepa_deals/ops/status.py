@@ -93,13 +93,13 @@ def _runs(store: DealStore) -> list[dict[str, Any]]:
 
 def _deals(store: DealStore, now: datetime, settings: Settings) -> dict[str, Any]:
     stats = facts.deal_stats(store)
-    count = facts.deal_count(store, settings, now)
     then = facts.count_at(store, now - timedelta(hours=24))
     return {
-        "count": count,
+        "count": facts.deal_count(store, settings, now),
         "rows": stats.count,
-        "count_24h_ago": then[0] if then else None,
-        "trend_24h": count - then[0] if then else None,
+        "rows_24h_ago": then[0] if then else None,
+        "trend_24h": stats.count - then[0] if then else None,
+        "aged_past_grace": facts.aged_count(store, settings, now),
         "newest_deal_age_s": facts.age_s(now, stats.newest_first_seen),
         "newest_in_feed_age_s": facts.age_s(now, stats.newest_seen_in_feed),
         "last_refresh_age_s": facts.age_s(now, stats.newest_refreshed),
@@ -192,7 +192,10 @@ def render(status: dict[str, Any]) -> list[str]:
     else:
         trend = deals["trend_24h"]
         lines.append(f"deals        {deals['count']} current of {deals['rows']} stored"
-                     + (f" ({trend:+d} in 24 h)" if trend is not None else " (24 h trend unknown)")
+                     + (f" ({trend:+d} stored in 24 h)" if trend is not None
+                        else " (24 h trend unknown)")
+                     + (f", {deals['aged_past_grace']} aged past the grace"
+                        if deals["aged_past_grace"] else "")
                      + f"; newest added {_age(deals['newest_deal_age_s'])}, last refresh "
                      f"{_age(deals['last_refresh_age_s'])}")
     queries = status["queries"]

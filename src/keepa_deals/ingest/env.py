@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 from typing import Self
 
 from keepa_deals.budget import TokenManager, open_budget
@@ -104,15 +105,18 @@ class IngestEnv:
         self.close()
 
 
-def open_env(settings: Settings, *, clock: Clock | None = None,
-             stop: StopSignal | None = None) -> IngestEnv:
-    """Open the store (migrating it), the Keepa wire, the shared budget and the runner lock."""
+def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal | None = None,
+             transport: Any = None) -> IngestEnv:
+    """Open the store (migrating it), the Keepa wire, the shared budget and the runner lock.
+
+    ``transport`` replaces httpx's network transport (tests inject failures with it).
+    """
     stop = stop or StopSignal()
     base = clock or SYSTEM_CLOCK
     timed = StoppableClock(base, stop)
     store = DealStore.open(settings, clock=base)
     try:
-        http = build_http(settings, sleep=timed.sleep)
+        http = build_http(settings, sleep=timed.sleep, transport=transport)
     except BaseException:
         store.close()
         raise

@@ -86,15 +86,18 @@ class Candidate:
 class Segment:
     """A stretch of the feed already walked: deals with ``lo <= lastUpdate <= hi``.
 
-    ``count`` is how many feed positions the walk passed through from the
-    head of the feed to ``lo`` when it was made (the jump estimate), and
+    ``settled`` is the newest minute of it that was walked at least
+    ``LATE_MINUTES`` after it (Keepa's time): no deal can still turn up below
+    it, so ``(lo, settled]`` may be jumped over.  ``count`` is how many feed
+    positions that part held when it was walked (where the jump lands).
     ``lo`` itself may have been walked only partly (a page can end inside a
-    minute): a scan never jumps past ``lo``.
+    minute): a walk never jumps past it.
     """
 
     lo: int
     hi: int
     count: int
+    settled: int
 
 
 @dataclass(slots=True)
@@ -162,7 +165,7 @@ class Ledger:
         return json.dumps(
             {
                 "v": VERSION,
-                "segments": [[s.lo, s.hi, s.count] for s in self.segments],
+                "segments": [[s.lo, s.hi, s.count, s.settled] for s in self.segments],
                 "candidates": {a: c.to_json() for a, c in sorted(self.candidates.items())},
             },
             separators=(",", ":"),
@@ -180,7 +183,7 @@ class Ledger:
             raise LedgerError("the ingest ledger has an unknown format")
         segments = []
         for s in raw.get("segments", []):
-            if not (isinstance(s, list) and len(s) == 3 and all(type(x) is int for x in s)):
+            if not (isinstance(s, list) and len(s) == 4 and all(type(x) is int for x in s)):
                 raise LedgerError("the ingest ledger has a malformed segment")
             segments.append(Segment(*s))
         cands = raw.get("candidates", {})

@@ -33,6 +33,7 @@ from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.deals import Deal, DealPage
 from keepa_deals.keepa.economics import DEAL_PAGE_COST, estimate_product_cost
 from keepa_deals.keepa.products import ProductBatch
+from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.query import DealQuery
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealRow, DealStore
@@ -87,6 +88,7 @@ class Pipeline:
         self.watermark: int | None = None
         self._synced = False
         self._names: dict[int, str] = {}
+        self._keepa_minute: int | None = None
         #: ASINs whose offers Keepa failed to fetch in this run (retried in the next one)
         self._offers_failed: set[str] = set()
 
@@ -150,13 +152,16 @@ class Pipeline:
         self._paid(result.status, DEAL_PAGE_COST)
         self.report.counts.pages += 1
         self._names.update(zip(result.category_ids, result.category_names, strict=False))
+        if result.status is not None:  # Keepa's clock, not ours (lessons, class 10)
+            self._keepa_minute = unix_ms_to_keepa_minutes(result.status.timestamp_ms)
         return result.deals
 
     def scan(self) -> None:
         q = self.query
         old = self.watermark
         for page in walk_feed(self._fetch_page, watermark=old, segments=self.ledger.segments,
-                              knows=self.ledger.knows, max_pages=self.max_pages):
+                              knows=self.ledger.knows, max_pages=self.max_pages,
+                              now_minute=lambda: self._keepa_minute):
             seen = self.now_ms()
             for deal, minute in page.new:
                 view = ev.feed_view(deal, q, self._names)

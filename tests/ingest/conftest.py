@@ -7,18 +7,23 @@ take no time.  ``db_url`` is a fresh SQLite file or a fresh PostgreSQL schema.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import IngestEnv, open_env
 from keepa_deals.query import DealQuery, default_query
 from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
 from keepa_deals.settings import Settings
+from keepa_deals.store import DealRecord, DealStore
 
 #: The test account's key (64 × [a-z0-9], like Keepa's).
 KEY = "ingesttestkey" + "5" * 51
@@ -55,8 +60,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sandbox(clock: FakeClock) -> Sandbox:
-    """The default catalog (an hour of backlog) and KEY with a full 20/min bucket."""
-    sb = Sandbox(clock=clock, catalog=CatalogConfig(seed=3), demo_account=False)
+    """A catalog with three hours of backlog, and KEY with a full 20/min bucket."""
+    sb = Sandbox(clock=clock, catalog=CatalogConfig(seed=4, backlog_s=3 * 3600),
+                 demo_account=False)
     sb.add_account(KEY, tokens=1200, refill_rate=20, phase_ms=7_000)
     return sb
 
@@ -126,3 +132,60 @@ def make_env(make_settings: Callable[..., Settings], clock: FakeClock
 @pytest.fixture
 def query() -> DealQuery:
     return default_query()
+
+
+# --- recording the calls the ingestor makes (real HTTP underneath) ---------------------
+
+
+class Call:
+    """One request as the ingestor sent it (the key is never kept)."""
+
+    def __init__(self, endpoint: str, params: dict[str, str], body: Any) -> None:
+        self.endpoint = endpoint
+        self.params = params
+        self.body = body
+
+    @property
+    def asins(self) -> list[str]:
+        return self.params.get("asin", "").split(",") if self.params.get("asin") else []
+
+    @property
+    def offers(self) -> int | None:
+        return int(self.params["offers"]) if "offers" in self.params else None
+
+    def __repr__(self) -> str:
+        return f"Call({self.endpoint}, {self.params}, {self.body})"
+
+
+class Recorder(httpx.BaseTransport):
+    """httpx's own transport, recording each request; ``fail(call, n)`` may raise instead."""
+
+    def __init__(self, fail: Callable[[Call, int], bool] | None = None) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.calls: list[Call] = []
+        self.fail = fail
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        params = {k: v for k, v in request.url.params.items() if k != "key"}
+        body = json.loads(request.content) if request.content else None
+        call = Call(request.url.path.strip("/"), params, body)
+        self.calls.append(call)
+        if self.fail is not None and self.fail(call, len(self.calls)):
+            raise httpx.ConnectError("injected: connection refused")
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def products(self, *, offers: bool | None = None) -> list[Call]:
+        return [c for c in self.calls if c.endpoint == "product"
+                and (offers is None or (c.offers is not None) == offers)]
+
+    def deals(self) -> list[Call]:
+        return [c for c in self.calls if c.endpoint == "deal"]
+
+
+def stored(store: DealStore) -> dict[str, DealRecord]:
+    with Session(store.engine) as session:
+        return {r.asin: r for r in session.scalars(select(DealRecord))}

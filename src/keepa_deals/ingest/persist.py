@@ -70,28 +70,46 @@ def commit(
     extra_state: dict[str, int | str | None] | None = None,
 ) -> Committed:
     """Write it all in one transaction; rows are checked before anything is written."""
-    new = dedupe(row_params(r) for r in rows)
-    again = dedupe(row_params(r) for r in refreshed)
-    gone = sorted(set(retire))
     text = ledger.dumps()
     now = store.now()
     with _write(store) as conn:
-        added, updated = upsert_deals(conn, new, query=query, now=now)
-        if again:  # a re-check updates a stored deal; it never brings back a retired one
-            stored = existing_keys(conn, again)
-            again = [p for p in again if (p["asin"], p["domain_id"]) in stored]
-        a2, u2 = upsert_deals(conn, again, query=query, now=now, keep_when_none=_REFRESH_KEEP)
-        removed = 0
-        for asin, domain in gone:
-            removed += int(conn.execute(delete(_DEALS).where(
-                and_(_DEALS.c.asin == asin, _DEALS.c.domain_id == domain))).rowcount)
+        added, updated, removed = save_results(conn, query, now, rows=rows, refreshed=refreshed,
+                                               retire=retire)
         if watermark is not None:
             store_state.advance_watermark(conn, query, watermark, now)
         store_state.write_state(conn, query, LEDGER_KEY, text, now)
         for key, value in (extra_state or {}).items():
             store_state.write_state(conn, query, key, value, now)
         mark = store_state.read_watermark(conn, query)
-    return Committed(added + a2, updated + u2, removed, mark.keepa_minute if mark else None)
+    return Committed(added, updated, removed, mark.keepa_minute if mark else None)
+
+
+def save_results(
+    conn: Connection,
+    query: str,
+    now: datetime,
+    *,
+    rows: Iterable[DealRow] = (),
+    refreshed: Iterable[DealRow] = (),
+    retire: Iterable[tuple[str, int]] = (),
+) -> tuple[int, int, int]:
+    """The deal part of a commit, inside the caller's transaction: (added, updated, removed).
+
+    ``commit`` uses it with the ledger; Celery mode's batch tasks use it with
+    their batch record (fanout/worker.py).
+    """
+    new = dedupe(row_params(r) for r in rows)
+    again = dedupe(row_params(r) for r in refreshed)
+    added, updated = upsert_deals(conn, new, query=query, now=now)
+    if again:  # a re-check updates a stored deal; it never brings back a retired one
+        stored = existing_keys(conn, again)
+        again = [p for p in again if (p["asin"], p["domain_id"]) in stored]
+    a2, u2 = upsert_deals(conn, again, query=query, now=now, keep_when_none=_REFRESH_KEEP)
+    removed = 0
+    for asin, domain in sorted(set(retire)):
+        removed += int(conn.execute(delete(_DEALS).where(
+            and_(_DEALS.c.asin == asin, _DEALS.c.domain_id == domain))).rowcount)
+    return added + a2, updated + u2, removed
 
 
 def write_state(store: DealStore, query: str, values: dict[str, int | str | None],

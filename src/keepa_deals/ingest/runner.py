@@ -108,8 +108,9 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
                         now_ms=env.clock.now_ms)
         grace = timedelta(hours=env.settings.janitor_grace_h)
         pipe.load()
+        pipe.candidates()  # work left by earlier runs first: those deals are found already
+        pipe.refresh(grace / 2)  # then deals nearing the janitor's cutoff
         pipe.scan()
-        pipe.refresh(grace / 2)  # deals nearing the janitor's cutoff come first
         pipe.candidates()
         pipe.refresh(timedelta(hours=env.settings.ingest_refresh_after_h))
         report.outcome = RunOutcome.OK

@@ -118,6 +118,9 @@ class Pipeline:
             self._commit()
 
     def _commit(self, **kwargs: Any) -> None:
+        marks = [m for m in (self.watermark, kwargs.get("watermark")) if m is not None]
+        if marks:
+            self.ledger.prune(max(marks))  # forget what no walk can meet again
         done = persist.commit(self.store, self.query.name, self.ledger, **kwargs)
         counts = self.report.counts
         counts.added += done.added
@@ -174,8 +177,6 @@ class Pipeline:
                 self._reject("no lastUpdate", len(page.undated))
             cov = page.coverage
             self.ledger.segments = list(cov.segments)
-            if cov.complete:
-                self.ledger.prune(cov.watermark)
             self._commit(watermark=cov.watermark if cov.complete else None)
             self.report.scan_complete = cov.complete
         if self.report.scan_complete is False:

@@ -26,6 +26,7 @@ count) is added per run for the charts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from keepa_deals.budget.errors import TokenRechargeError
@@ -47,15 +48,36 @@ log = logging.getLogger("keepa_deals.ingest")
 DEFAULT_RETRY_S = 60.0
 
 
-def smart_ingestor(env: IngestEnv, query: DealQuery | None = None) -> IngestReport:
-    """Run the Smart Ingestor once for ``query`` (default: the built-in query)."""
+#: The work of one run on its pipeline, once the lock is held and the run recorded.
+Stages = Callable[[Pipeline], None]
+
+
+def all_stages(pipe: Pipeline) -> None:
+    """The embedded run: every stage, every paid call made in this process."""
+    grace = timedelta(hours=pipe.settings.janitor_grace_h)
+    pipe.load()
+    pipe.candidates()  # work left by earlier runs first: those deals are found already
+    pipe.refresh(grace / 2)  # then deals nearing the janitor's cutoff
+    pipe.scan()
+    pipe.candidates()
+    pipe.refresh(timedelta(hours=pipe.settings.ingest_refresh_after_h))
+
+
+def smart_ingestor(env: IngestEnv, query: DealQuery | None = None, *,
+                   stages: Stages = all_stages) -> IngestReport:
+    """Run the Smart Ingestor once for ``query`` (default: the built-in query).
+
+    ``stages`` is the run's work (default :func:`all_stages`); Celery mode's
+    tick passes its own, which scans and plans and leaves the product calls to
+    the workers (keepa_deals/fanout/tick.py).
+    """
     query = query or default_query()
     report = IngestReport(query.name)
     keeper = LockKeeper(env.lock, lock_name("ingest", query.name), env.settings.ingest_lock_ttl_s)
     if not keeper.acquire():
         return _locked(env, keeper, report)
     try:
-        _run(env, query, keeper, report)
+        _run(env, query, keeper, report, stages)
     finally:
         keeper.release()
     return report
@@ -85,15 +107,17 @@ def _abandon_dead_runs(env: IngestEnv, query: str, current: int) -> None:
                                  error="its process died; found by the next run")
 
 
-def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport) -> None:
+def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport,
+         stages: Stages) -> None:
     store = env.store
     report.run_id = store.start_run(query.name)
     with ops_logging.run_context(run_id=report.run_id, query=query.name):
         _abandon_dead_runs(env, query.name, report.run_id)
-        _stages(env, query, keeper, report)
+        _stages(env, query, keeper, report, stages)
 
 
-def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport) -> None:
+def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport,
+            stages: Stages) -> None:
     store = env.store
 
     def checkpoint() -> None:
@@ -106,13 +130,7 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
         pipe = Pipeline(settings=env.settings, store=store, client=env.client, budget=env.budget,
                         query=query, report=report, checkpoint=checkpoint,
                         now_ms=env.clock.now_ms)
-        grace = timedelta(hours=env.settings.janitor_grace_h)
-        pipe.load()
-        pipe.candidates()  # work left by earlier runs first: those deals are found already
-        pipe.refresh(grace / 2)  # then deals nearing the janitor's cutoff
-        pipe.scan()
-        pipe.candidates()
-        pipe.refresh(timedelta(hours=env.settings.ingest_refresh_after_h))
+        stages(pipe)
         report.outcome = RunOutcome.OK
     except TokenRechargeError as exc:
         report.outcome = RunOutcome.WAITING_FOR_TOKENS

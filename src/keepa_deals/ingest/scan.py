@@ -146,14 +146,18 @@ def walk_feed(
     ``fetch(page)`` returns the deals of a page (raising on any failure);
     ``knows(asin, minute)`` says whether the ledger has that observation;
     ``now_minute()`` is Keepa's time (minutes) of the newest reply, if known.
-    The page cap counts the pages that bring a deal the ledger does not know;
-    re-reading known pages (the head of the feed above an unfinished segment,
-    a verification step back) costs a page each too, so at most
-    ``max_pages + EXTRA_PAGES`` pages are fetched in all.
+    The page cap counts the pages that bring a deal the ledger does not know,
+    plus one when a backlog (a segment) is left from earlier walks, so that new
+    deals at the head never take every page of every run; re-reading known
+    pages (the head above an unfinished segment, a verification step back)
+    costs a page each too, at most ``EXTRA_PAGES`` more in all.
     """
     if max_pages < 1:
         raise ValueError("max_pages must be at least 1")
     stop_below = None if watermark is None else watermark - LATE_MINUTES
+    # With a backlog, one page more than the cap: new deals at the head cannot take every
+    # page of every run, so the backlog always shrinks.
+    cap = max_pages + (1 if segments else 0)
     walk = _Walk(watermark, sorted(segments, key=lambda s: -s.hi), None)
     cache: dict[int, Sequence[Any]] = {}
     fetched = 0  # every page bought
@@ -165,7 +169,7 @@ def walk_feed(
     while True:
         was_cached = page in cache
         if not was_cached:
-            if charged >= max_pages or fetched >= max_pages + EXTRA_PAGES:
+            if charged >= cap or fetched >= cap + EXTRA_PAGES:
                 return
             cache[page] = fetch(page)
             fetched += 1

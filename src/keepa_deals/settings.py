@@ -9,11 +9,13 @@ a test fails when one is not.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_API_URL = "https://api.keepa.com"
 
@@ -74,6 +76,15 @@ class Settings(BaseSettings):
     janitor_interval_s: float = Field(default=10800.0, gt=0)
     janitor_healthy_intervals: int = Field(default=3, ge=1)
 
+    # --- Celery mode: many workers, one budget (docs/deploy.md) ---------
+    queries: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    celery_broker_url: str | None = None
+    celery_visibility_timeout_s: float = Field(default=3600.0, ge=60)
+    celery_task_max_wait_s: float = Field(default=10.0, ge=0)
+    celery_claim_ttl_s: float = Field(default=60.0, ge=1)
+    celery_redispatch_after_s: float = Field(default=900.0, gt=0)
+    celery_max_batch: int = Field(default=100, ge=1, le=100)
+
     # --- logging ---------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
@@ -97,6 +108,13 @@ class Settings(BaseSettings):
         v = v.strip().rstrip("/")
         if not v.startswith(("http://", "https://")):
             raise ValueError("KEEPA_API_URL must start with http:// or https://")
+        return v
+
+    @field_validator("queries", mode="before")
+    @classmethod
+    def _split_queries(cls, v: object) -> object:
+        if isinstance(v, str):  # KEEPA_DEALS_QUERIES=a.toml,b.toml (commas or new lines)
+            return [part.strip() for part in re.split(r"[,\n]", v) if part.strip()]
         return v
 
     @field_validator("keepa_api_key")

@@ -1,0 +1,254 @@
+"""Planned product batches: the durable record of work sent to the Celery workers.
+
+Each batch a tick plans is one row of ``system_state`` (its query, key
+``fanout_batch:<id>``, the batch as JSON), written **before** its task is
+sent.  The life of a record::
+
+    open  --(a worker pays for it and saves what it bought)-->  done  --(the next tick)-->  gone
+      \\--(nobody claimed or finished it for a while: the message was lost)--> sent again
+
+* A worker marks the record done **in the same transaction** as the deals it
+  saved, with what it decided per ASIN (:class:`Outcome`).  A second delivery
+  of the same task finds it done (or gone) and does nothing.
+* The query's next tick folds done records into the scan ledger and deletes
+  them, in one transaction; only the tick (under the query's lock) writes the
+  ledger, so workers never race over it.
+* ``epoch`` counts the sends.  Sending again bumps it; a message of an older
+  epoch (a retry chain still waiting, a copy the broker restored) does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, delete, select
+
+from keepa_deals.errors import KeepaDealsError
+from keepa_deals.ingest.ledger import Candidate
+from keepa_deals.store import DealStore, SystemState
+from keepa_deals.store import state as store_state
+from keepa_deals.store.engine import translate_errors
+
+KEY_PREFIX = "fanout_batch:"
+VERSION = 1
+
+Kind = Literal["stats", "offers", "refresh"]
+KINDS: tuple[Kind, ...] = ("stats", "offers", "refresh")
+
+_STATE = SystemState.__table__
+
+#: (asin, the lastUpdate it was observed with): names one ledger observation.
+Observation = tuple[str, int | None]
+
+
+class BatchRecordError(KeepaDealsError):
+    """A stored batch record cannot be read."""
+
+
+def new_batch_id() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a worker decided for a batch, saved with the deals it bought."""
+
+    #: Checked: stored, refreshed, retired or rejected.  Done for the ledger.
+    finished: list[Observation] = field(default_factory=list)
+    #: Passed the product check; their offers are in the ``follow_ups`` batches.
+    advanced: list[Observation] = field(default_factory=list)
+    #: Keepa could not fetch their offers: the next tick plans them again.
+    failed: list[Observation] = field(default_factory=list)
+    follow_ups: list[str] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    rejected: int = 0
+    refreshed: int = 0
+    checked_stats: int = 0
+    checked_offers: int = 0
+    tokens_spent: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    done_ms: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "finished": self.finished, "advanced": self.advanced, "failed": self.failed,
+            "follow_ups": self.follow_ups, "added": self.added, "updated": self.updated,
+            "removed": self.removed, "rejected": self.rejected, "refreshed": self.refreshed,
+            "checked_stats": self.checked_stats, "checked_offers": self.checked_offers,
+            "tokens_spent": self.tokens_spent, "reasons": self.reasons, "done_ms": self.done_ms,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Outcome:
+        if not isinstance(raw, dict):
+            raise BatchRecordError("a batch outcome is not an object")
+        out = cls()
+        for name in ("finished", "advanced", "failed"):
+            setattr(out, name, [_observation(o) for o in raw.get(name, [])])
+        out.follow_ups = [str(i) for i in raw.get("follow_ups", [])]
+        for name in ("added", "updated", "removed", "rejected", "refreshed", "checked_stats",
+                     "checked_offers", "tokens_spent", "done_ms"):
+            setattr(out, name, int(raw.get(name, 0)))
+        out.reasons = {str(k): int(v) for k, v in dict(raw.get("reasons", {})).items()}
+        return out
+
+
+def _observation(raw: Any) -> Observation:
+    if not (isinstance(raw, list | tuple) and len(raw) == 2 and isinstance(raw[0], str)
+            and (raw[1] is None or type(raw[1]) is int)):
+        raise BatchRecordError("a batch outcome names a malformed observation")
+    return raw[0], raw[1]
+
+
+@dataclass(slots=True)
+class Batch:
+    """One product call's worth of work for one query."""
+
+    id: str
+    query: str
+    kind: Kind
+    #: The candidates (a refresh batch: stored deals, ``refresh=True``).
+    candidates: list[Candidate]
+    #: ``offers=`` of the call (None: no offers).
+    offers: int | None
+    #: The estimated cost in tokens (what the tick counted against the query's share).
+    cost: int
+    planned_ms: int
+    dispatched_ms: int
+    epoch: int = 1
+    #: The batch this one follows up (its product check), if any.
+    parent: str | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def key(self) -> str:
+        return KEY_PREFIX + self.id
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def asins(self) -> list[str]:
+        return [c.asin for c in self.candidates]
+
+    def dumps(self) -> str:
+        return json.dumps({
+            "v": VERSION, "id": self.id, "query": self.query, "kind": self.kind,
+            "candidates": [[c.asin, c.to_json()] for c in self.candidates],
+            "offers": self.offers, "cost": self.cost, "planned_ms": self.planned_ms,
+            "dispatched_ms": self.dispatched_ms, "epoch": self.epoch, "parent": self.parent,
+            "outcome": None if self.outcome is None else self.outcome.to_json(),
+        }, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> Batch:
+        try:
+            raw = json.loads(text)
+            if not isinstance(raw, dict) or raw.get("v") != VERSION:
+                raise BatchRecordError("a batch record has an unknown format")
+            kind = raw["kind"]
+            if kind not in KINDS:
+                raise BatchRecordError(f"a batch record has an unknown kind {kind!r}")
+            cands = [Candidate.from_json(a, c) for a, c in raw["candidates"]]
+            outcome = raw.get("outcome")
+            return cls(
+                id=str(raw["id"]), query=str(raw["query"]), kind=kind, candidates=cands,
+                offers=None if raw.get("offers") is None else int(raw["offers"]),
+                cost=int(raw["cost"]), planned_ms=int(raw["planned_ms"]),
+                dispatched_ms=int(raw["dispatched_ms"]), epoch=int(raw.get("epoch", 1)),
+                parent=raw.get("parent"),
+                outcome=None if outcome is None else Outcome.from_json(outcome),
+            )
+        except BatchRecordError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BatchRecordError(f"a batch record is malformed: {type(exc).__name__}") from None
+
+
+# --- storage ----------------------------------------------------------------------
+
+
+@contextmanager
+def write_transaction(store: DealStore) -> Iterator[Connection]:
+    """One write transaction on the deal store (SQLite takes its write lock at BEGIN)."""
+    with translate_errors(store.engine.url), store.engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
+
+
+def _rows(conn: Connection, query: str) -> list[tuple[str, str | None]]:
+    stmt = (select(_STATE.c.key, _STATE.c.text_value)
+            .where(_STATE.c.query_name == query, _STATE.c.key.startswith(KEY_PREFIX))
+            .order_by(_STATE.c.key))
+    return [(r.key, r.text_value) for r in conn.execute(stmt)]
+
+
+def load_batches(conn: Connection, query: str) -> tuple[list[Batch], list[str]]:
+    """Every batch record of ``query`` (planned order), and the keys of unreadable ones."""
+    batches, broken = [], []
+    for key, text in _rows(conn, query):
+        try:
+            batches.append(Batch.loads(text or ""))
+        except BatchRecordError:
+            broken.append(key)
+    batches.sort(key=lambda b: (b.planned_ms, b.id))
+    return batches, broken
+
+
+def read_batch(conn: Connection, query: str, batch_id: str, *,
+               for_update: bool = False) -> Batch | None:
+    """One batch record; ``for_update`` locks its row until the transaction ends (PostgreSQL)."""
+    stmt = select(_STATE.c.text_value).where(_STATE.c.query_name == query,
+                                             _STATE.c.key == KEY_PREFIX + batch_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    text = conn.execute(stmt).scalar_one_or_none()
+    return None if text is None else Batch.loads(text)
+
+
+def write_batches(conn: Connection, batches: Iterable[Batch], store: DealStore) -> None:
+    now = store.now()
+    for b in batches:
+        store_state.write_state(conn, b.query, b.key, b.dumps(), now)
+
+
+def delete_records(conn: Connection, query: str, keys: Iterable[str]) -> int:
+    keys = list(keys)
+    if not keys:
+        return 0
+    return int(conn.execute(delete(_STATE).where(
+        _STATE.c.query_name == query, _STATE.c.key.in_(keys))).rowcount)
+
+
+class BatchBook:
+    """The batch records of one query on the deal store."""
+
+    def __init__(self, store: DealStore, query: str) -> None:
+        self.store = store
+        self.query = query
+
+    def all(self) -> tuple[list[Batch], list[str]]:
+        with translate_errors(self.store.engine.url), self.store.engine.connect() as conn, \
+                conn.begin():
+            return load_batches(conn, self.query)
+
+    def get(self, batch_id: str) -> Batch | None:
+        with translate_errors(self.store.engine.url), self.store.engine.connect() as conn, \
+                conn.begin():
+            return read_batch(conn, self.query, batch_id)
+
+    def record(self, batches: Iterable[Batch]) -> None:
+        """Write (insert or replace) these records in one transaction."""
+        batches = list(batches)
+        if batches:
+            with write_transaction(self.store) as conn:
+                write_batches(conn, batches, self.store)

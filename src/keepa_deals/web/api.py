@@ -24,6 +24,12 @@ router = APIRouter(prefix="/api")
 ASIN_PATTERN = r"^[0-9A-Za-z]{10}$"
 
 
+class NoParams(BaseModel):
+    """An endpoint without parameters still refuses unknown ones (a typo is an error)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def context(request: Request) -> WebContext:
     ctx: WebContext = request.app.state.web
     return ctx
@@ -72,10 +78,11 @@ def deal_page(ctx: WebContext, request: listing.ListRequest) -> models.DealList:
         found = listing.list_deals(conn, ctx.definition, now, request)
     items = [deal_item(r) for r in found.rows]
     end = request.offset + len(items)
-    more = end < found.total or (not found.total_exact and len(items) == request.limit)
+    # Past the count's limit, the rows seen so far are a better lower bound.
+    total = found.total if found.total_exact or not items else max(found.total, end)
     return models.DealList(
-        items=items, total=max(found.total, end), total_exact=found.total_exact,
-        limit=request.limit, offset=request.offset, next_offset=end if more else None,
+        items=items, total=total, total_exact=found.total_exact,
+        limit=request.limit, offset=request.offset, next_offset=end if found.more else None,
         sort=request.sort.value, order=request.effective_order.value,
         filters=request.filters().active(), as_of=now,
     )
@@ -120,7 +127,7 @@ def get_deal(
 
 @router.get("/categories", response_model=list[models.Category],
             summary="Root categories of the current deals")
-def get_categories(request: Request) -> list[models.Category]:
+def get_categories(request: Request, _: Annotated[NoParams, Query()]) -> list[models.Category]:
     ctx = context(request)
     with ctx.read() as conn:
         rows = listing.categories(conn, ctx.definition, ctx.now())
@@ -129,7 +136,7 @@ def get_categories(request: Request) -> list[models.Category]:
 
 
 @router.get("/health", response_model=models.Health, summary="The budget, the deals, the runs")
-def get_health(request: Request) -> models.Health:
+def get_health(request: Request, _: Annotated[NoParams, Query()]) -> models.Health:
     """The token budget now, the deal count and its trend, the last runs and the alerts."""
     return health_mod.health(context(request))
 
@@ -170,7 +177,7 @@ class RunsQuery(BaseModel):
 
     limit: Annotated[int, Field(ge=1, le=200)] = 20
     offset: Annotated[int, Field(ge=0, le=listing.MAX_OFFSET)] = 0
-    query: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")] | None = None
+    query: Annotated[str, Field(pattern=listing.QUERY_NAME)] | None = None
     outcome: RunOutcome | None = None
 
 

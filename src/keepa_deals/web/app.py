@@ -168,7 +168,9 @@ def _clean(error: Any) -> dict[str, Any]:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
+    loc = [str(p) for p in error.get("loc", ())]
+    if loc and loc[0] in ("query", "path", "body"):
+        loc = loc[1:]
     msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
         return f"{'.'.join(loc)}: unknown parameter"

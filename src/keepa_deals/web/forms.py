@@ -73,6 +73,10 @@ def parse(params: Mapping[str, str]) -> ParsedForm:
             api[f.api] = cents
         else:
             api[f.api] = raw
+    for low, high in (("min_profit", "max_profit"), ("min_price", "max_price")):
+        lo, hi = BY_NAME[low], BY_NAME[high]
+        if lo.api in api and hi.api in api and api[hi.api] < api[lo.api]:
+            errors.append(f"{hi.label} ({values[high]}) is below {lo.label} ({values[low]})")
     for p in PAGE_PARAMS:
         if values[p]:
             api[p] = values[p]

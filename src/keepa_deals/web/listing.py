@@ -37,7 +37,8 @@ WALK_ROWS = 2_000
 
 #: What a search for an ASIN looks like: an ISBN-10 or a B0… ASIN.
 _ASIN = re.compile(r"[0-9]{9}[0-9X]|B[0-9A-Z]{9}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A deal query's name (as query files require it).
+QUERY_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
 class SortKey(StrEnum):
@@ -98,25 +99,22 @@ class DealFilters(BaseModel):
     category: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
         None, description="Keepa root category id."
     )
-    q: Annotated[str, Field(max_length=MAX_SEARCH)] | None = Field(
-        None, description="Words in the title, or an ASIN."
+    q: Annotated[str, Field(max_length=MAX_SEARCH, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = Field(
+        None, description="Words in the title, or an ASIN (no control characters)."
     )
-    query: Annotated[str, Field(max_length=64)] | None = Field(
+    query: Annotated[str, Field(pattern=QUERY_NAME)] | None = Field(
         None, description="Only the deals of this deal query (its name)."
     )
     domain: Annotated[int, Field(ge=1, le=12)] | None = Field(
         None, description="Only this Keepa domain id (1 = amazon.com)."
     )
 
-    @field_validator("q", "query")
+    @field_validator("q")
     @classmethod
     def _text(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        if _CONTROL.search(v):
-            raise ValueError("must not contain control characters")
-        v = v.strip()
-        return v or None
+        return v.strip() or None
 
     @model_validator(mode="after")
     def _ranges(self) -> Self:
@@ -216,6 +214,8 @@ class Listing:
     total: int
     total_exact: bool
     rows: list[Row[Any]]
+    #: Whether more rows follow this page.
+    more: bool
 
 
 def list_deals(
@@ -242,7 +242,8 @@ def list_deals(
     total, exact = _count(conn, where, count_limit, plan)
     column = _C[SORTS[request.sort][0]]
     desc = request.effective_order is Order.DESC
-    limit, offset = request.limit, request.offset
+    # One row more than the page: whether another page follows.
+    limit, offset = request.limit + 1, request.offset
     known = and_(where, column.is_not(None))
     rows = None
     if not exact:
@@ -262,7 +263,8 @@ def list_deals(
             null_offset = offset - int(conn.execute(n_known).scalar_one())
         rows += _page(conn, and_(where, column.is_(None)), [_C.id], desc,
                       limit - len(rows), max(0, null_offset), plan)
-    return Listing(total, exact, rows)
+    more = len(rows) > request.limit
+    return Listing(total, exact, rows[: request.limit], more)
 
 
 class _Plan(StrEnum):

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     budget_lease_ttl_s: float = Field(default=120.0, gt=0)
     budget_sync_interval_s: float = Field(default=60.0, gt=0)
     budget_anchor_max_age_s: float = Field(default=600.0, gt=0)
-    budget_burst_minutes: float = Field(default=5.0, gt=0)
+    budget_burst_minutes: float = Field(default=1.0, gt=0)
 
     # --- ingestion and the janitor (docs/ingest.md) ---------------------
     ingest_interval_s: float = Field(default=300.0, gt=0)

@@ -127,29 +127,9 @@ def test_the_run_itself_recovers(run: Run) -> None:
     _assert_granted_within_one_sync(run)
 
 
-#: Corruptions the core does not yet resolve within one sync: each is a strict
-#: xfail, so the fix shows up as an XPASS to remove from here.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("recharge_target", "thousand-tokens"):
-        "a stored recharge target above the policy's burst is honoured up to the cap",
-    ("recharge_target", "ten-thousand-tokens"):
-        "a stored recharge target above the policy's burst is honoured up to the cap",
-    ("lease", "cost-above-cap"):
-        "a lease costing more than the bucket holds the budget until it expires",
-    ("lease", "cost-of-ten-thousand"):
-        "a lease costing more than the bucket holds the budget until it expires",
-}
-
-
 def _cases(names: tuple[str, ...], corruptions: dict[str, Corrupt]) -> list[object]:
-    cases = []
-    for name in names:
-        for corruption in corruptions:
-            gap = KNOWN_GAPS.get((name, corruption))
-            marks = (pytest.mark.xfail(reason=gap, strict=True, raises=TokenRechargeError),) \
-                if gap else ()
-            cases.append(pytest.param(name, corruption, marks=marks, id=f"{name}-{corruption}"))
-    return cases
+    return [pytest.param(name, corruption, id=f"{name}-{corruption}")
+            for name in names for corruption in corruptions]
 
 
 @pytest.mark.parametrize(("name", "corruption"), _cases(core.FIELDS, FIELD_CORRUPTIONS))

@@ -19,7 +19,7 @@ from keepa_deals.keepa import economics
 from keepa_deals.keepa.status import TokenStatus
 from tests.budget.conftest import StoreOpener
 
-P = Policy()
+P = Policy(burst_minutes=5)  # a burst of five refills keeps recharge mode visible
 
 
 def status(clock: FakeClock, tokens: int, *, rate: int = 5, refill_in_ms: int = 30_000,

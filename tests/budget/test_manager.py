@@ -65,12 +65,12 @@ def test_a_long_wait_is_verified_once_then_raised(store: BudgetStore, clock: Fak
     assert keepa.token_calls == calls + 1, "exactly one sync before giving up"
     now = clock.now_ms()
     refill_in = keepa.status().refill_in_ms
-    burst = Policy().burst_mt(5 * MT)
+    burst = Policy().burst_mt(5 * MT)  # one refill by default
     expected = economics.wait_ms_for(-70 * MT, 5 * MT, now + refill_in, now, burst)
     assert expected is not None
     exc = info.value
     assert exc.retry_after == expected / 1000
-    assert (exc.projected, exc.needed) == (-70, 25)
+    assert (exc.projected, exc.needed) == (-70, 5)
     assert "recharging" in exc.reason
 
 

@@ -23,6 +23,7 @@ The state is a projection of Keepa, never a second authority:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -64,7 +65,7 @@ class Policy:
     min_balance: int = 1
     lease_ttl_ms: int = 120_000
     anchor_max_age_ms: int = 600_000
-    burst_minutes: float = 5.0
+    burst_minutes: float = 1.0
     sync_interval_ms: int = 60_000
     #: extra time allowed beyond the projected exit of recharge mode
     recharge_slack_ms: int = 2 * MINUTE_MS
@@ -140,15 +141,27 @@ class State:
 # --------------------------------------------------------------------------
 
 
-def _int(raw: Mapping[str, str], name: str) -> int | None:
-    value = raw.get(name)
+_INT_RE = re.compile(r"[ \t\n\r]*(-?[0-9]{1,16})[ \t\n\r]*")
+MAX_INT = 2**53  # every valid value is far below; the Lua holds numbers as doubles
+
+
+def parse_int(value: object) -> int | None:
+    """A stored integer: ASCII decimal, at most 2^53 in magnitude; anything else is None."""
     if value is None:
         return None
     try:
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        return int(text.strip())
-    except (ValueError, UnicodeDecodeError):
+        text = value.decode("ascii") if isinstance(value, bytes) else str(value)
+    except UnicodeDecodeError:
         return None
+    m = _INT_RE.fullmatch(text)
+    if m is None:
+        return None
+    n = int(m.group(1))
+    return n if -MAX_INT <= n <= MAX_INT else None
+
+
+def _int(raw: Mapping[str, str], name: str) -> int | None:
+    return parse_int(raw.get(name))
 
 
 def parse(raw: Mapping[str, str], leases: Mapping[str, str], now_ms: int, policy: Policy) -> State:
@@ -197,9 +210,13 @@ def parse(raw: Mapping[str, str], leases: Mapping[str, str], now_ms: int, policy
     st.last_sync_ms = ls if ls is not None and ls <= now_ms + FUTURE_TOLERANCE_MS else None
 
     max_expiry = now_ms + policy.lease_ttl_ms + FUTURE_TOLERANCE_MS
+    # no call costing more than the bucket is ever granted, so no such lease is real
+    a = st.anchor
+    max_cost = a.cap if a is not None and 0 < a.rate <= MAX_RATE_MT else MAX_RATE_MT * 60
     for lease_id, value in leases.items():
         rec = _parse_lease(value)
-        if rec is None or rec.expires_ms > max_expiry or rec.expires_ms <= now_ms:
+        if (rec is None or rec.expires_ms > max_expiry or rec.expires_ms <= now_ms
+                or rec.cost > max_cost):
             st.dropped_leases.append(_text(lease_id))
         else:
             st.leases[_text(lease_id)] = rec
@@ -213,10 +230,10 @@ def _text(v: object) -> str:
 def _parse_lease(value: object) -> LeaseRec | None:
     try:
         cost_s, exp_s = _text(value).split(":", 1)
-        cost, exp = int(cost_s), int(exp_s)
     except (ValueError, UnicodeDecodeError):
         return None
-    if cost <= 0 or cost > MAX_RATE_MT * 60:
+    cost, exp = parse_int(cost_s), parse_int(exp_s)
+    if cost is None or exp is None or cost <= 0 or cost > MAX_RATE_MT * 60:
         return None
     return LeaseRec(cost, exp)
 
@@ -331,7 +348,8 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
 
     r = st.recharge
     if r is not None:
-        target = min(r.target, cap) if a.rate > 0 else r.target
+        # the target follows the plan: never above today's burst (a downgrade, a corrupt value)
+        target = min(r.target, policy.burst_mt(a.rate))
         if available >= target:
             ch.delete.extend(RECHARGE_FIELDS)  # exit condition reached
             r = None
@@ -348,6 +366,8 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
         return decision("grant", "granted", lease_expires_ms=exp, needed=need), ch
 
     wait = _wait_for(a, st, now_ms, need)
+    if r is not None and (wait is None or wait > r.deadline_ms - now_ms):
+        wait = r.deadline_ms - now_ms  # recharge mode ends by then at the latest
     if r is None:
         # Entering recharge: wait for a burst rather than trickle single tokens.
         target = policy.burst_mt(a.rate)

@@ -55,8 +55,8 @@ if need == P.min_balance * MT then reason = 'balance below the minimum' end
 
 local r = st.recharge
 if r ~= nil then
-  local target = r.target
-  if a.rate > 0 then target = math.min(r.target, cap) end
+  -- the target follows the plan: never above today's burst (a downgrade, a corrupt value)
+  local target = math.min(r.target, burst_mt(P, a.rate))
   if available >= target then
     delete_recharge(ch)  -- exit condition reached
     r = nil
@@ -75,6 +75,9 @@ if available >= need then
 end
 
 local wait = wait_for(need)
+if r ~= nil and (wait == nil or wait > r.deadline - now) then
+  wait = r.deadline - now  -- recharge mode ends by then at the latest
+end
 if r == nil then
   -- entering recharge: wait for a burst rather than trickle single tokens
   local target = burst_mt(P, a.rate)

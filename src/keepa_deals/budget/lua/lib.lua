@@ -27,7 +27,6 @@ local MAX_RATE_MT = 1000000 * MT
 local FUTURE_TOLERANCE_MS = 5000
 local MAX_RECHARGE_MS = 3 * 60 * MINUTE_MS
 local MAX_SKEW_DRIFT_MS = 5 * MINUTE_MS
-local MAX_INT_DIGITS = 4300  -- Python's int() refuses longer digit strings
 local MIN_KEY_TTL_MS = 1000
 local MAX_KEY_TTL_MS = 7 * 24 * 3600 * 1000
 local BATCH = 1000  -- arguments per HDEL/HSET, well inside Lua's stack
@@ -39,9 +38,6 @@ local FIELDS = {'anchor_tokens', 'anchor_rate', 'anchor_next_refill_ms', 'anchor
                 'anchor_seen_ms', 'recharge_since_ms', 'recharge_deadline_ms', 'recharge_target',
                 'last_sync_ms'}
 
--- Python's str.strip() (scalar fields) and int() (lease parts) strip these ASCII blanks.
-local STRIP_TRIM = '^[ \t\n\v\f\r\28\29\30\31]*(.-)[ \t\n\v\f\r\28\29\30\31]*$'
-local INT_TRIM = '^[ \t\n\v\f\r]*(.-)[ \t\n\v\f\r]*$'
 
 local function fmt(n)
   return string.format('%d', n)
@@ -72,28 +68,15 @@ local function clamp(x, lo, hi)
   return math.min(math.max(x, lo), hi)
 end
 
--- Python's int(text): optional blanks, a sign, digits with single underscores between them.
--- Two corners differ from core.parse, both reachable only by writing garbage into Redis by
--- hand: non-ASCII digits and blanks (Python reads them, this does not), and comparisons
--- between two corrupt values beyond 2^53, held here as doubles (a recharge record whose
--- start and deadline are both near -10^20 may be judged differently).  Every valid value
--- is below 10^15.
-local function parse_int(v, trim)
+-- core.parse_int: ASCII decimal with optional blanks around it and a leading '-', at most
+-- 16 digits and 2^53 in magnitude (so every accepted value is an exact double).
+local MAX_INT_TEXT = '9007199254740992'
+local function parse_int(v)
   if not v then return nil end
-  -- fast path: the canonical decimal text every script writes
-  local n = tonumber(v)
-  if n ~= nil and n == math.floor(n) and math.abs(n) < 1e15 and fmt(n) == v then return n end
-  local body = string.match(v, trim)
-  local sign, digits = string.match(body, '^([+-]?)([0-9_]+)$')
-  if not digits then return nil end
-  if string.sub(digits, 1, 1) == '_' or string.sub(digits, -1) == '_'
-      or string.find(digits, '__', 1, true) then
-    return nil
-  end
-  digits = string.gsub(digits, '_', '')
-  if #digits > MAX_INT_DIGITS then return nil end
-  n = tonumber(digits)
-  if n == 0 then return 0 end
+  local sign, digits = string.match(v, '^[ \t\n\r]*(%-?)(%d+)[ \t\n\r]*$')
+  if not digits or #digits > 16 then return nil end
+  if #digits == 16 and digits > MAX_INT_TEXT then return nil end
+  local n = tonumber(digits)
   if sign == '-' then return -n end
   return n
 end
@@ -193,8 +176,8 @@ end
 local function parse_lease(v)
   local i = string.find(v, ':', 1, true)
   if not i then return nil end
-  local cost = parse_int(string.sub(v, 1, i - 1), INT_TRIM)
-  local exp = parse_int(string.sub(v, i + 1), INT_TRIM)
+  local cost = parse_int(string.sub(v, 1, i - 1))
+  local exp = parse_int(string.sub(v, i + 1))
   if cost == nil or exp == nil then return nil end
   if cost <= 0 or cost > MAX_RATE_MT * 60 then return nil end
   return {cost = cost, exp = exp}
@@ -206,7 +189,7 @@ local function parse(now, P)
   -- raw[i] and v[i] follow FIELDS: 1-5 the anchor, 6-8 recharge mode, 9 last_sync_ms
   local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
   local v = {}
-  for i = 1, 9 do v[i] = parse_int(raw[i], STRIP_TRIM) end
+  for i = 1, 9 do v[i] = parse_int(raw[i]) end
 
   if not (raw[1] or raw[2] or raw[3] or raw[4] or raw[5]) then
     table.insert(st.problems, 'no anchor: Keepa has not been asked yet')
@@ -244,10 +227,14 @@ local function parse(now, P)
   end
 
   local max_expiry = now + P.lease_ttl_ms + FUTURE_TOLERANCE_MS
+  -- no call costing more than the bucket is ever granted, so no such lease is real
+  local max_cost = MAX_RATE_MT * 60
+  local an = st.anchor
+  if an ~= nil and an.rate > 0 and an.rate <= MAX_RATE_MT then max_cost = cap_for(an.rate) end
   local flat = redis.call('HGETALL', KEYS[2])
   for i = 1, #flat, 2 do
     local id, rec = flat[i], parse_lease(flat[i + 1])
-    if rec == nil or rec.exp > max_expiry or rec.exp <= now then
+    if rec == nil or rec.exp > max_expiry or rec.exp <= now or rec.cost > max_cost then
       table.insert(st.dropped, id)
     else
       st.leases[id] = rec

@@ -74,7 +74,7 @@ def healthy_store(settings: Any) -> None:
         store.record_metrics(deal_count=3)
 
 
-# --- status -----------------------------------------------------------------------------------
+# --- status ---------------------------------------------------------------------------
 
 
 def test_status_json_everything_up(deployment: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +88,8 @@ def test_status_json_everything_up(deployment: Any, monkeypatch: pytest.MonkeyPa
     assert out["database"]["reachable"] is True
     assert out["deals"]["count"] == 3 and out["deals"]["rows"] == 3
     assert out["runs"][0]["outcome"] == "ok" and out["runs"][0]["added"] == 3
-    assert out["queries"][0]["query"] == "test-books" and out["queries"][0]["watermark"] == 9_000_000
+    assert out["queries"][0]["query"] == "test-books"
+    assert out["queries"][0]["watermark"] == 9_000_000
     assert out["progress"]["ok"] is True
     assert out["version"]["version"]
     text = invoke(monkeypatch, env_for(deployment.settings), "status")
@@ -151,7 +152,7 @@ def test_status_with_the_database_down(tmp_path: Path, keepa_url: str,
     assert doctor.exit_code == 1 and "[FAIL] database" in doctor.output
 
 
-# --- doctor ----------------------------------------------------------------------------------
+# --- doctor ---------------------------------------------------------------------------
 
 
 def test_doctor_fix_repairs_and_exits_zero(deployment: Any,
@@ -175,7 +176,7 @@ def test_doctor_unknown_check_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 2 and "no such checks: nope" in result.output
 
 
-# --- health ------------------------------------------------------------------------------------
+# --- health ---------------------------------------------------------------------------
 
 
 def test_health_exit_codes(tmp_path: Path, keepa_url: str,
@@ -198,7 +199,7 @@ def test_health_exit_codes(tmp_path: Path, keepa_url: str,
     assert stalled.exit_code == 1 and stalled.output.startswith("stalled: no progress for")
 
 
-# --- tokens ----------------------------------------------------------------------------------------
+# --- tokens ---------------------------------------------------------------------------
 
 
 def test_tokens_sync_repairs_the_shared_state(deployment: Any,

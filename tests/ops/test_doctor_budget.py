@@ -15,7 +15,8 @@ from tests.ops.conftest import KEY, Deployment
 
 
 def one(dep: Deployment, name: str, **kwargs: object) -> CheckResult:
-    [result] = run_checks(dep.settings, only=[name], clock=dep.clock, **kwargs)  # type: ignore[arg-type]
+    [result] = run_checks(dep.settings, only=[name], clock=dep.clock,
+                          **kwargs)  # type: ignore[arg-type]
     return result
 
 

@@ -24,7 +24,8 @@ from tests.ops.conftest import Deployment, deal, make_settings
 
 
 def one(dep: Deployment, name: str, **kwargs: object) -> CheckResult:
-    [result] = run_checks(dep.settings, only=[name], clock=dep.clock, **kwargs)  # type: ignore[arg-type]
+    [result] = run_checks(dep.settings, only=[name], clock=dep.clock,
+                          **kwargs)  # type: ignore[arg-type]
     return result
 
 

@@ -19,7 +19,8 @@ HOUR = 60 * MINUTE
 
 
 def one(dep: Deployment, name: str, **kwargs: object) -> CheckResult:
-    [result] = run_checks(dep.settings, only=[name], clock=dep.clock, **kwargs)  # type: ignore[arg-type]
+    [result] = run_checks(dep.settings, only=[name], clock=dep.clock,
+                          **kwargs)  # type: ignore[arg-type]
     return result
 
 
@@ -40,7 +41,7 @@ def run(store: DealStore, outcome: str = "ok", *, query: str = "test-books",
     return run_id
 
 
-# --- ingestion ----------------------------------------------------------------------------
+# --- ingestion ------------------------------------------------------------------------
 
 
 def test_progress_then_a_stall_of_waiting_runs_fails(deployment: Deployment) -> None:
@@ -65,7 +66,8 @@ def test_waiting_streak_warns_while_progress_is_recent(deployment: Deployment) -
         deployment.clock.advance(MINUTE)
         run(store, "waiting_for_tokens", took_ms=1_000)
     result = one(deployment, "ingestion")
-    assert result.verdict == Verdict.WARN and "last 3 runs ended waiting_for_tokens" in result.summary
+    assert result.verdict == Verdict.WARN
+    assert "last 3 runs ended waiting_for_tokens" in result.summary
 
 
 def test_nothing_ever_ran_fails_and_a_first_run_counts_as_starting(deployment: Deployment) -> None:
@@ -86,7 +88,7 @@ def test_a_run_left_running_warns(deployment: Deployment) -> None:
     assert result.verdict == Verdict.WARN and "still marked running" in result.summary
 
 
-# --- deal count ----------------------------------------------------------------------------------
+# --- deal count -----------------------------------------------------------------------
 
 
 def test_deal_count_sliding_while_runs_exit_fails(deployment: Deployment) -> None:
@@ -147,7 +149,7 @@ def test_deals_aging_past_the_grace_while_the_janitor_holds_back_fail(
     assert result.evidence["count"] == 0 and result.evidence["rows"] == 40
 
 
-# --- yield ------------------------------------------------------------------------------------------
+# --- yield ----------------------------------------------------------------------------
 
 
 def history(dep: Deployment, store: DealStore, *, accepted: int, rejected: int, runs: int) -> None:
@@ -177,7 +179,7 @@ def test_yield_drop_warns_and_steady_is_ok(deployment: Deployment) -> None:
     assert result.verdict == Verdict.WARN and result.evidence["recent"]["rate"] == 0.1
 
 
-# --- queries -------------------------------------------------------------------------------------
+# --- queries --------------------------------------------------------------------------
 
 
 def test_a_query_that_returns_nothing_warns(deployment: Deployment) -> None:
@@ -202,7 +204,7 @@ def test_queries_finding_deals_are_ok(deployment: Deployment) -> None:
     assert one(deployment, "queries").verdict == Verdict.OK
 
 
-# --- the whole doctor ---------------------------------------------------------------------------
+# --- the whole doctor -----------------------------------------------------------------
 
 
 def test_fix_never_deletes_a_deal(deployment: Deployment) -> None:

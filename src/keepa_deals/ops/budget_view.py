@@ -17,7 +17,8 @@ from keepa_deals.ops.sources import BUDGET
 if TYPE_CHECKING:
     from keepa_deals.ops.sources import Sources
 
-READY, LOW, RECHARGING, UNKNOWN, UNREACHABLE = "ready", "low", "recharging", "unknown", "unreachable"
+READY, LOW, RECHARGING = "ready", "low", "recharging"
+UNKNOWN, UNREACHABLE = "unknown", "unreachable"
 
 
 def budget_view(sources: Sources) -> dict[str, Any]:

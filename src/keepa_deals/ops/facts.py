@@ -264,7 +264,7 @@ def progress(store: DealStore, now: datetime, window_s: float) -> Progress:
     last = max(seen) if seen else None
     window = timedelta(seconds=window_s)
     if last is not None and now - last <= window:
-        kind = max((k for k, v in signals.items() if v is not None), key=lambda k: signals[k])  # type: ignore[arg-type,return-value]
+        kind = next(k for k, v in signals.items() if v == last)
         return Progress(True, f"progress {_ago(now - last)} ago ({kind.replace('_', ' ')})",
                         window_s, now, last, signals)
     first = first_run_at(store)

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 DATABASE, REDIS = "database", "redis"
 
-_OWNER = re.compile(r"^(?P<host>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*?)[-:/](?P<pid>\d+)(?:[-:/][0-9A-Za-z]+)?$")
+_OWNER = re.compile(
+    r"^(?P<host>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*?)[-:/](?P<pid>\d+)(?:[-:/][0-9A-Za-z]+)?$"
+)
 
 _RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -166,7 +168,7 @@ def _now(sources: Sources) -> datetime:
 
 
 def _judge(owner: str, acquired: datetime | None, expires: datetime | None, now: datetime,
-           max_age: timedelta, backend: str) -> tuple[bool | None, tuple[str, ...]]:
+           max_age: timedelta) -> tuple[bool | None, tuple[str, ...]]:
     problems: list[str] = []
     alive = owner_alive(owner)
     if expires is None:
@@ -195,7 +197,7 @@ def _database_locks(store: Any, now: datetime, max_age: timedelta) -> list[LockV
         rows = list(conn.execute(select(table)))
     views = []
     for row in rows:
-        alive, problems = _judge(row.owner, row.acquired_at, row.expires_at, now, max_age, DATABASE)
+        alive, problems = _judge(row.owner, row.acquired_at, row.expires_at, now, max_age)
         views.append(LockView(DATABASE, row.name, row.owner, row.acquired_at, row.expires_at,
                               alive, problems))
     return views
@@ -209,18 +211,17 @@ def _lock_pattern(sources: Sources) -> tuple[str, str]:
     return prefix, kb.pattern[:-1] + "lock:*"
 
 
-def _redis_locks(sources: Sources, client: Any, now: datetime, max_age: timedelta) -> list[LockView]:
+def _redis_locks(sources: Sources, client: Any, now: datetime,
+                 max_age: timedelta) -> list[LockView]:
     prefix, pattern = _lock_pattern(sources)
     views = []
     for raw_key in client.scan_iter(match=pattern, count=200):
         key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-        kind = client.type(key)
-        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        kind = _text(client.type(key))
         if kind == "string":
-            value = client.get(key)
-            owner = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            owner = _text(client.get(key))
         elif kind == "hash":
-            data = {k.decode(): v.decode("utf-8", "replace") for k, v in client.hgetall(key).items()}
+            data = {_text(k): _text(v) for k, v in client.hgetall(key).items()}
             owner = data.get("owner") or data.get("token") or ",".join(sorted(data))
         else:
             continue
@@ -228,10 +229,14 @@ def _redis_locks(sources: Sources, client: Any, now: datetime, max_age: timedelt
         if pttl == -2:
             continue  # expired between SCAN and now
         expires = None if pttl < 0 else now + timedelta(milliseconds=pttl)
-        alive, problems = _judge(owner, None, expires, now, max_age, REDIS)
+        alive, problems = _judge(owner, None, expires, now, max_age)
         views.append(LockView(REDIS, key[len(prefix):], owner, None, expires, alive, problems,
                               key=key))
     return views
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def repair(sources: Sources, lock: LockView) -> str | None:

@@ -104,7 +104,8 @@ def configure(
     if fmt not in ("console", "json"):
         raise ValueError(f"log format must be 'console' or 'json', not {fmt!r}")
     raw_level = level if level is not None else (settings.log_level if settings else "INFO")
-    numeric = raw_level if isinstance(raw_level, int) else logging.getLevelName(str(raw_level).upper())
+    numeric = (raw_level if isinstance(raw_level, int)
+               else logging.getLevelName(str(raw_level).upper()))
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {raw_level!r}")
     target = stream if stream is not None else sys.stderr

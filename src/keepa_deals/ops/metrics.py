@@ -147,7 +147,8 @@ def run_finished(outcome: str, *, at_s: float | None = None) -> None:
 
 def set_last_success(at_s: float) -> None:
     """Move the last-success gauge forward to ``at_s`` (never back)."""
-    _safe(lambda: LAST_SUCCESS.set(max(at_s, value("keepa_deals_last_success_timestamp_seconds") or 0.0)))
+    current = value("keepa_deals_last_success_timestamp_seconds") or 0.0
+    _safe(lambda: LAST_SUCCESS.set(max(at_s, current)))
 
 
 _status_lock = threading.Lock()

@@ -203,7 +203,8 @@ def render(status: dict[str, Any]) -> list[str]:
         lines.append(f"queries      {queries['unknown']}")
     for q in queries if isinstance(queries, list) else []:
         lines.append(f"query        {q['query']}: watermark {q['watermark_at'] or 'none'} "
-                     f"(data {_age(q['watermark_age_s'])}, moved {_age(q['watermark_moved_age_s'])})"
+                     f"(data {_age(q['watermark_age_s'])}, "
+                     f"moved {_age(q['watermark_moved_age_s'])})"
                      f", last run {q['last_run_outcome'] or 'none'} {_age(q['last_run_age_s'])}")
     j = status["janitor"]
     if "unknown" in j:

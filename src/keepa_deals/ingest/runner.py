@@ -121,7 +121,9 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
     store = env.store
 
     def checkpoint() -> None:
+        """Between two paid calls: stop if asked to, renew the lock, stop if it was lost."""
         env.stop.check()
+        keeper.renew_now()
         if keeper.lost:
             raise LockLost(f"lost the lock {keeper.name}: it expired before it was renewed")
 

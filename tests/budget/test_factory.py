@@ -20,22 +20,28 @@ def test_without_redis_the_budget_is_the_sqlite_file(tmp_path: Path) -> None:
     keepa = KeepaAccount(clock)
     settings = Settings(data_dir=tmp_path, budget_floor=-50, budget_min_balance=3,
                         budget_max_wait_s=12.5, budget_lease_ttl_s=30, budget_sync_interval_s=90,
-                        budget_anchor_max_age_s=300, budget_burst_minutes=2)
+                        budget_anchor_max_age_s=300, budget_burst_minutes=2,
+                        http_timeout_s=5, http_retries=0)
     manager = open_budget(settings, sync=keepa.token, clock=clock)
     try:
         assert isinstance(manager, TokenManager)
         assert isinstance(manager.store, SqliteStore)
         assert manager.store.path == tmp_path / FILENAME
         assert manager.policy == Policy.from_settings(settings) == Policy(
-            floor=-50, min_balance=3, lease_ttl_ms=30_000, anchor_max_age_ms=300_000,
+            floor=-50, min_balance=3, lease_ttl_ms=35_000, anchor_max_age_ms=300_000,
             burst_minutes=2, sync_interval_ms=90_000)
         assert manager.max_wait_s == 12.5
         assert manager.clock is clock
         lease = manager.acquire(4)
-        assert lease.expires_ms == clock.now_ms() + 30_000
+        assert lease.expires_ms == clock.now_ms() + 35_000  # the longest call, 5 s + 30 s
         assert keepa.token_calls == 1
     finally:
         manager.store.close()
+
+
+def test_a_lease_outlives_the_longest_call_it_covers() -> None:
+    settings = Settings(budget_lease_ttl_s=10, http_timeout_s=30, http_retries=4)
+    assert Policy.from_settings(settings).lease_ttl_ms == (30 * 5 + 10 * 4 + 30) * 1000
 
 
 def test_two_budgets_on_one_data_dir_share_it(tmp_path: Path) -> None:

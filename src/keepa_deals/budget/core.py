@@ -32,6 +32,7 @@ from keepa_deals.keepa import economics
 from keepa_deals.keepa.status import TokenStatus
 
 MT = 1000  # milli-tokens per token
+RETRY_BACKOFF_MAX_S = 10.0  # the Keepa client's longest pause between retries
 MINUTE_MS = economics.MINUTE_MS
 
 #: The anchor fields, written together.
@@ -76,10 +77,16 @@ class Policy:
 
     @classmethod
     def from_settings(cls, s: object) -> Policy:
+        # A lease must outlive the longest call it covers (every retry included), or a
+        # charge Keepa made could stop counting before its reply arrives.
+        timeout = float(getattr(s, "http_timeout_s", 30.0))
+        retries = int(getattr(s, "http_retries", 0))
+        longest_call_s = timeout * (retries + 1) + RETRY_BACKOFF_MAX_S * retries + 30
+        lease_ttl_s = max(float(getattr(s, "budget_lease_ttl_s")), longest_call_s)
         return cls(
             floor=int(getattr(s, "budget_floor")),
             min_balance=int(getattr(s, "budget_min_balance")),
-            lease_ttl_ms=int(float(getattr(s, "budget_lease_ttl_s")) * 1000),
+            lease_ttl_ms=int(lease_ttl_s * 1000),
             anchor_max_age_ms=int(float(getattr(s, "budget_anchor_max_age_s")) * 1000),
             burst_minutes=float(getattr(s, "budget_burst_minutes")),
             sync_interval_ms=int(float(getattr(s, "budget_sync_interval_s")) * 1000),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from keepa_deals.ingest.stages import REFRESH_COVERED_KEY
 from keepa_deals.settings import Settings
@@ -81,7 +81,7 @@ def ingest_health(store: DealStore, query: str, settings: Settings, now: datetim
 
 def query_names(store: DealStore) -> list[str]:
     """Every query that has stored deals."""
-    stmt = select(distinct(DealRecord.query_name)).order_by(DealRecord.query_name)
+    stmt = select(DealRecord.query_name).distinct().order_by(DealRecord.query_name)
     with translate_errors(store.engine.url), store.engine.connect() as conn:
         return [name for (name,) in conn.execute(stmt)]
 

@@ -212,14 +212,16 @@ def grace_of(settings: Settings) -> timedelta:
 
 
 def configured_queries(settings: Settings) -> list[DealQuery]:
-    """The deal queries whose thresholds the definition applies: the built-in ones.
+    """The queries whose thresholds the definition applies: the built-in ones, and those
+    of ``KEEPA_DEALS_QUERIES`` (files or built-in names; a file wins over a built-in query
+    of the same name).  Rows of any other query need only a profit estimate."""
+    from keepa_deals.query import builtin_queries, load_builtin, resolve_query
 
-    Rows of any other query (a query file run by name) need only a profit estimate;
-    a setting naming query files would be read here, and only here.
-    """
-    from keepa_deals.query import builtin_queries, load_builtin
-
-    return [load_builtin(name) for name in builtin_queries()]
+    by_name = {q.name: q for q in (load_builtin(name) for name in builtin_queries())}
+    for spec in settings.queries:
+        query = resolve_query(spec)
+        by_name[query.name] = query
+    return list(by_name.values())
 
 
 __all__ = [

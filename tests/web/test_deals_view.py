@@ -148,3 +148,17 @@ def test_from_settings_takes_the_janitor_grace_and_the_builtin_thresholds() -> N
 def test_a_grace_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         DealDefinition(grace=timedelta(0))
+
+
+def test_the_configured_query_files_bring_their_thresholds(tmp_path: object) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "src/keepa_deals/queries/used-books-us.toml"
+            ).read_text()
+    text = text.replace('name = "used-books-us"', 'name = "my-books"').replace(
+        "min_profit_cents = 500", "min_profit_cents = 1234")
+    path = Path(str(tmp_path)) / "my-books.toml"
+    path.write_text(text)
+    definition = DealDefinition.from_settings(Settings(queries=f"{path},used-books-us"))
+    assert definition.thresholds["my-books"].min_profit_cents == 1234
+    assert definition.thresholds[QUERY].min_profit_cents == 500

@@ -39,7 +39,7 @@ COLUMNS: tuple[tuple[str, SortKey | None, str], ...] = (
     ("Profit", SortKey.PROFIT, "num"),
     ("ROI", SortKey.ROI, "num"),
     ("Margin", SortKey.MARGIN, "num wide"),
-    ("Sales rank", SortKey.RANK, "num"),
+    ("Sales rank", SortKey.RANK, "num mid"),
     ("Drops 30 d", SortKey.DROPS_30, "num wide"),
     ("Drops 90 d", SortKey.DROPS_90, "num wide"),
     ("Last seen", SortKey.LAST_SEEN, "num wide"),

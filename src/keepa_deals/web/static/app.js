@@ -87,7 +87,13 @@
 
   /* ---- charts ------------------------------------------------------------------ */
 
-  const W = 900, H = 260, M = { top: 14, right: 16, bottom: 28, left: 56 };
+  // The chart is drawn at the figure's own width (so text keeps its size on a phone).
+  let W = 900;
+  const H = 260, M = { top: 14, right: 16, bottom: 28, left: 56 };
+
+  function fit(figure) {
+    W = Math.max(300, Math.round(figure.clientWidth || 900));
+  }
 
   function niceTicks(lo, hi, count) {
     if (hi === lo) { hi = lo + 1; lo = lo - 1; }
@@ -96,11 +102,13 @@
     const err = (count * step0) / span;
     const step = step0 * (err <= 0.15 ? 10 : err <= 0.35 ? 5 : err <= 0.75 ? 2 : 1);
     const ticks = [];
-    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) ticks.push(Math.round(v * 1e6) / 1e6);
+    for (let v = Math.floor(lo / step) * step; v < hi + step - 1e-9; v += step) ticks.push(Math.round(v * 1e6) / 1e6);
     return ticks;
   }
 
-  function frame(figure, data, yLo, yHi, label) {
+  /* Axes and grid; ``band`` px at the bottom of the plot are left for bars. */
+  function frame(figure, data, yLo, yHi, label, band) {
+    band = band || 0;
     figure.innerHTML = "";
     const svg = el("svg", {
       viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, preserveAspectRatio: "xMidYMid meet",
@@ -109,7 +117,8 @@
     const ticks = niceTicks(yLo, yHi, 5);
     const lo = Math.min(yLo, ticks[0]), hi = Math.max(yHi, ticks[ticks.length - 1]);
     const x = (t) => M.left + ((t - t0) / Math.max(1, t1 - t0)) * (W - M.left - M.right);
-    const y = (v) => H - M.bottom - ((v - lo) / Math.max(1e-9, hi - lo)) * (H - M.top - M.bottom);
+    const bottom = H - M.bottom - band;
+    const y = (v) => bottom - ((v - lo) / Math.max(1e-9, hi - lo)) * (bottom - M.top);
     const grid = el("g", { class: "grid" }, svg);
     const axis = el("g", { class: "axis" }, svg);
     for (const v of ticks) {
@@ -125,7 +134,7 @@
         (stepH >= 24 ? dayFmt : hourFmt).format(new Date(t));
     }
     el("line", { x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom }, axis);
-    return { svg, x, y, lo, hi, t0, t1 };
+    return { svg, x, y, lo, hi, t0, t1, bottom };
   }
 
   function empty(c, text) {
@@ -142,6 +151,7 @@
   }
 
   function drawTokens(figure, data) {
+    fit(figure);
     const pts = data.points;
     const values = pts.flatMap((p) => [p.low, p.high, p.balance]).filter((v) => v !== null);
     const lo = Math.min(data.floor, ...values, 0);
@@ -193,20 +203,27 @@
   }
 
   function drawDeals(figure, data) {
+    fit(figure);
     const pts = data.points;
-    const bars = bucketRuns(data.runs, data, 120);
+    const bars = bucketRuns(data.runs, data, Math.max(20, Math.floor((W - M.left - M.right) / 8)));
     const counts = pts.map((p) => p.count).concat([data.current]);
     const maxChange = Math.max(1, ...bars.map((b) => Math.max(b.added, b.removed)));
     const cLo = Math.min(...counts), cHi = Math.max(...counts);
-    const summary = `Deal count: ${fmt.format(data.current)} now; ` +
-      `${data.runs.length} run(s) in the window added ${fmt.format(bars.reduce((s, b) => s + b.added, 0))} ` +
-      `and removed ${fmt.format(bars.reduce((s, b) => s + b.removed, 0))} deals`;
-    const c = frame(figure, data, Math.max(0, cLo - (cHi - cLo) * 0.1 - 1), cHi + (cHi - cLo) * 0.1 + 1, summary);
-    // Per-run changes: bars up (added) and down (removed) around a baseline at the bottom fifth.
-    const base = H - M.bottom - (H - M.top - M.bottom) * 0.22;
-    const scale = ((H - M.top - M.bottom) * 0.2) / maxChange;
-    const width = Math.max(2, Math.min(12, (W - M.left - M.right) / Math.max(1, bars.length) - 2));
+    const added = bars.reduce((s, b) => s + b.added, 0), removed = bars.reduce((s, b) => s + b.removed, 0);
+    const summary = `Deal count: ${fmt.format(data.current)} now; ${data.runs.length} run(s) in the ` +
+      `window added ${fmt.format(added)} and removed ${fmt.format(removed)} deals`;
+    // The count above; each run's changes in a band below it: added up, removed down.
+    const BAND = 86, GAP = 16;
+    const c = frame(figure, data, Math.max(0, cLo - (cHi - cLo) * 0.1 - 1), cHi + (cHi - cLo) * 0.1 + 1, summary, BAND);
+    const half = (BAND - GAP) / 2;
+    const base = H - M.bottom - half;
+    const scale = (half - 3) / maxChange;
     const g = el("g", { class: "changes" }, c.svg);
+    el("line", { class: "baseline", x1: M.left, x2: W - M.right, y1: base, y2: base }, g);
+    el("text", { class: "label", x: M.left - 8, y: base - half + 9, "text-anchor": "end" }, g).textContent = `+${fmt.format(maxChange)}`;
+    el("text", { class: "label", x: M.left - 8, y: base + half - 1, "text-anchor": "end" }, g).textContent = `−${fmt.format(maxChange)}`;
+    el("text", { class: "label", x: M.left - 8, y: base + 4, "text-anchor": "end" }, g).textContent = "per run";
+    const width = Math.max(2, Math.min(12, (W - M.left - M.right) / Math.max(1, bars.length) - 2));
     for (const b of bars) {
       const bx = c.x(b.at) - width / 2;
       const when = timeFmt.format(new Date(b.at)) + " UTC" + (b.runs > 1 ? ` (${b.runs} runs)` : "");
@@ -236,22 +253,42 @@
     try {
       const res = await fetch(`/api/series/${kind}?hours=${encodeURIComponent(figure.dataset.hours)}`,
         { credentials: "same-origin" });
-      if (res.ok) DRAW[kind](figure, await res.json());
+      if (res.ok) draw(figure, await res.json());
     } catch (err) { /* keep the last drawing */ }
+  }
+
+  const latest = new Map();
+
+  function draw(figure, data) {
+    latest.set(figure, data);
+    DRAW[figure.dataset.kind](figure, data);
   }
 
   function setupCharts() {
     const figures = document.querySelectorAll("figure.chart[data-kind]");
     for (const figure of figures) {
       const data = readEmbedded(figure.dataset.kind);
-      if (data) DRAW[figure.dataset.kind](figure, data);
+      if (data) draw(figure, data);
     }
-    if (figures.length) {
-      setInterval(() => { if (!document.hidden) figures.forEach(refresh); }, 60000);
-    }
+    if (!figures.length) return;
+    setInterval(() => { if (!document.hidden) figures.forEach(refresh); }, 60000);
+    let pending = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(pending);
+      pending = setTimeout(() => latest.forEach((data, figure) => draw(figure, data)), 150);
+    });
+  }
+
+  function setupFilters() {
+    // On a phone the filters fold away until asked for (unless some are on).
+    const box = document.getElementById("filter-box");
+    if (!box) return;
+    const anyOn = Array.from(box.querySelectorAll("input:not([type=hidden]), select")).some((f) => f.value);
+    if (window.matchMedia("(max-width: 760px)").matches && !anyOn) box.open = false;
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    setupFilters();
     setupDrawer();
     setupCharts();
   });

@@ -349,7 +349,7 @@ class Pipeline:
         per = unit_cost(None) + (unit_cost(self.offers) if self.fetch_offers else 0)
         grace_h = self.settings.janitor_grace_h
         cap = RefreshCapacity(rows, per, int(snap.rate * 60 * grace_h), REFRESH_SHARE)
-        level = logging.INFO if cap.covered else logging.WARNING
+        level = logging.DEBUG if cap.covered else logging.WARNING
         log.log(level, "query %s: refresh capacity %d deals per %g h grace period "
                 "(%d tokens each, %.0f%% of the refill); %d retained: %s",
                 self.query.name, cap.capacity_rows, grace_h, per, REFRESH_SHARE * 100, rows,

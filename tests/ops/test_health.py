@@ -8,14 +8,18 @@ run, a watermark move or a deal row written within N intervals.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from keepa_deals.clock import FakeClock
 from keepa_deals.ops.health import health_report
 from keepa_deals.ops.health_app import HealthServer, create_app
-from keepa_deals.store import RunCounts
-from tests.ops.conftest import Deployment, deal
+from keepa_deals.store import DealStore, RunCounts
+from tests._services import RedisServer
+from tests.ops.conftest import Deployment, deal, make_settings
 
 MINUTE = 60_000
 
@@ -92,3 +96,21 @@ def test_health_server_over_real_http(deployment: Deployment) -> None:
             assert metrics.status_code == 200
             assert "keepa_deals_healthy 1.0" in metrics.text
             assert metrics.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.redis
+def test_healthz_and_metrics_answer_with_redis_down(own_redis: RedisServer, tmp_path: Path,
+                                                    keepa_url: str, clock: FakeClock) -> None:
+    settings = make_settings(tmp_path, keepa_url, own_redis.url)
+    with DealStore.open(settings, clock=clock) as store:
+        store.finish_run(store.start_run("test-books"), "ok", RunCounts(added=1))
+    own_redis.stop()
+    try:
+        with HealthServer(settings, port=0, clock=clock) as server:
+            with httpx.Client(base_url=server.url, timeout=20) as http:
+                assert http.get("/healthz").status_code == 200  # progress is the database's
+                text = http.get("/metrics").text
+        assert "keepa_deals_database_up 1.0" in text
+        assert "keepa_deals_tokens_projected" not in text  # the budget is unreachable
+    finally:
+        own_redis.start()

@@ -44,6 +44,7 @@ from keepa_deals.ops.health import health_report, window_s
 from keepa_deals.ops.sources import Sources
 
 if TYPE_CHECKING:
+    from keepa_deals.budget.store import BudgetStore
     from keepa_deals.settings import Settings
     from keepa_deals.store.store import DealStore
 
@@ -54,25 +55,35 @@ QUERY_HORIZON = timedelta(days=30)
 
 
 class _Stores:
-    """The app's long-lived stores: opened on first use, reopened after a failure."""
+    """The app's long-lived stores: opened on first use, the deal store reopened after a failure."""
 
     def __init__(self, settings: Settings, clock: Clock | None) -> None:
         self.settings = settings
         self.clock = clock
         self._deal_store: DealStore | None = None
+        self._budget_store: BudgetStore | None = None
         self._lock = threading.Lock()
 
     def sources(self) -> Sources:
         with self._lock:
+            if self._budget_store is None:
+                from keepa_deals.budget.factory import open_store
+
+                try:  # connects lazily: a store that is down fails per call, not here
+                    self._budget_store = open_store(self.settings, clock=self.clock)
+                except KeepaDealsError:
+                    pass
             if self._deal_store is None:
-                probe = Sources(self.settings, clock=self.clock)
+                probe = Sources(self.settings, clock=self.clock, budget_store=self._budget_store)
                 store = probe.deal_store()
                 if store is None:
                     return probe  # carries the error; nothing to keep
                 self._deal_store = store
-            return Sources(self.settings, clock=self.clock, deal_store=self._deal_store)
+            return Sources(self.settings, clock=self.clock, deal_store=self._deal_store,
+                           budget_store=self._budget_store)
 
     def forget(self) -> None:
+        """Drop the deal store (after a failure): the next request opens it again."""
         with self._lock:
             if self._deal_store is not None:
                 self._deal_store.close()
@@ -80,6 +91,10 @@ class _Stores:
 
     def close(self) -> None:
         self.forget()
+        with self._lock:
+            if self._budget_store is not None:
+                self._budget_store.close()
+            self._budget_store = None
 
 
 def _healthz(stores: _Stores) -> tuple[int, dict[str, Any]]:

@@ -251,3 +251,30 @@ def test_tokens_sync_with_redis_down_prints_but_exits_1(own_redis: RedisServer, 
         assert "not recorded in the token budget" in proc.stderr
     finally:
         own_redis.start()
+
+
+def test_health_serve_answers_healthz_and_metrics(tmp_path: Path, keepa_url: str) -> None:
+    import httpx
+
+    from tests.ops.conftest import make_settings
+
+    settings = make_settings(tmp_path, keepa_url, None)
+    healthy_store(settings)
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith(("KEEPA_API", "KEEPA_DEALS_", "REDIS_URL", "DATABASE_URL"))}
+    full.update(env_for(settings))
+    proc = subprocess.Popen([sys.executable, "-m", "keepa_deals", "health", "--serve", "0"],
+                            env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:"), line
+        url = line.split()[1].removesuffix("/healthz")
+        with httpx.Client(base_url=url, timeout=10) as http:
+            reply = http.get("/healthz")
+            assert reply.status_code == 200 and reply.json()["state"] == "healthy"
+            assert "keepa_deals_healthy 1.0" in http.get("/metrics").text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err and KEY not in err

@@ -11,3 +11,4 @@ from keepa_deals.cli import ingest_cmd  # noqa: F401
 from keepa_deals.cli import janitor_cmd  # noqa: F401
 from keepa_deals.cli import run_cmd  # noqa: F401
 from keepa_deals.cli import serve_cmd  # noqa: F401
+from keepa_deals.cli import celery_cmd  # noqa: F401

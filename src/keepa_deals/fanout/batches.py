@@ -121,6 +121,7 @@ class Batch:
     #: The estimated cost in tokens (what the tick counted against the query's share).
     cost: int
     planned_ms: int
+    #: When its current message was sent, or is due when it waits with a countdown.
     dispatched_ms: int
     epoch: int = 1
     #: The batch this one follows up (its product check), if any.
@@ -245,6 +246,18 @@ class BatchBook:
         with translate_errors(self.store.engine.url), self.store.engine.connect() as conn, \
                 conn.begin():
             return read_batch(conn, self.query, batch_id)
+
+    def defer(self, batch_id: str, epoch: int, due_ms: int) -> bool:
+        """The task of ``epoch`` runs again at ``due_ms`` (a retry with a countdown): the
+        record says so, so that no tick takes the wait for a lost message.  False when the
+        batch is done, gone or sent again meanwhile."""
+        with write_transaction(self.store) as conn:
+            b = read_batch(conn, self.query, batch_id, for_update=True)
+            if b is None or b.done or b.epoch != epoch:
+                return False
+            b.dispatched_ms = max(b.dispatched_ms, due_ms)
+            write_batches(conn, [b], self.store)
+            return True
 
     def record(self, batches: Iterable[Batch]) -> None:
         """Write (insert or replace) these records in one transaction."""

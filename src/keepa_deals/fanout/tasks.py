@@ -26,7 +26,8 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_shutdown, worker_shutdown
 
-from keepa_deals.fanout.batches import Batch
+from keepa_deals.errors import KeepaDealsError
+from keepa_deals.fanout.batches import Batch, BatchBook
 from keepa_deals.fanout.config import (
     BATCH_QUEUE,
     BATCH_TASK,
@@ -95,6 +96,14 @@ def register_tasks(app: Celery, settings: Settings, queries: list[DealQuery]) ->
         except (KombuError, OSError) as exc:
             raise DispatchError(f"the broker refused the task: {type(exc).__name__}") from None
 
+    def defer(query: DealQuery, batch_id: str, epoch: int, countdown: float) -> None:
+        env = worker_env(settings)
+        due = env.clock.now_ms() + int(countdown * 1000)
+        try:
+            BatchBook(env.store, query.name).defer(batch_id, epoch, due)
+        except KeepaDealsError as exc:  # the tick may send it again meanwhile: harmless
+            log.warning("could not record the retry of batch %s: %s", batch_id, exc)
+
     @app.task(name=TICK_TASK, bind=True, ignore_result=True)
     def ingest_tick(self: Task, query: str) -> dict[str, Any]:
         q = query_named(query)
@@ -122,12 +131,13 @@ def register_tasks(app: Celery, settings: Settings, queries: list[DealQuery]) ->
                 log.error("could not send follow-up batch %s (a tick sends it later): %s",
                           follow.id, exc)
         if run.status in ("waiting", "claimed"):
-            countdown = min(run.retry_after_s or 1.0, longest_countdown)
-            raise self.retry(countdown=max(1.0, countdown))
+            countdown = max(1.0, min(run.retry_after_s or 1.0, longest_countdown))
+            raise self.retry(countdown=countdown)
         if run.status == "error":
             tries = self.request.retries or 0
             if tries < ERROR_RETRIES:
                 countdown = min(longest_countdown, ERROR_BACKOFF_S * 2 ** tries)
+                defer(q, batch_id, int(epoch), countdown)
                 raise self.retry(countdown=countdown)
             log.error("batch %s failed %d times (%s); a tick sends it again after "
                       "KEEPA_DEALS_CELERY_REDISPATCH_AFTER_S", batch_id, tries + 1, run.error)

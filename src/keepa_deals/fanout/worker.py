@@ -16,7 +16,8 @@
    Celery rate limit): the same evaluation as the embedded run
    (:class:`~keepa_deals.ingest.stages.Pipeline`), on just these candidates.
    A wait longer than ``KEEPA_DEALS_CELERY_TASK_MAX_WAIT_S`` ends the attempt
-   (``waiting`` with ``retry_after``): no worker slot sleeps.
+   (``waiting`` with ``retry_after``, which the record notes): no worker slot
+   sleeps.
 4. **Save** in ONE transaction: the deals bought, the rows retired, the
    record marked done with what was decided per ASIN, and the follow-up offers
    batches for the survivors of a product check.  If the record turns out to
@@ -121,7 +122,11 @@ def run_batch(env: IngestEnv, query: DealQuery, batch_id: str, epoch: int, *,
         batch = book.get(batch_id)  # what it is now that it is ours
         if batch is None or batch.done:
             return BatchRun(batch_id, "already_done")
-        return _buy(env, query, batch)
+        run = _buy(env, query, batch)
+        if run.status == "waiting" and run.retry_after_s is not None:
+            # its task comes back then: no tick may take the wait for a lost message
+            book.defer(batch_id, epoch, env.clock.now_ms() + int(run.retry_after_s * 1000))
+        return run
     finally:
         keeper.release()
 

@@ -1,0 +1,225 @@
+"""Celery mode's tick and batch runner, in process: the broker is a list, the rest is real.
+
+Each test names the invariant of shared/lessons.md it defends.  The sandbox
+runs over real HTTP on the fake clock the ingest process shares; the deal
+store is SQLite (and PostgreSQL where marked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from keepa_deals.clock import FakeClock
+from keepa_deals.fanout import BatchBook, run_batch, run_tick
+from keepa_deals.ingest import IngestEnv, smart_ingestor
+from keepa_deals.ingest.ledger import LEDGER_KEY, Ledger
+from keepa_deals.locks import lock_name
+from keepa_deals.query import DealQuery
+from keepa_deals.sandbox import Sandbox
+from keepa_deals.store import RunOutcome
+from tests.celery.conftest import KEY, Broker
+from tests.ingest import _oracle as oracle
+from tests.ingest.conftest import stored
+
+
+def ledger_of(env: IngestEnv, query: DealQuery) -> Ledger:
+    return Ledger.loads(str(env.store.get_state(query.name, LEDGER_KEY) or ""))
+
+
+def until_quiet(env: IngestEnv, query: DealQuery, broker: Broker, ticks: int = 8) -> None:
+    """Tick and deliver until a tick finds nothing to plan and nothing open."""
+    for _ in range(ticks):
+        broker.tick(env, query)
+        broker.work(env, query)
+        if not BatchBook(env.store, query.name).all()[0] and not _pending(env, query):
+            broker.tick(env, query)  # folds what the last deliveries finished
+            return
+    raise AssertionError("work still open after many ticks")
+
+
+def _pending(env: IngestEnv, query: DealQuery) -> int:
+    ledger = ledger_of(env, query)
+    return ledger.count("stats") + ledger.count("offers")
+
+
+def product_requests(sandbox: Sandbox) -> int:
+    return sandbox.account(KEY).requests_to("product")
+
+
+# --- class 9: no deal skipped or duplicated --------------------------------------------
+
+
+def test_class9_fanned_out_ingest_stores_exactly_the_expected_deals(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock, query: DealQuery,
+    broker: Broker, db_url: str,
+) -> None:
+    """Batches run by workers store what the catalog says, every number, nothing twice."""
+    env = make_env(database_url=db_url)
+    expected = oracle.expected(sandbox, query, clock.now_ms())
+    until_quiet(env, query, broker)
+    rows = stored(env.store)
+    assert set(rows) == set(expected)
+    for asin, e in expected.items():
+        oracle.check_row(rows[asin], e, query)
+    assert len(broker.runs) > 3, "the work went out in several batches"
+    assert {r.status for r in broker.runs} == {"done"}
+    assert all(c.stage == "done" for c in ledger_of(env, query).candidates.values())
+
+
+def test_class9_fanned_out_and_embedded_runs_agree(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock, query: DealQuery,
+    broker: Broker,
+) -> None:
+    """The same feed through the embedded run and through the workers: the same deals."""
+    fanned = make_env()
+    until_quiet(fanned, query, broker)
+    embedded = make_env()
+    assert smart_ingestor(embedded, query).outcome is RunOutcome.OK
+    a, b = stored(fanned.store), stored(embedded.store)
+    assert set(a) == set(b) and a
+    assert {k: v.profit_cents for k, v in a.items()} == {k: v.profit_cents for k, v in b.items()}
+
+
+# --- delivery: at least once, saved once ---------------------------------------------------
+
+
+def test_a_second_delivery_of_a_saved_batch_pays_nothing(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+) -> None:
+    """Late acks: a crash after the save and before the ack delivers the task again."""
+    env = make_env()
+    broker.tick(env, query)
+    first = broker.queue[0]
+    assert run_batch(env, query, first.id, first.epoch).status == "done"
+    paid = product_requests(sandbox)
+    deals = env.store.count_deals()
+    again = run_batch(env, query, first.id, first.epoch)
+    assert again.status == "already_done"
+    assert product_requests(sandbox) == paid, "not paid twice"
+    assert env.store.count_deals() == deals
+
+
+def test_a_message_of_an_older_epoch_does_nothing(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+    clock: FakeClock,
+) -> None:
+    """A batch sent again supersedes its old message (a retry chain, a restored copy)."""
+    env = make_env(celery_redispatch_after_s=30)
+    broker.tick(env, query)
+    lost = broker.queue.pop(0)
+    broker.queue.clear()
+    clock.advance(31_000)
+    broker.tick(env, query)  # sends the lost one again, under epoch 2
+    again = [b for b in broker.queue if b.id == lost.id]
+    assert [b.epoch for b in again] == [2]
+    paid = product_requests(sandbox)
+    assert run_batch(env, query, lost.id, lost.epoch).status == "obsolete"
+    assert product_requests(sandbox) == paid
+    assert run_batch(env, query, lost.id, 2).status == "done"
+
+
+def test_a_batch_claimed_by_a_live_worker_is_left_to_it(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+) -> None:
+    """One batch, one payer: a second delivery while the first runs waits for the claim."""
+    env = make_env(celery_claim_ttl_s=40)
+    broker.tick(env, query)
+    b = broker.queue[0]
+    assert env.lock.acquire(lock_name("batch", b.id), "another-worker", 40)
+    paid = product_requests(sandbox)
+    run = run_batch(env, query, b.id, b.epoch)
+    assert run.status == "claimed"
+    assert run.retry_after_s is not None and 1 <= run.retry_after_s <= 41
+    assert product_requests(sandbox) == paid
+
+
+def test_class13_a_dead_workers_batch_is_sent_again_and_saved_once(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+    clock: FakeClock,
+) -> None:
+    """A worker died holding a claim and its message is gone: the claim expires, the tick
+    sends the batch again, and its ASINs end up checked, each once."""
+    env = make_env(celery_claim_ttl_s=20, celery_redispatch_after_s=60)
+    broker.tick(env, query)
+    dead = broker.queue.pop(0)
+    assert env.lock.acquire(lock_name("batch", dead.id), "dead-worker", 20)
+    broker.work(env, query)  # everything else is done
+    clock.advance(30_000)
+    broker.tick(env, query)
+    assert all(b.id != dead.id for b in broker.queue), "its claim has expired, but too recently"
+    clock.advance(31_000)
+    broker.tick(env, query)
+    assert [b.epoch for b in broker.queue if b.id == dead.id] == [2]
+    until_quiet(env, query, broker)
+    ledger = ledger_of(env, query)
+    for asin in dead.asins:
+        c = ledger.candidates.get(asin)
+        assert c is None or c.stage == "done"
+    assert not BatchBook(env.store, query.name).all()[0]
+
+
+# --- class 5: no worker sleeps waiting for tokens ---------------------------------------------
+
+
+def test_class5_a_batch_without_tokens_ends_with_retry_after_and_keeps_its_record(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+    clock: FakeClock,
+) -> None:
+    env = make_env(celery_task_max_wait_s=5, celery_redispatch_after_s=30)
+    broker.tick(env, query)
+    b = broker.queue.pop(0)
+    broker.queue.clear()
+    sandbox.update_account(KEY, tokens=-500, refill_rate=60)
+    env.budget.sync_tokens(force=True)
+    start = clock.now_ms()
+    run = run_batch(env, query, b.id, b.epoch)
+    assert run.status == "waiting"
+    assert run.retry_after_s is not None and run.retry_after_s > 5
+    assert clock.now_ms() - start <= 5_000, "waited no longer than the task's bound"
+    record = BatchBook(env.store, query.name).get(b.id)
+    assert record is not None and not record.done
+    assert record.dispatched_ms >= start + int(run.retry_after_s * 1000), \
+        "the record says when its task comes back"
+    clock.advance(31_000)
+    broker.tick(env, query)
+    assert all(x.id != b.id for x in broker.queue), "a wait is not taken for a lost message"
+
+
+# --- the lock: one tick per query at a time ------------------------------------------------------
+
+
+def test_a_tick_while_another_runner_holds_the_query_does_nothing(
+    make_env: Callable[..., IngestEnv], query: DealQuery, broker: Broker,
+) -> None:
+    """A second beat or a manual `ingest --once` cannot make two ticks of one query."""
+    env = make_env()
+    assert env.lock.acquire(lock_name("ingest", query.name), "manual-run", 60)
+    report = broker.tick(env, query)
+    assert report.outcome is RunOutcome.LOCKED
+    assert not broker.queue and not BatchBook(env.store, query.name).all()[0]
+
+
+# --- fair share ---------------------------------------------------------------------------
+
+
+def test_each_query_plans_at_most_its_share(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+) -> None:
+    """Two queries on one key: a tick plans at most half of what the budget can give over
+    an interval, less what its query already has in flight; the next tick adds nothing
+    until that is done."""
+    sandbox.update_account(KEY, tokens=150, refill_rate=60)
+    env = make_env(ingest_interval_s=60)
+    env.budget.sync_tokens(force=True)
+    report = run_tick(env, query, queries=2, send=broker.send)
+    assert report.outcome is RunOutcome.OK
+    snap = env.budget.snapshot()
+    planned = sum(b.cost for b in broker.queue)
+    # after the scan: (balance - floor) + one interval of refill, halved
+    share = ((snap.available or 0) - env.settings.budget_floor + 60) // 2
+    assert 0 < planned <= share
+    broker.queue.clear()
+    run_tick(env, query, queries=2, send=broker.send)
+    assert sum(b.cost for b in broker.queue) <= max(0, share - planned) + 5

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keepa_deals.ingest.ledger import LATE_MINUTES, Segment
+from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, Segment
 from keepa_deals.ingest.scan import Coverage, PageScan, walk_feed
 
 SIZE = 150
@@ -62,19 +62,27 @@ class Feed:
 
 @dataclass
 class Scanner:
-    """What the ingestor keeps between walks: watermark, segments, and the deals it knows."""
+    """What the ingestor keeps between walks: watermark, segments, and the deals it knows.
+
+    With ``ledger`` the known deals live in a real (pruned) Ledger, as in the ingestor.
+    """
 
     watermark: int | None = None
     segments: list[Segment] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
     handed: list[str] = field(default_factory=list)
     last: Coverage | None = None
+    ledger: Ledger | None = None
 
     def knows(self, asin: str, minute: int) -> bool:
+        if self.ledger is not None:
+            return self.ledger.knows(asin, minute)
         return self.seen.get(asin, -1) >= minute
 
     def walk(self, feed: Feed, max_pages: int, *, minutes_later: int = 0) -> list[PageScan]:
         feed.now += minutes_later
+        if self.ledger is not None:
+            self.ledger.compact()  # between walks, as the ingestor does when it loads
         pages = []
         for p in walk_feed(feed.fetch, watermark=self.watermark, segments=self.segments,
                            knows=self.knows, max_pages=max_pages,
@@ -83,9 +91,15 @@ class Scanner:
             for deal, minute in p.new:
                 self.seen[deal.asin] = minute
                 self.handed.append(deal.asin)
+                if self.ledger is not None:
+                    self.ledger.add(Candidate(deal.asin, minute, "done", 0))
             self.segments = list(p.coverage.segments)
             if p.coverage.complete:
                 self.watermark = p.coverage.watermark
+            if self.ledger is not None:
+                self.ledger.segments = list(self.segments)
+                self.ledger.prune(self.watermark)
+                self.segments = list(self.ledger.segments)
             self.last = p.coverage
         return pages
 
@@ -211,13 +225,17 @@ def test_the_end_of_the_feed_completes_a_first_walk() -> None:
     arrivals=st.lists(st.integers(0, 200), min_size=1, max_size=8),
     cap=st.integers(2, 4),
     losses=st.lists(st.integers(0, 10_000), max_size=30),
+    pruned=st.booleans(),
 )
 def test_every_deal_is_handed_out_exactly_once(backlog: int, arrivals: list[int], cap: int,
-                                                losses: list[int]) -> None:
-    """Random backlogs, arrivals, caps and deals leaving the feed: nothing skipped or repeated."""
+                                                losses: list[int], pruned: bool) -> None:
+    """Random backlogs, arrivals, caps and deals leaving the feed: nothing skipped or repeated.
+
+    ``pruned``: the known deals live in a Ledger that forgets what no walk can meet again.
+    """
     feed = Feed()
     feed.add(backlog, 1000)
-    s = Scanner()
+    s = Scanner(ledger=Ledger() if pruned else None)
     minute = 5000
     ever: set[str] = {d.asin for d in feed.deals}
     for n in arrivals:

@@ -150,13 +150,26 @@ class Ledger:
         return gone
 
     def prune(self, watermark: int | None) -> None:
-        """Forget checked deals a scan can no longer meet (older than the re-read margin)."""
+        """Forget checked deals older than the re-read margin below the watermark: the
+        walks stop before them.  Safe at any time, during a walk too."""
         if watermark is None:
             return
         floor = watermark - LATE_MINUTES
         self.segments = [s for s in self.segments if s.hi >= floor]
         for asin in [a for a, c in self.candidates.items()
-                     if c.stage == "done" and (c.last_update or 0) < floor]:
+                     if c.stage == "done" and c.last_update is not None
+                     and c.last_update < floor]:
+            del self.candidates[asin]
+
+    def compact(self) -> None:
+        """Forget checked deals deep inside a settled segment: a walk jumps over those (and
+        once it completes they are below the margin).  Only between walks: a walk in
+        progress knows the segments it started with, not the ones it is building."""
+        def inside(lu: int) -> bool:
+            return any(s.lo < lu <= s.settled and lu < s.hi - LATE_MINUTES for s in self.segments)
+
+        for asin in [a for a, c in self.candidates.items()
+                     if c.stage == "done" and c.last_update is not None and inside(c.last_update)]:
             del self.candidates[asin]
 
     # --- storage --------------------------------------------------------------

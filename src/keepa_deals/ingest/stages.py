@@ -99,6 +99,8 @@ class Pipeline:
 
     def load(self) -> None:
         self.ledger, self.watermark, problem = persist.load(self.store, self.query.name)
+        self.ledger.prune(self.watermark)
+        self.ledger.compact()
         if problem:
             log.warning("query %s: %s; scanning from the watermark alone", self.query.name, problem)
         if not self.fetch_offers:
@@ -119,8 +121,7 @@ class Pipeline:
 
     def _commit(self, **kwargs: Any) -> None:
         marks = [m for m in (self.watermark, kwargs.get("watermark")) if m is not None]
-        if marks:
-            self.ledger.prune(max(marks))  # forget what no walk can meet again
+        self.ledger.prune(max(marks) if marks else None)  # forget what no walk meets again
         done = persist.commit(self.store, self.query.name, self.ledger, **kwargs)
         counts = self.report.counts
         counts.added += done.added

@@ -231,6 +231,10 @@ def list_deals(
     The count stops at ``count_limit`` (then ``total_exact`` is False): past that, an
     exact figure costs a scan of the whole table and tells the reader nothing more.
     Rows whose sort value is unknown come after all the others, in id order.
+
+    Up to ``count_limit`` matches, one pass finds them all (id and sort value), the
+    page is cut from them here, and its rows are read by id.  Past it, the page is
+    looked for along the sort column's index (see _walk).
     """
     filters = request.filters()
     where = and_(definition.where(now), filters.clause())
@@ -239,22 +243,24 @@ def list_deals(
     # one: an index range with a row lookup per entry, slower than reading the table.  So
     # there, only the unique ASIN index is left to its choice.
     plan = _Plan.SCAN if sqlite and not filters.by_asin() else _Plan.CHOOSE
-    total, exact = _count(conn, where, count_limit, plan)
     column = _C[SORTS[request.sort][0]]
     desc = request.effective_order is Order.DESC
+    limit, offset = request.limit, request.offset
+    matches = _matches(conn, where, column, count_limit, plan)
+    if len(matches) <= count_limit:
+        ids = _in_order(matches, desc)[offset: offset + limit + 1]
+        return Listing(len(matches), True, _by_id(conn, ids[:limit]), len(ids) > limit)
     # One row more than the page: whether another page follows.
-    limit, offset = request.limit + 1, request.offset
+    want = limit + 1
     known = and_(where, column.is_not(None))
     rows = None
-    if not exact:
-        # Many matches: the page is most likely among the first rows in sort order.
-        for budget in (2 * (offset + limit), WALK_ROWS + 2 * offset):
-            rows = _walk(conn, known, column, desc, limit, offset, budget)
-            if rows is not None:
-                break
+    for budget in (2 * (offset + want), WALK_ROWS + 2 * offset):
+        rows = _walk(conn, known, column, desc, want, offset, budget)
+        if rows is not None:
+            break
     if rows is None:
-        rows = _page(conn, known, [column, _C.id], desc, limit, offset, plan)
-    if len(rows) < limit:
+        rows = _page(conn, known, [column, _C.id], desc, want, offset, plan)
+    if len(rows) < want:
         # Past the known values: the rows where the sort column is NULL.
         if rows or offset == 0:
             null_offset = 0
@@ -262,9 +268,33 @@ def list_deals(
             n_known = select(func.count()).select_from(_DEALS).where(known)
             null_offset = offset - int(conn.execute(n_known).scalar_one())
         rows += _page(conn, and_(where, column.is_(None)), [_C.id], desc,
-                      limit - len(rows), max(0, null_offset), plan)
-    more = len(rows) > request.limit
-    return Listing(total, exact, rows[: request.limit], more)
+                      want - len(rows), max(0, null_offset), plan)
+    return Listing(count_limit, False, rows[:limit], len(rows) > limit)
+
+
+def _matches(
+    conn: Connection, where: ColumnElement[bool], column: Any, limit: int, plan: _Plan
+) -> list[Row[Any]]:
+    """(id, sort value) of up to ``limit + 1`` matching rows, in no particular order."""
+    stmt = select(_C.id, column.label("key")).where(where).limit(limit + 1)
+    if plan is _Plan.SCAN:
+        stmt = stmt.with_hint(_DEALS, "NOT INDEXED", "sqlite")
+    return list(conn.execute(stmt))
+
+
+def _in_order(matches: list[Row[Any]], desc: bool) -> list[int]:
+    """The ids in list order: by sort value (ties by id), then the unknown values by id."""
+    known = sorted(((m.key, m.id) for m in matches if m.key is not None), reverse=desc)
+    unknown = sorted((m.id for m in matches if m.key is None), reverse=desc)
+    return [i for _, i in known] + unknown
+
+
+def _by_id(conn: Connection, ids: list[int]) -> list[Row[Any]]:
+    if not ids:
+        return []
+    stmt = select(*(_C[name] for name in LIST_COLUMNS)).where(_C.id.in_(ids))
+    found = {row.id: row for row in conn.execute(stmt)}
+    return [found[i] for i in ids if i in found]
 
 
 class _Plan(StrEnum):
@@ -277,16 +307,6 @@ def _order(keys: list[Any], desc: bool) -> list[Any]:
     # default is what an index scan (forward or backward) yields, on SQLite and
     # PostgreSQL alike.
     return [k.desc() if desc else k.asc() for k in keys]
-
-
-def _count(
-    conn: Connection, where: ColumnElement[bool], limit: int, plan: _Plan
-) -> tuple[int, bool]:
-    inner = select(literal(1)).select_from(_DEALS).where(where).limit(limit + 1)
-    if plan is _Plan.SCAN:
-        inner = inner.with_hint(_DEALS, "NOT INDEXED", "sqlite")
-    n = int(conn.execute(select(func.count()).select_from(inner.subquery())).scalar_one())
-    return (limit, False) if n > limit else (n, True)
 
 
 def _walk(

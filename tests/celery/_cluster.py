@@ -61,9 +61,12 @@ class SandboxProcess:
         cmd = [sys.executable, "-m", "keepa_deals", "sandbox", "--port", str(self.port), "--json",
                "--rate", str(self.rate), "--tokens", str(self.tokens), "--seed", str(self.seed),
                "--event-interval", str(self.event_interval_s), "--backlog", str(self.backlog_s)]
-        err = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
-                                     env=clean_env({}), start_new_session=True)
+        err = open(self.log, "ab") if self.log else None  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=err or subprocess.DEVNULL, env=clean_env({}),
+                                     start_new_session=True)
+        if err is not None:
+            err.close()
         assert self.proc.stdout is not None
         text = b""
         while True:  # `--json` prints one indented object
@@ -108,6 +111,8 @@ class SandboxProcess:
     def stop(self) -> None:
         if self.proc is not None:
             stop_group(self.proc)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
             self.client.close()
 

@@ -117,3 +117,20 @@ class Broker:
 @pytest.fixture
 def broker() -> Broker:
     return Broker()
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """A PostgreSQL database of this test's own (processes of a cluster share it)."""
+    import os
+
+    from tests._services import create_postgres_database, drop_postgres_database
+
+    created = create_postgres_database()
+    if created is None:
+        if os.environ.get("KEEPA_DEALS_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (KEEPA_DEALS_REQUIRE_POSTGRES=1) but unreachable")
+        pytest.skip("no PostgreSQL server reachable")
+    url, admin = created
+    yield url
+    drop_postgres_database(url, admin)

@@ -234,7 +234,8 @@ def test_bad_parameters_are_422_naming_the_parameter(
     assert isinstance(body["detail"], list) and body["detail"]
 
 
-@pytest.mark.parametrize("path", ["/api/deals/short", "/api/deals/B0000000000", "/api/deals/B00000000%21"])
+@pytest.mark.parametrize(
+    "path", ["/api/deals/short", "/api/deals/B0000000000", "/api/deals/B00000000%21"])
 def test_bad_asins_are_422(api: Api, path: str) -> None:
     r = api.get(path)
     assert r.status_code == 422 and "asin" in r.json()["message"]

@@ -157,7 +157,8 @@ def test_a_budget_in_recharge_mode_is_a_period_until_now() -> None:
         def execute(self, stmt: Any) -> list[Any]:
             return []
 
-    periods = series.recharge_periods(NoRuns(), series.Window.last(NOW, 24), snap, NOW)  # type: ignore[arg-type]
+    window = series.Window.last(NOW, 24)
+    periods = series.recharge_periods(NoRuns(), window, snap, NOW)  # type: ignore[arg-type]
     assert [(p.start, p.end, p.ongoing, p.source) for p in periods] == [
         (NOW - timedelta(minutes=10), NOW, True, "budget")]
 

@@ -45,7 +45,8 @@ PIXEL = bytes.fromhex(
     "0000000d49444154789c6360f8cfc0f01f0005000201e2d3b7c60000000049454e44ae426082")
 
 playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
+    "playwright.sync_api",
+    reason="the playwright package is not installed (pip install playwright)")
 if shutil.which(CHROMIUM) is None:
     pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (scripts/test does)",
                 allow_module_level=True)
@@ -146,7 +147,8 @@ def test_the_deal_table_loads(visit: Visit, dashboard: Dashboard) -> None:
     body = api(dashboard, "/api/deals")
     rows = page.locator("#deals tbody tr")
     assert rows.count() == len(body["items"])
-    assert page.locator("#deals tbody tr").first.get_attribute("data-asin") == body["items"][0]["asin"]
+    first = page.locator("#deals tbody tr").first
+    assert first.get_attribute("data-asin") == body["items"][0]["asin"]
     assert re.search(rf"of\s+{body['total']}\s+deals", page.locator("#summary").inner_text())
     page.screenshot(path=str(SHOTS / "keepa-deals-deals.png"), full_page=True)
 

@@ -16,7 +16,8 @@ from keepa_deals.errors import KeepaDealsError
 
 
 @app.command("serve")
-@click.option("--host", default=None, help="Address to listen on.  [default: KEEPA_DEALS_WEB_HOST, 127.0.0.1]")
+@click.option("--host", default=None,
+              help="Address to listen on.  [default: KEEPA_DEALS_WEB_HOST, 127.0.0.1]")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port (0: a free one).  [default: KEEPA_DEALS_WEB_PORT, 8000]")
 @click.option("--migrate/--no-migrate", default=True, show_default=True,

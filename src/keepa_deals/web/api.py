@@ -59,7 +59,7 @@ def _item_fields(m: Any) -> dict[str, Any]:
 
 def deal_detail(ctx: WebContext, row: Row[Any]) -> models.DealDetail:
     m = row._mapping
-    reasons = ctx.definition.explain(row, ctx.now())  # type: ignore[arg-type]
+    reasons = ctx.definition.explain(row, ctx.now())
     return models.DealDetail(
         **_item_fields(m),
         price_type=m["price_type"], avg30_cents=m["avg30_cents"],

@@ -126,8 +126,8 @@ def _open_budget(settings: Settings, clock: Clock) -> tuple[Any, str | None]:
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api") and "text/html" in request.headers.get(
-        "accept", "text/html")
+    """Pages answer errors with a page, the API with JSON."""
+    return not request.url.path.startswith("/api")
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -156,7 +156,7 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def _error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    return pages.render(request, "error.html", status, status=status, detail=detail)
+    return pages.render(request, "error.html", status, code=status, detail=detail)
 
 
 def _clean(error: Any) -> dict[str, Any]:

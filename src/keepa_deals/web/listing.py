@@ -15,13 +15,13 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, Connection, Row, and_, func, literal, select, true
+from sqlalchemy import ColumnElement, Connection, Row, Table, and_, func, select, true
 from sqlalchemy.sql.util import ClauseAdapter
 
 from keepa_deals.deals_view import DealDefinition
 from keepa_deals.store.schema import DealRecord
 
-_DEALS = DealRecord.__table__
+_DEALS: Table = DealRecord.__table__  # type: ignore[assignment]
 _C = _DEALS.c
 
 INT32 = 2**31 - 1
@@ -37,6 +37,7 @@ WALK_ROWS = 2_000
 
 #: What a search for an ASIN looks like: an ISBN-10 or a B0… ASIN.
 _ASIN = re.compile(r"[0-9]{9}[0-9X]|B[0-9A-Z]{9}")
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 #: A deal query's name (as query files require it).
 QUERY_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -89,17 +90,21 @@ class DealFilters(BaseModel):
     max_rank: Annotated[int, Field(ge=1, le=INT32)] | None = Field(
         None, description="Sales rank at most this (1 is the best seller)."
     )
-    min_drops_30: Count | None = Field(None, description="At least this many rank drops in 30 days.")
-    min_drops_90: Count | None = Field(None, description="At least this many rank drops in 90 days.")
-    min_price_cents: PositiveCents | None = Field(None, description="Buy price at least this (cents).")
-    max_price_cents: PositiveCents | None = Field(None, description="Buy price at most this (cents).")
+    min_drops_30: Count | None = Field(
+        None, description="At least this many rank drops in 30 days.")
+    min_drops_90: Count | None = Field(
+        None, description="At least this many rank drops in 90 days.")
+    min_price_cents: PositiveCents | None = Field(
+        None, description="Buy price at least this (cents).")
+    max_price_cents: PositiveCents | None = Field(
+        None, description="Buy price at most this (cents).")
     min_below_avg: Percent | None = Field(
         None, description="At least this many percent below its average price."
     )
     category: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
         None, description="Keepa root category id."
     )
-    q: Annotated[str, Field(max_length=MAX_SEARCH, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = Field(
+    q: Annotated[str, Field(max_length=MAX_SEARCH, pattern=NO_CONTROL)] | None = Field(
         None, description="Words in the title, or an ASIN (no control characters)."
     )
     query: Annotated[str, Field(pattern=QUERY_NAME)] | None = Field(

@@ -121,12 +121,12 @@ class Tokens(_Out):
     available: bool = Field(description="Whether the budget could be read.")
     error: str | None = None
     store: str
-    state: str | None = Field(None, description="ready, low, recharging or unknown.")
+    state: str | None = Field(default=None, description="ready, low, recharging or unknown.")
     why: str | None = None
     known: bool | None = None
     problems: list[str] = []
     projected: int | None = None
-    spendable: int | None = Field(None, description="Projected, less what leases hold.")
+    spendable: int | None = Field(default=None, description="Projected, less what leases hold.")
     anchor_tokens: int | None = None
     anchor_age_s: float | None = None
     refill_rate: int | None = None

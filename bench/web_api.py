@@ -68,6 +68,13 @@ PAGES: dict[str, str] = {
 }
 
 
+#: The HTML deal page (the API's query, the category list (kept for a minute), the
+#: template).  Reported, not held to the goal.
+HTML: dict[str, str] = {
+    "GET /": "/",
+    "GET /?min_profit=10&sort=roi": "/?min_profit=10&sort=roi",
+}
+
 #: Pages a dashboard rarely asks for, and the worst cases of the list: sorted worst first
 #: (through the rows the thresholds reject), deep offsets, a title word found nowhere (a
 #: scan of every title).  Reported, not held to the goal.
@@ -186,7 +193,7 @@ def time_api(engine: Engine, rounds: int, pages: dict[str, str]) -> dict[str, li
                 times = []
                 for _ in range(rounds):
                     t0 = time.perf_counter()
-                    r = await client.get(f"/api/deals?{qs}")
+                    r = await client.get(qs if qs.startswith("/") else f"/api/deals?{qs}")
                     times.append((time.perf_counter() - t0) * 1000)
                     r.raise_for_status()
                 out[name] = times
@@ -261,6 +268,8 @@ def main() -> int:
                                       time_api(engine, args.rounds, PAGES)))
             report(backend, args.deals, "unusual pages, GET /api/deals (not held to the goal)",
                    time_api(engine, max(5, args.rounds // 3), UNUSUAL))
+            report(backend, args.deals, "the HTML deal page (not held to the goal)",
+                   time_api(engine, max(5, args.rounds // 3), HTML))
     ok = worst <= args.goal_ms
     print(f"\nworst p95 over the typical pages: {worst:.1f} ms (goal ≤ {args.goal_ms:g} ms): "
           f"{'met' if ok else 'NOT met'}")

@@ -9,11 +9,12 @@ only read (``snapshot``), never acquired.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from keepa_deals.budget.core import Snapshot
     from keepa_deals.budget.manager import TokenManager
     from keepa_deals.web.alerts import AlertSource
+
+T = TypeVar("T")
 
 #: A dashboard query that runs longer than this is cancelled (PostgreSQL).
 STATEMENT_TIMEOUT_MS = 5_000
@@ -46,6 +49,8 @@ class WebContext:
     owns_engine: bool = False
     owns_budget: bool = False
     _schema_ok: bool = field(default=False, repr=False)
+    _cache: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=UTC)
@@ -59,6 +64,19 @@ class WebContext:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
             yield conn
+
+    def cached(self, name: str, ttl_s: float, compute: Callable[[], T]) -> T:
+        """``compute()``, kept for ``ttl_s`` (for what a page shows around the data, such
+        as the filter form's category list: not worth a table scan per page view)."""
+        now = self.clock.now_ms()
+        with self._cache_lock:
+            hit = self._cache.get(name)
+        if hit is not None and 0 <= now - hit[0] < ttl_s * 1000:
+            return cast(T, hit[1])
+        value = compute()
+        with self._cache_lock:
+            self._cache[name] = (now, value)
+        return value
 
     def _check_schema(self) -> None:
         """SchemaNotCurrent until the database is at the code's revision (checked once)."""

@@ -109,8 +109,11 @@ def alerts(ctx: WebContext) -> tuple[list[models.Alert], str]:
         return [], f"unavailable: {type(exc).__name__}"
 
 
-def health(ctx: WebContext) -> models.Health:
-    snap, error = ctx.snapshot()
+def health(
+    ctx: WebContext, snapshot: tuple[Snapshot | None, str | None] | None = None
+) -> models.Health:
+    """The health report; ``snapshot`` is the budget's, when the caller has read it."""
+    snap, error = snapshot if snapshot is not None else ctx.snapshot()
     with ctx.read() as conn:
         deals = deal_count(ctx, conn)
         last_runs = list_runs(conn, limit=10)

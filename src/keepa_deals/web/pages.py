@@ -20,6 +20,7 @@ from keepa_deals.web import api, forms, listing, series
 from keepa_deals.web import health as health_mod
 from keepa_deals.web.access import SESSION_COOKIE, SESSION_MAX_AGE_S, safe_next, session_value
 from keepa_deals.web.access import token_matches
+from keepa_deals.web.context import WebContext
 from keepa_deals.web.listing import SORTS, SortKey
 
 router = APIRouter(include_in_schema=False)
@@ -109,12 +110,20 @@ def _has_token(request: Request) -> bool:
     return request.app.state.web.settings.web_token is not None
 
 
+#: The filter form's category list is re-read at most this often.
+CATEGORIES_TTL_S = 60.0
+
+
+def _categories(ctx: WebContext) -> list[Any]:
+    with ctx.read() as conn:
+        return listing.categories(conn, ctx.definition, ctx.now())
+
+
 @router.get("/", response_class=HTMLResponse)
 def deals_page(request: Request) -> HTMLResponse:
     ctx = api.context(request)
     form = forms.parse(dict(request.query_params))
-    with ctx.read() as conn:
-        cats = listing.categories(conn, ctx.definition, ctx.now())
+    cats = ctx.cached("categories", CATEGORIES_TTL_S, lambda: _categories(ctx))
     if form.request is None:
         return render(request, "deals.html", 422, form=form, page=None, categories=cats,
                       columns=COLUMNS, sort_links={}, forms=forms)
@@ -146,8 +155,8 @@ def health_page(request: Request) -> HTMLResponse:
     ctx = api.context(request)
     raw = request.query_params.get("hours", "24")
     hours = int(raw) if raw.isdigit() and int(raw) in WINDOWS else 24
-    report = health_mod.health(ctx)
-    snap, _ = ctx.snapshot()
+    snap, error = ctx.snapshot()
+    report = health_mod.health(ctx, (snap, error))
     now = ctx.now()
     with ctx.read() as conn:
         window = series.Window.last(now, hours)

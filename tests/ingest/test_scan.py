@@ -99,6 +99,8 @@ class Scanner:
             if self.ledger is not None:
                 self.ledger.segments = list(self.segments)
                 self.ledger.prune(self.watermark)
+                if p.oldest is not None:
+                    self.ledger.compact(above=p.oldest + LATE_MINUTES)
                 self.segments = list(self.ledger.segments)
             self.last = p.coverage
         return pages

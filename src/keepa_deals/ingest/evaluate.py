@@ -183,20 +183,28 @@ def estimate(facts: ProductFacts, buy_cents: int | None, query: DealQuery) -> Pr
     )
 
 
-def stats_verdict(facts: ProductFacts | None, query: DealQuery) -> str | None:
-    """The stats filters, then the profit thresholds at the (lowest possible) stats price."""
+def stats_check(facts: ProductFacts | None, query: DealQuery
+                ) -> tuple[str | None, ProfitEstimate | None]:
+    """The stats filters, then the profit thresholds at the (lowest possible) stats price:
+    (why it is rejected or None, the estimate at the stats price when there is one)."""
     if facts is None:
-        return "no product stats"
+        return "no product stats", None
     why = query.filters.stats.check(
         sales_rank=facts.sales_rank, rank_drops_30=facts.rank_drops[0],
         rank_drops_90=facts.rank_drops[1], offers_used=facts.offers_used,
         offers_fba=facts.offers_fba, amazon_in_stock=facts.amazon_in_stock,
     )
     if why is not None:
-        return why
+        return why, None
     if facts.stats_price is None:
-        return "no current price"
-    return offers_verdict(estimate(facts, facts.stats_price, query), query)
+        return "no current price", None
+    est = estimate(facts, facts.stats_price, query)
+    return offers_verdict(est, query), est
+
+
+def stats_verdict(facts: ProductFacts | None, query: DealQuery) -> str | None:
+    """The stats filters, then the profit thresholds at the (lowest possible) stats price."""
+    return stats_check(facts, query)[0]
 
 
 def offers_verdict(est: ProfitEstimate | None, query: DealQuery) -> str | None:

@@ -60,6 +60,9 @@ class Candidate:
     #: What the feed said about it (title, price...), kept while it is pending.
     feed: dict[str, Any] | None = None
     refresh: bool = False
+    #: the JSON text of the fields it was last encoded with (the ledger is written on
+    #: every commit; most candidates have not changed since the last one)
+    _encoded: tuple[tuple[Any, ...], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def pending(self) -> bool:
@@ -67,6 +70,14 @@ class Candidate:
 
     def to_json(self) -> list[Any]:
         return [self.last_update, self.stage, self.seen_ms, self.feed, int(self.refresh)]
+
+    def encoded(self) -> str:
+        """``"<asin>":[fields]``, as the ledger's JSON holds it."""
+        key = (self.last_update, self.stage, self.seen_ms, id(self.feed), self.refresh)
+        if self._encoded is None or self._encoded[0] != key:
+            text = json.dumps(self.asin) + ":" + json.dumps(self.to_json(), separators=(",", ":"))
+            self._encoded = (key, text)
+        return self._encoded[1]
 
     @classmethod
     def from_json(cls, asin: str, raw: Any) -> Candidate:
@@ -161,28 +172,30 @@ class Ledger:
                      and c.last_update < floor]:
             del self.candidates[asin]
 
-    def compact(self) -> None:
+    def compact(self, *, above: int | None = None) -> None:
         """Forget checked deals deep inside a settled segment: a walk jumps over those (and
-        once it completes they are below the margin).  Only between walks: a walk in
-        progress knows the segments it started with, not the ones it is building."""
-        def inside(lu: int) -> bool:
+        once it completes they are below the margin).
+
+        Between walks any of them; during a walk only those ``above`` a minute the walk has
+        already gone below (it knows the segments it started with, not the one it is
+        building, and must not meet a forgotten deal again).
+        """
+        def droppable(lu: int) -> bool:
+            if above is not None and lu <= above:
+                return False
             return any(s.lo < lu <= s.settled and lu < s.hi - LATE_MINUTES for s in self.segments)
 
         for asin in [a for a, c in self.candidates.items()
-                     if c.stage == "done" and c.last_update is not None and inside(c.last_update)]:
+                     if c.stage == "done" and c.last_update is not None
+                     and droppable(c.last_update)]:
             del self.candidates[asin]
 
     # --- storage --------------------------------------------------------------
 
     def dumps(self) -> str:
-        return json.dumps(
-            {
-                "v": VERSION,
-                "segments": [[s.lo, s.hi, s.count, s.settled] for s in self.segments],
-                "candidates": {a: c.to_json() for a, c in sorted(self.candidates.items())},
-            },
-            separators=(",", ":"),
-        )
+        segments = json.dumps([[s.lo, s.hi, s.count, s.settled] for s in self.segments])
+        cands = ",".join(c.encoded() for c in self.candidates.values())
+        return f'{{"v":{VERSION},"segments":{segments},"candidates":{{{cands}}}}}'
 
     @classmethod
     def loads(cls, text: str | None) -> Ledger:

@@ -58,7 +58,7 @@ def all_stages(pipe: Pipeline) -> None:
     pipe.load()
     pipe.candidates()  # work left by earlier runs first: those deals are found already
     pipe.refresh(grace / 2)  # then deals nearing the janitor's cutoff
-    pipe.scan()
+    pipe.scan(check_each_page=True)
     pipe.candidates()
     pipe.refresh(timedelta(hours=pipe.settings.ingest_refresh_after_h))
 

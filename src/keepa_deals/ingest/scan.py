@@ -71,6 +71,8 @@ class PageScan:
     coverage: Coverage
     #: Whether this page was bought now (False: re-read from this walk's cache).
     fetched: bool = True
+    #: The oldest minute this walk has examined so far (it only goes down from here).
+    oldest: int | None = None
 
 
 @dataclass(slots=True)
@@ -211,7 +213,7 @@ def walk_feed(
             charged += 1
         complete = reached or len(raw) < page_size
         yield PageScan(page, tuple(new), undated, len(raw), walk.coverage(complete),
-                       fetched=not was_cached)
+                       fetched=not was_cached, oldest=walk.oldest)
         if complete:
             return
 

@@ -25,7 +25,7 @@ from keepa_deals.budget.errors import BudgetError
 from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest import persist
-from keepa_deals.ingest.ledger import Candidate, Ledger
+from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger
 from keepa_deals.ingest.plan import Affordable, batch_size, unit_cost
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.scan import walk_feed
@@ -160,7 +160,10 @@ class Pipeline:
             self._keepa_minute = unix_ms_to_keepa_minutes(result.status.timestamp_ms)
         return result.deals
 
-    def scan(self) -> None:
+    def scan(self, *, check_each_page: bool = False) -> None:
+        """Walk the feed, committing each page; with ``check_each_page`` the candidates of a
+        page are checked (stages 1 and 2) before the next page is bought, which keeps the
+        pending work, and the ledger written with every commit, small."""
         q = self.query
         old = self.watermark
         for page in walk_feed(self._fetch_page, watermark=old, segments=self.ledger.segments,
@@ -180,6 +183,10 @@ class Pipeline:
             self.ledger.segments = list(cov.segments)
             self._commit(watermark=cov.watermark if cov.complete else None)
             self.report.scan_complete = cov.complete
+            if check_each_page:
+                self.candidates()
+            if page.oldest is not None:  # keep the ledger small during a long walk
+                self.ledger.compact(above=page.oldest + LATE_MINUTES)
         if self.report.scan_complete is False:
             log.warning("query %s: the page cap (%d) stopped the scan above the watermark; the "
                         "next runs carry on below it", q.name, self.max_pages)
@@ -220,7 +227,8 @@ class Pipeline:
         for c in batch:
             product = found.get(c.asin)
             facts = ev.product_facts(product, self.query) if product else None
-            why = "not found" if product is None else ev.stats_verdict(facts, self.query)
+            why, est = (("not found", None) if product is None
+                        else ev.stats_check(facts, self.query))
             if why is not None:
                 self._reject(why)
                 done.append(c.asin)
@@ -228,7 +236,7 @@ class Pipeline:
                 passed.append(c.asin)
             else:
                 assert facts is not None
-                rows.append(self._row(c, facts, facts.stats_price, False, now))
+                rows.append(self._row(c, facts, facts.stats_price, False, now, est))
                 done.append(c.asin)
         self.ledger.finish(done)
         self.ledger.advance(passed)
@@ -324,16 +332,14 @@ class Pipeline:
             if product is None:
                 continue  # not re-checked: the janitor retires it after the grace period
             facts = ev.product_facts(product, self.query)
-            why = ev.stats_verdict(facts, self.query)
+            why, est = ev.stats_check(facts, self.query)
             if why is not None:
                 retire.append((asin, self.query.domain_id))
                 self.report.reasons[f"re-check: {why}"] += 1
             elif self.fetch_offers:
                 self.ledger.add(Candidate(asin, None, "offers", self.now_ms(), None, refresh=True))
             else:
-                assert facts is not None
-                est = ev.estimate(facts, facts.stats_price, self.query)
-                assert est is not None
+                assert facts is not None and est is not None
                 refreshed.append(ev.build_row(asin, self.query, facts, est,
                                               includes_shipping=False, now=now))
         self.report.refreshed += len(refreshed)

@@ -1,0 +1,234 @@
+"""Ingest throughput without the network: parse + score + upsert, deals per second.
+
+The real Smart Ingestor pipeline (feed walk, ledger, product check, profit
+model, one transaction per paid-for batch) runs against a stub Keepa client
+that answers from JSON rendered beforehand by the sandbox (real deal and
+product objects, ASINs made unique), so what is timed is everything the
+ingestor does with Keepa's replies: JSON decoding, parsing into models, the
+feed and stats filters, the profit model, building rows, and the commits
+(deals, watermark and ledger in one transaction); not timed: HTTP, gzip, and
+encoding the replies (Keepa's side).  Filters are off, so every
+deal is stored; a second pass with newer ``lastUpdate`` values re-checks and
+updates every row.
+
+    .venv/bin/python bench/ingest_throughput.py [--deals 20000] [--backend sqlite]
+
+PostgreSQL: ``KEEPA_DEALS_BENCH_PG_URL``, else a ``postgres`` ``DATABASE_URL``,
+else postgresql://postgres@127.0.0.1:5432/postgres (a scratch database is
+created and dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from keepa_deals.budget.core import Policy, Snapshot
+from keepa_deals.clock import FakeClock
+from keepa_deals.ingest import persist
+from keepa_deals.ingest.report import IngestReport
+from keepa_deals.ingest.stages import Pipeline
+from keepa_deals.keepa.deals import DealPage, parse_deal_page
+from keepa_deals.keepa.products import ProductBatch, parse_product_batch
+from keepa_deals.keepa.replies import decode_body
+from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
+from keepa_deals.query import FeedFilters, Filters, OffersFilters, StatsFilters, default_query
+from keepa_deals.sandbox import CatalogConfig, Sandbox
+from keepa_deals.sandbox.deals import render_deal
+from keepa_deals.sandbox.products import ProductQuery, render_product
+from keepa_deals.settings import Settings
+from keepa_deals.store import DealStore
+
+START_MS = 1_800_000_000_000
+PAGE = 150
+
+
+def synthesise(n: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``n`` deal objects (newest first) and the product object of each, from the sandbox."""
+    sb = Sandbox(clock=FakeClock(START_MS), demo_account=False,
+                 catalog=CatalogConfig(seed=1, backlog_s=12 * 3600, event_interval_s=10))
+    cat = sb.catalog
+    states = [s for s in (cat.state(p.asin, START_MS) for p in cat.products)
+              if s is not None and s.event is not None]
+    q = ProductQuery(domain=1, asins=(), stats_days=30, history=False)
+    base = [(render_deal(s, cat.start_ms), render_product(s, q, cat, START_MS, lambda: False)[0])
+            for s in states]
+    top = unix_ms_to_keepa_minutes(START_MS)
+    deals, products = [], {}
+    for i in range(n):
+        d, p = base[i % len(base)]
+        asin = f"X{i:09d}"
+        deals.append({**d, "asin": asin, "lastUpdate": top - i // 20})
+        products[asin] = {**p, "asin": asin}
+    return deals, products
+
+
+class Timer:
+    """Wall time spent per stage, summed."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def time(self, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+class StubClient:
+    """Answers /deal and /product with JSON text encoded beforehand (Keepa's side of the
+    work): what is timed starts at decoding the reply, as KeepaHTTP does."""
+
+    def __init__(self, deals: list[dict[str, Any]], products: dict[str, dict[str, Any]],
+                 timer: Timer) -> None:
+        self.pages = [
+            json.dumps({"deals": {"dr": deals[i:i + PAGE], "categoryIds": [283155],
+                                  "categoryNames": ["Books"], "categoryCount": [PAGE]}})
+            for i in range(0, len(deals), PAGE)
+        ]
+        self.products_json = {a: json.dumps(p) for a, p in products.items()}
+        self.status = TokenStatus(100_000, 30_000, 100_000, START_MS, 0.0, 0, 1)
+        self.timer = timer
+
+    def _decode(self, text: str) -> dict[str, Any]:
+        decoded, problem = self.timer.time("decode", decode_body, text.encode())
+        assert problem is None and isinstance(decoded, dict)
+        return decoded
+
+    def deals(self, selection: dict[str, Any], *, page: int | None = None) -> DealPage:
+        p = selection["page"]
+        text = self.pages[p] if p < len(self.pages) else '{"deals": {"dr": []}}'
+        return self.timer.time("parse", parse_deal_page, self._decode(text), self.status, page=p)
+
+    def products(self, asins: Iterable[str], **_: Any) -> ProductBatch:
+        text = '{"products": [' + ",".join(self.products_json[a] for a in asins) + "]}"
+        return self.timer.time("parse", parse_product_batch, self._decode(text), self.status)
+
+
+class PlentyBudget:
+    """A budget that always has tokens (the network and the budget are not what is timed)."""
+
+    policy = Policy()
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(START_MS, True, (), 10**6, 10**5, 6 * 10**6, 10**6, 10**6, 0.0, 30_000,
+                        (), None, 0.0)
+
+    def sync_tokens(self, *, force: bool = False) -> None:
+        return None
+
+
+def run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, float, IngestReport]:
+    """One ingest pass; the store stage (upsert, watermark, ledger, commit) is timed apart."""
+    commit = persist.commit
+
+    def timed_commit(*args: Any, **kwargs: Any) -> Any:
+        return client.timer.time("store", commit, *args, **kwargs)
+
+    persist.commit = timed_commit  # type: ignore[assignment]
+    try:
+        return _run_pass(store, client, n)
+    finally:
+        persist.commit = commit  # type: ignore[assignment]
+
+
+def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, float, IngestReport]:
+    base = default_query()
+    sel = base.selection.model_copy(update={
+        "current_range": None, "delta_percent_range": None, "sales_rank_range": None})
+    query = base.model_copy(update={
+        "selection": sel,
+        "filters": Filters(feed=FeedFilters(), stats=StatsFilters(),
+                           offers=OffersFilters(min_profit_cents=-10**9)),
+        "run": base.run.model_copy(update={"max_pages": min(67, n // PAGE + 1)})})
+    report = IngestReport(query.name)
+    pipe = Pipeline(settings=Settings(), store=store, client=client,  # type: ignore[arg-type]
+                    budget=PlentyBudget(), query=query, report=report,  # type: ignore[arg-type]
+                    checkpoint=lambda: None, now_ms=lambda: START_MS)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    pipe.load()
+    pipe.scan(check_each_page=True)
+    pipe.candidates()
+    return time.perf_counter() - t0, time.process_time() - cpu0, report
+
+
+@contextmanager
+def sqlite_url() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="kd-bench-") as d:
+        yield f"sqlite:///{d}/bench.sqlite3"
+
+
+@contextmanager
+def postgres_url() -> Iterator[str | None]:
+    import psycopg
+
+    admin = os.environ.get("KEEPA_DEALS_BENCH_PG_URL") or (
+        os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith(
+            ("postgres://", "postgresql")) else ""
+    ) or "postgresql://postgres@127.0.0.1:5432/postgres"
+    admin = admin.replace("postgresql+psycopg://", "postgresql://")
+    name = f"keepa_deals_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        print(f"postgresql: skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield f"{admin.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BACKENDS = {"sqlite": sqlite_url, "postgresql": postgres_url}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=10_000,
+                        help="deals per pass (at most 10 050: 67 pages)")
+    parser.add_argument("--backend", action="append", choices=sorted(BACKENDS))
+    args = parser.parse_args(argv)
+    n = min(args.deals, 67 * PAGE)
+    deals, products = synthesise(n)
+    newer = [{**d, "lastUpdate": d["lastUpdate"] + 24 * 60,
+              "current": [max(1, v - 10) if v > 0 else v for v in d["current"]]} for d in deals]
+    print("decode: JSON text to dicts; parse: dicts to Keepa models (deal + product);\n"
+          "score: feed walk, filters, product facts, profit model, rows, ledger;\n"
+          "store: upsert, watermark and ledger in one transaction per batch\n")
+    print(f"{'backend':<11} {'pass':<7} {'deals':>6} {'seconds':>8} {'deals/s':>8} "
+          f"{'cpu µs/deal':>12}  µs/deal: decode parse score store   stored")
+    for backend in args.backend or ["sqlite", "postgresql"]:
+        with BACKENDS[backend]() as url:
+            if url is None:
+                continue
+            with DealStore.open(url, clock=FakeClock(START_MS)) as store:
+                for phase, data in (("insert", deals), ("update", newer)):
+                    timer = Timer()
+                    wall, cpu, report = run_pass(store, StubClient(data, products, timer), n)
+                    c = report.counts
+                    assert c.added + c.updated + c.rejected == n, (c, report.reasons)
+                    t = timer.seconds
+                    score = wall - sum(t.values())
+                    parts = " ".join(f"{v / n * 1e6:>5.0f}" for v in (
+                        t.get("decode", 0), t.get("parse", 0), score, t.get("store", 0)))
+                    print(f"{backend:<11} {phase:<7} {n:>6} {wall:>8.2f} {n / wall:>8,.0f} "
+                          f"{cpu / n * 1e6:>12.1f}  {parts:>28}   {c.added + c.updated}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -49,6 +49,7 @@ from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore
 
 START_MS = 1_800_000_000_000
+DAY_MS = 86_400_000
 PAGE = 150
 
 
@@ -91,14 +92,15 @@ class StubClient:
     work): what is timed starts at decoding the reply, as KeepaHTTP does."""
 
     def __init__(self, deals: list[dict[str, Any]], products: dict[str, dict[str, Any]],
-                 timer: Timer) -> None:
+                 timer: Timer, *, later_ms: int = 0) -> None:
         self.pages = [
             json.dumps({"deals": {"dr": deals[i:i + PAGE], "categoryIds": [283155],
                                   "categoryNames": ["Books"], "categoryCount": [PAGE]}})
             for i in range(0, len(deals), PAGE)
         ]
         self.products_json = {a: json.dumps(p) for a, p in products.items()}
-        self.status = TokenStatus(100_000, 30_000, 100_000, START_MS, 0.0, 0, 1)
+        # Keepa's clock in the replies: never before the newest deal
+        self.status = TokenStatus(100_000, 30_000, 100_000, START_MS + later_ms, 0.0, 0, 1)
         self.timer = timer
 
     def _decode(self, text: str) -> dict[str, Any]:
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = min(args.deals, 67 * PAGE)
     deals, products = synthesise(n)
-    newer = [{**d, "lastUpdate": d["lastUpdate"] + 24 * 60,
+    newer = [{**d, "lastUpdate": d["lastUpdate"] + DAY_MS // 60_000,
               "current": [max(1, v - 10) if v > 0 else v for v in d["current"]]} for d in deals]
     print("decode: JSON text to dicts; parse: dicts to Keepa models (deal + product);\n"
           "score: feed walk, filters, product facts, profit model, rows, ledger;\n"
@@ -216,9 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             if url is None:
                 continue
             with DealStore.open(url, clock=FakeClock(START_MS)) as store:
-                for phase, data in (("insert", deals), ("update", newer)):
+                for phase, data, later in (("insert", deals, 0), ("update", newer, DAY_MS)):
                     timer = Timer()
-                    wall, cpu, report = run_pass(store, StubClient(data, products, timer), n)
+                    client = StubClient(data, products, timer, later_ms=later)
+                    wall, cpu, report = run_pass(store, client, n)
                     c = report.counts
                     assert c.added + c.updated + c.rejected == n, (c, report.reasons)
                     t = timer.seconds

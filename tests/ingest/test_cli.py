@@ -1,4 +1,4 @@
-"""``keepa-deals ingest --once``, ``run`` (with ``--sandbox``, ``--for``, signals) and the scheduler."""
+"""``keepa-deals ingest --once``, ``run`` (``--sandbox``, ``--for``, signals), the scheduler."""
 
 from __future__ import annotations
 

@@ -179,7 +179,8 @@ def test_class5_a_long_wait_releases_the_lock_and_records_when_to_come_back(
     env = make_env(sqlite_url)
     report = smart_ingestor(env, query)
     assert report.outcome is RunOutcome.WAITING_FOR_TOKENS
-    assert report.retry_after_s is not None and report.retry_after_s > env.settings.budget_max_wait_s
+    assert report.retry_after_s is not None
+    assert report.retry_after_s > env.settings.budget_max_wait_s
     assert env.lock.holder(lock_name("ingest", query.name)) is None, "nobody sleeps holding it"
     run = env.store.last_run(query.name)
     assert run is not None and run.retry_after_s == report.retry_after_s

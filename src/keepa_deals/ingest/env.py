@@ -16,8 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
-from typing import Self
+from typing import Any, Self
 
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import SYSTEM_CLOCK, Clock

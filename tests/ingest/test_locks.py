@@ -185,3 +185,17 @@ def test_class5_a_long_wait_releases_the_lock_and_records_when_to_come_back(
     run = env.store.last_run(query.name)
     assert run is not None and run.retry_after_s == report.retry_after_s
     assert stored(env.store) == {}
+
+
+@pytest.mark.redis
+def test_with_redis_the_run_locks_in_redis_and_leaves_no_key_behind(
+    redis_url: str, sqlite_url: str, make_env: Callable[..., IngestEnv], query: DealQuery,
+) -> None:
+    env = make_env(sqlite_url, redis_url=redis_url)
+    assert isinstance(env.lock, RedisLock)
+    report = smart_ingestor(env, query)
+    assert report.outcome is RunOutcome.OK, report.error
+    client = redis.Redis.from_url(redis_url)
+    assert client.exists(env.lock.key(lock_name("ingest", query.name))) == 0, "released"
+    assert all(client.pttl(k) > 0 for k in client.scan_iter("keepa-deals:*")), "TTLs everywhere"
+    client.close()

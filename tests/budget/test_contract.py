@@ -399,3 +399,16 @@ def test_wait_is_exact_to_the_millisecond(store: BudgetStore, clock: FakeClock) 
                                      5 * MT)
     assert (d.kind, d.wait_ms) == ("wait", expected)
     assert expected == 7_000 + 3 * 60_000
+
+
+def test_a_long_recharge_is_stored_with_a_deadline_its_parser_accepts(
+        store: BudgetStore, clock: FakeClock) -> None:
+    # -200 tokens at 1 token a minute: the burst is over three hours away
+    store.observe(TokenStatus(tokens_left=-200, refill_in_ms=30_000, refill_rate=1,
+                              timestamp_ms=clock.now_ms()), P, authoritative=True)
+    d = store.acquire("w1", 1 * MT, P)
+    assert d.kind == "wait"
+    fields, leases = store.raw()
+    state = core.parse(fields, leases, clock.now_ms(), P)
+    assert state.problems == [] and state.recharge is not None
+    assert state.recharge.deadline_ms - state.recharge.since_ms == core.MAX_RECHARGE_MS

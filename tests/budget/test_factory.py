@@ -8,7 +8,8 @@ import pytest
 
 from keepa_deals.budget import BudgetStoreUnavailable, TokenManager, open_budget, open_store
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.sqlite_store import FILENAME, SqliteStore
+from keepa_deals.budget.keys import settings_fingerprint
+from keepa_deals.budget.sqlite_store import SqliteStore, default_path
 from keepa_deals.clock import FakeClock
 from keepa_deals.settings import Settings
 from tests._services import free_port
@@ -26,7 +27,7 @@ def test_without_redis_the_budget_is_the_sqlite_file(tmp_path: Path) -> None:
     try:
         assert isinstance(manager, TokenManager)
         assert isinstance(manager.store, SqliteStore)
-        assert manager.store.path == tmp_path / FILENAME
+        assert manager.store.path == default_path(tmp_path, settings_fingerprint(settings))
         assert manager.policy == Policy.from_settings(settings) == Policy(
             floor=-50, min_balance=3, lease_ttl_ms=35_000, anchor_max_age_ms=300_000,
             burst_minutes=2, sync_interval_ms=90_000)
@@ -69,4 +70,4 @@ def test_redis_down_is_an_error_never_a_fallback(tmp_path: Path) -> None:
             store.acquire("w1", 1 * MT, Policy())
     finally:
         store.close()
-    assert not (tmp_path / FILENAME).exists(), "no local budget was opened instead"
+    assert not list(tmp_path.glob("budget*")), "no local budget was opened instead"

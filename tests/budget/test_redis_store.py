@@ -31,7 +31,6 @@ from keepa_deals.budget.redis_store import (
     LEASES_TTL_MARGIN_MS,
     RedisStore,
 )
-from keepa_deals.budget.sqlite_store import FILENAME
 from keepa_deals.clock import FakeClock
 from keepa_deals.errors import ConfigError
 from keepa_deals.keepa.status import TokenStatus
@@ -301,7 +300,7 @@ def test_open_budget_with_an_unreachable_redis_fails_and_creates_no_local_budget
     with pytest.raises(BudgetStoreUnavailable):
         manager.acquire(1)
     assert keepa.token_calls == 0
-    assert not (settings.data_dir / FILENAME).exists(), "no silent local fallback"
+    assert not list(settings.data_dir.glob("budget*")), "no silent local fallback"
     manager.store.close()
 
 

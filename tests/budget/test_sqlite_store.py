@@ -20,6 +20,7 @@ from keepa_deals.budget import open_budget
 from keepa_deals.budget.core import MT, Policy
 from keepa_deals.budget.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import TokenManager
+from keepa_deals.budget.keys import settings_fingerprint
 from keepa_deals.budget.sqlite_store import FILENAME, SqliteStore, default_path
 from keepa_deals.clock import FakeClock
 from keepa_deals.keepa.status import TokenStatus
@@ -116,7 +117,9 @@ def test_the_file_lives_in_data_dir_apart_from_the_deal_database(tmp_path: Path)
     manager = open_budget(settings, clock=FakeClock())
     try:
         assert isinstance(manager.store, SqliteStore)
-        assert manager.store.path == default_path(settings.data_dir) == tmp_path / "data" / FILENAME
+        fp = settings_fingerprint(settings)
+        assert manager.store.path == default_path(settings.data_dir, fp)
+        assert manager.store.path == tmp_path / "data" / f"budget-{fp}.sqlite3"
         assert manager.store.path != settings.sqlite_path
         manager.snapshot()  # creates the directory and the file
         assert manager.store.path.exists()

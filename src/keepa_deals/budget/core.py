@@ -380,7 +380,9 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
         target = policy.burst_mt(a.rate)
         to_target = _wait_for(a, st, now_ms, max(target, need))
         horizon = to_target if to_target is not None else policy.zero_rate_retry_ms
-        ch.set.update(dump_recharge(Recharge(now_ms, now_ms + horizon + policy.recharge_slack_ms, target)))
+        # a deadline the parser accepts: a recharge longer than that ends and is re-entered
+        horizon = min(horizon + policy.recharge_slack_ms, MAX_RECHARGE_MS)
+        ch.set.update(dump_recharge(Recharge(now_ms, now_ms + horizon, target)))
         ch.delete = [d for d in ch.delete if d not in RECHARGE_FIELDS]
         if target > need:
             need, reason = target, "recharging to the burst threshold"

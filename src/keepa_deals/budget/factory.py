@@ -4,8 +4,8 @@
 the budget raises :class:`BudgetStoreUnavailable`; it never falls back to a
 local budget, which would let two hosts spend the same tokens.
 
-``REDIS_URL`` unset: the SQLite store in ``data_dir`` (``budget.sqlite3``),
-shared by the processes of this machine.
+``REDIS_URL`` unset: the SQLite store in ``data_dir``, one file per API key
+(``budget-<fingerprint>.sqlite3``), shared by the processes of this machine.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ def open_store(settings: Settings, *, clock: Clock | None = None) -> BudgetStore
     if settings.redis_url:
         return _redis_store(settings, clock)
     clock = clock or SYSTEM_CLOCK
+    from keepa_deals.budget.keys import settings_fingerprint
     from keepa_deals.budget.sqlite_store import SqliteStore, default_path
 
-    return SqliteStore(default_path(settings.data_dir), clock=clock)
+    return SqliteStore(default_path(settings.data_dir, settings_fingerprint(settings)), clock=clock)
 
 
 def _redis_store(settings: Settings, clock: Clock | None) -> BudgetStore:

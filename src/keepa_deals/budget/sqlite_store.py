@@ -22,7 +22,7 @@ Failures reach callers as :class:`BudgetStoreUnavailable`:
 * the file stays locked longer than the busy timeout;
 * the file or its directory cannot be opened or written;
 * the file is not an SQLite database or is damaged.  It is then renamed aside
-  (``budget.sqlite3.corrupt-<epoch ms>-<pid>``, with its ``-wal`` and ``-shm``) and
+  (``<file>.corrupt-<epoch ms>-<pid>``, with its ``-wal`` and ``-shm``) and
   recreated empty, which is logged; the step's caller sees the error once, and
   the next step finds no state and asks Keepa.
 """
@@ -66,8 +66,9 @@ _BUSY, _LOCKED, _CORRUPT, _NOTADB = 5, 6, 11, 26
 _INHERITED: list[sqlite3.Connection] = []
 
 
-def default_path(data_dir: Path | str) -> Path:
-    return Path(data_dir) / FILENAME
+def default_path(data_dir: Path | str, fingerprint: str) -> Path:
+    """The budget of one API key (named by its fingerprint, never the key) in ``data_dir``."""
+    return Path(data_dir) / f"budget-{fingerprint}.sqlite3"
 
 
 def _decode(raw: bytes) -> str:

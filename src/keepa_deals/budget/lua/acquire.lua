@@ -84,7 +84,9 @@ if r == nil then
   local to_target = wait_for(math.max(target, need))
   local horizon = to_target
   if horizon == nil then horizon = P.zero_rate_retry_ms end
-  set_recharge(ch, now, now + horizon + P.recharge_slack_ms, target)
+  -- a deadline the parser accepts: a recharge longer than that ends and is re-entered
+  horizon = math.min(horizon + P.recharge_slack_ms, MAX_RECHARGE_MS)
+  set_recharge(ch, now, now + horizon, target)
   if target > need then
     need, reason = target, 'recharging to the burst threshold'
     wait = to_target

@@ -77,9 +77,10 @@ def run_loop(
         if last:
             next_at = None
         on_tick(Tick(report, next_at))
-        if not env.stop.is_set and janitor_due(env, query.name, janitor_interval_s):
+        if not env.stop.is_set:
             try:
-                on_janitor(run_janitor(env.store, env.settings, [query.name]))
+                if janitor_due(env, query.name, janitor_interval_s):
+                    on_janitor(run_janitor(env.store, env.settings, [query.name]))
             except KeepaDealsError as exc:
                 log.error("janitor failed: %s", exc)
         wake = next_at if next_at is not None else until

@@ -73,13 +73,21 @@ def smart_ingestor(env: IngestEnv, query: DealQuery | None = None, *,
     """
     query = query or default_query()
     report = IngestReport(query.name)
-    keeper = LockKeeper(env.lock, lock_name("ingest", query.name), env.settings.ingest_lock_ttl_s)
-    if not keeper.acquire():
-        return _locked(env, keeper, report)
     try:
-        _run(env, query, keeper, report, stages)
-    finally:
-        keeper.release()
+        keeper = LockKeeper(env.lock, lock_name("ingest", query.name),
+                            env.settings.ingest_lock_ttl_s)
+        if not keeper.acquire():
+            return _locked(env, keeper, report)
+        try:
+            _run(env, query, keeper, report, stages)
+        finally:
+            keeper.release()
+    except KeepaDealsError as exc:
+        # Our own parts (Redis, the database) unreachable: a failed run, reported and
+        # retried at the next tick, never an exception that ends the scheduler.
+        report.outcome = RunOutcome.ERROR
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.error("query %s: run could not start or finish: %s", query.name, report.error)
     return report
 
 

@@ -137,15 +137,14 @@ def clean_env(settings: Mapping[str, str]) -> dict[str, str]:
 
 
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    """SIGTERM the process group (a warm shutdown), then SIGKILL it if need be."""
+    """SIGTERM the leader (a warm shutdown: it lets its pool finish), then SIGKILL the
+    whole process group if anything is left."""
     if proc.poll() is None:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)
             proc.wait(timeout)
-        except ProcessLookupError:
-            pass
         except subprocess.TimeoutExpired:
-            kill_group(proc)
+            pass
     kill_group(proc)  # the pool's children too
 
 

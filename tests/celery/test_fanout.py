@@ -85,6 +85,18 @@ def test_class9_fanned_out_and_embedded_runs_agree(
 # --- delivery: at least once, saved once ---------------------------------------------------
 
 
+def test_the_tick_scans_and_plans_and_leaves_every_product_call_to_the_workers(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+) -> None:
+    env = make_env()
+    report = broker.tick(env, query)
+    assert report.outcome is RunOutcome.OK and report.counts.pages > 0
+    assert product_requests(sandbox) == 0
+    assert broker.queue and {b.kind for b in broker.queue} == {"stats"}
+    records = BatchBook(env.store, query.name).all()[0]
+    assert {b.id for b in records} == {b.id for b in broker.queue}, "recorded before sent"
+
+
 def test_a_second_delivery_of_a_saved_batch_pays_nothing(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
 ) -> None:

@@ -109,5 +109,7 @@ def run_janitor(store: DealStore, settings: Settings,
             store.set_state(query, key, value)
         reports.append(JanitorReport(query, removed, why, cutoff))
     if any(r.removed for r in reports):
-        store.record_metrics()
+        from keepa_deals.ops.facts import deal_count
+
+        store.record_metrics(deal_count=deal_count(store, settings, store.now()))
     return reports

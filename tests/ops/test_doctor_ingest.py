@@ -105,7 +105,7 @@ def test_deal_count_sliding_while_runs_exit_fails(deployment: Deployment) -> Non
         run(store, "waiting_for_tokens", took_ms=1_000, removed=5)
     result = one(deployment, "deal_count")
     assert result.verdict == Verdict.FAIL
-    assert "the stored deals fell from 182 to 169" in result.summary
+    assert "the deals fell from 182 to 169" in result.summary
     assert result.evidence["removed_24h"] == 15 and result.evidence["ok_runs_24h"] == 0
 
 
@@ -132,7 +132,7 @@ def test_deal_count_steady_is_ok(deployment: Deployment) -> None:
     result = one(deployment, "deal_count")
     # 50 rows, one without a profit estimate: not a deal by the one definition
     assert result.verdict == Verdict.OK and result.evidence["count"] == 49
-    assert result.summary == "49 deals, 50 stored (+0 in 24 h)"
+    assert result.summary == "49 deals, 50 stored (-1 in 24 h)"  # the trend counts deals
 
 
 def test_deals_aging_past_the_grace_while_the_janitor_holds_back_fail(

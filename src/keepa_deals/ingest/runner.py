@@ -37,6 +37,7 @@ from keepa_deals.ingest.stages import LockLost, Pipeline
 from keepa_deals.keepa.economics import wait_ms_for
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
+from keepa_deals.ops import facts
 from keepa_deals.ops import logging as ops_logging
 from keepa_deals.ops import metrics
 from keepa_deals.query import DealQuery, default_query
@@ -194,7 +195,8 @@ def _finish(env: IngestEnv, query: DealQuery, report: IngestReport,
         assert report.run_id is not None
         store.finish_run(report.run_id, report.outcome, report.counts,
                          retry_after_s=report.retry_after_s, error=report.error)
-        report.deal_count = store.count_deals()
+        # the one definition of a deal (lessons, class 17), as the dashboard counts it
+        report.deal_count = facts.deal_count(store, env.settings, store.now())
         store.record_metrics(token_balance=report.balance, refill_rate=report.refill_rate,
                              deal_count=report.deal_count)
     except KeepaDealsError as exc:

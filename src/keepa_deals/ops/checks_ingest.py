@@ -105,7 +105,7 @@ def check_deal_count(ctx: Context) -> CheckResult:
     evidence: dict[str, Any] = {
         "count": facts.deal_count(store, ctx.settings, now),
         "rows": rows,
-        "rows_24h_ago": then[0] if then else None,
+        "count_24h_ago": then[0] if then else None,
         "measured_at": then[1].isoformat() if then else None,
         "aged_past_grace": aged,
         "added_24h": _sum(runs, "deals_added"),
@@ -115,16 +115,17 @@ def check_deal_count(ctx: Context) -> CheckResult:
         "janitor": facts.janitor_state(store),
     }
     problems = []
-    if then is not None and then[0] > 0 and rows < then[0]:
-        drop = 100.0 * (then[0] - rows) / then[0]
+    count = evidence["count"]
+    if then is not None and then[0] > 0 and count < then[0]:
+        drop = 100.0 * (then[0] - count) / then[0]
         evidence["drop_percent"] = round(drop, 2)
         if drop > limit:
-            problems.append(f"the stored deals fell from {then[0]} to {rows} in 24 h "
+            problems.append(f"the deals fell from {then[0]} to {count} in 24 h "
                             f"(-{drop:.1f} %)")
     if rows and 100.0 * aged / rows > limit:
         problems.append(f"{aged} of {rows} stored deals were not seen or refreshed within the "
                         "janitor's grace: they no longer count as deals")
-    trend = "no count recorded 24 h ago" if then is None else f"{rows - then[0]:+d} in 24 h"
+    trend = "no count recorded 24 h ago" if then is None else f"{count - then[0]:+d} in 24 h"
     if not problems:
         return ok(name, f"{evidence['count']} deals, {rows} stored ({trend})", **evidence)
     text = "; ".join(problems)

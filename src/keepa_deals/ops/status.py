@@ -94,11 +94,12 @@ def _runs(store: DealStore) -> list[dict[str, Any]]:
 def _deals(store: DealStore, now: datetime, settings: Settings) -> dict[str, Any]:
     stats = facts.deal_stats(store)
     then = facts.count_at(store, now - timedelta(hours=24))
+    count = facts.deal_count(store, settings, now)
     return {
-        "count": facts.deal_count(store, settings, now),
+        "count": count,
         "rows": stats.count,
-        "rows_24h_ago": then[0] if then else None,
-        "trend_24h": stats.count - then[0] if then else None,
+        "count_24h_ago": then[0] if then else None,
+        "trend_24h": count - then[0] if then else None,
         "aged_past_grace": facts.aged_count(store, settings, now),
         "newest_deal_age_s": facts.age_s(now, stats.newest_first_seen),
         "newest_in_feed_age_s": facts.age_s(now, stats.newest_seen_in_feed),

@@ -20,7 +20,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -75,10 +75,11 @@ class Duration(click.ParamType):
 @contextmanager
 def _sandbox() -> Iterator[Settings]:
     """Serve a sandbox here and yield settings pointing at it (with a temporary data dir)."""
-    from keepa_deals.sandbox import DEMO_KEY, Sandbox, SandboxServer
+    from keepa_deals.sandbox import DEMO_KEY, CatalogConfig, Sandbox, SandboxServer
 
     data_dir = tempfile.mkdtemp(prefix="keepa-deals-demo-")
-    with SandboxServer(Sandbox()) as server:
+    # A feed that already holds the last 12 h of deals (Keepa's window), as a real one does.
+    with SandboxServer(Sandbox(catalog=CatalogConfig(backlog_s=12 * 3600))) as server:
         os.environ["KEEPA_API_URL"] = server.url  # this process only
         os.environ["KEEPA_API_KEY"] = DEMO_KEY
         click.echo(f"sandbox Keepa server  {server.url}  (demo key; no real Keepa account used)")
@@ -120,9 +121,13 @@ def _clock(at: datetime | None) -> str:
 @click.option("--interval", type=Duration(), default=None,
               help="Seconds between runs (default KEEPA_DEALS_INGEST_INTERVAL_S; "
                    f"{SANDBOX_INTERVAL_S:g} s with --sandbox).")
+@click.option("--web", is_flag=True,
+              help="Also serve the dashboard (KEEPA_DEALS_WEB_HOST:KEEPA_DEALS_WEB_PORT).")
+@click.option("--metrics", is_flag=True,
+              help="Also serve /healthz and /metrics of this process on KEEPA_DEALS_METRICS_PORT.")
 @pass_app
 def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration: float | None,
-                interval: float | None) -> None:
+                interval: float | None, web: bool, metrics: bool) -> None:
     """Ingest on a schedule (and run the janitor) until stopped."""
     from keepa_deals.ingest import StopSignal, open_env
     from keepa_deals.ingest.loop import Tick, run_loop
@@ -155,7 +160,21 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
         with _signals(stop), (_sandbox() if sandbox else _plain(settings)) as settings:
             ops_logging.configure(settings, level="WARNING", force=True)
             every = interval or (SANDBOX_INTERVAL_S if sandbox else settings.ingest_interval_s)
-            with open_env(settings, stop=stop) as env:
+            with open_env(settings, stop=stop) as env, ExitStack() as servers:
+                if web:
+                    from keepa_deals.web import create_app
+                    from keepa_deals.web.server import WebServer
+
+                    dashboard = create_app(settings, engine=env.store.engine, budget=env.budget)
+                    started = servers.enter_context(
+                        WebServer(dashboard, host=settings.web_host, port=settings.web_port))
+                    click.echo(f"dashboard at {started.url}")
+                if metrics:
+                    from keepa_deals.ops.health_app import serve_in_thread
+
+                    health = serve_in_thread(settings)
+                    servers.callback(health.stop)
+                    click.echo(f"health and metrics at {health.url}/healthz, {health.url}/metrics")
                 until = env.store.now() + timedelta(seconds=duration) if duration else None
                 click.echo(f"ingesting {query.name} every {every:g} s"
                            + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")

@@ -88,9 +88,11 @@ def test_durations() -> None:
             parse_duration(bad)
 
 
-def _run(*args: str, tmp: Path) -> subprocess.Popen[str]:
+def _run(*args: str, tmp: Path, extra_env: dict[str, str] | None = None
+         ) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPA")}
     env["KEEPA_DEALS_DATA_DIR"] = str(tmp)
+    env.update(extra_env or {})
     return subprocess.Popen([sys.executable, "-m", "keepa_deals", "run", *args], cwd=tmp,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -106,6 +108,32 @@ def test_run_sandbox_for_a_while(tmp_path: Path) -> None:
     assert len(ticks) >= 2 and "next" in ticks[0]
     assert lines[-1] == "done"
     assert not list(tmp_path.glob("*.sqlite3")), "the demo never uses the normal data directory"
+
+
+def test_run_serves_the_dashboard_and_metrics_beside_the_ingestor(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    proc = _run("--sandbox", "--web", "--metrics", "--interval", "60", tmp=tmp_path,
+                extra_env={"KEEPA_DEALS_WEB_PORT": "0", "KEEPA_DEALS_METRICS_PORT": "0"})
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        while not any(" ok " in line for line in seen):
+            line = proc.stdout.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+        text = "".join(seen)
+        web = re.search(r"dashboard at (http://\S+)", text)
+        health = re.search(r"health and metrics at (http://\S+)/healthz", text)
+        assert web and health, text
+        assert httpx.get(f"{web.group(1)}/api/deals", timeout=10).status_code == 200
+        body = httpx.get(f"{health.group(1)}/metrics", timeout=10).text
+        assert "keepa_deals_" in body
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -216,6 +216,10 @@ def walk_feed(
                        fetched=not was_cached, oldest=walk.oldest)
         if complete:
             return
+        # The pages walked only go up (a verification steps back no further than the page
+        # after the last one walked): this one is never read again, so its deals need not
+        # stay alive for the rest of the walk.
+        del cache[page]
 
         page += 1
         if walk.inside is not None:

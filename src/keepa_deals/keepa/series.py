@@ -67,13 +67,14 @@ _EMPTY: list[int] = []
 
 
 class ByDateRange:
-    """The deal arrays indexed ``[dateRange][csv type]``."""
+    """The deal arrays indexed ``[dateRange][csv type]``; a row is wrapped when it is read
+    (a deal's twelve rows are checked when parsed, and the ingestor reads two of them)."""
 
-    __slots__ = ("raw", "_rows")
+    __slots__ = ("raw", "_sentinels")
 
     def __init__(self, raw: list[list[int] | None], *, sentinels: bool = True) -> None:
         self.raw = raw
-        self._rows = tuple(CsvValues(row or _EMPTY, sentinels=sentinels) for row in raw)
+        self._sentinels = sentinels
 
     @classmethod
     def parse(cls, value: Any, what: str, *, sentinels: bool = True) -> ByDateRange:
@@ -93,14 +94,17 @@ class ByDateRange:
             i = int(key)
         else:
             raise KeyError(key)
-        rows = self._rows
-        return rows[i] if i < len(rows) else CsvValues(_EMPTY)
+        raw = self.raw
+        if i >= len(raw):
+            return CsvValues(_EMPTY)
+        return CsvValues(raw[i] or _EMPTY, sentinels=self._sentinels)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.raw)
 
     def __repr__(self) -> str:
-        return f"ByDateRange({list(self._rows)!r})"
+        rows = [CsvValues(row or _EMPTY, sentinels=self._sentinels) for row in self.raw]
+        return f"ByDateRange({rows!r})"
 
 
 def parse_points(raw: Any, what: str, *, shipping: bool = False) -> tuple[CsvPoint, ...]:

@@ -59,9 +59,8 @@ def test_the_key_appears_nowhere(
     sleeps: Sleeps,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "keepa_deals", "uvicorn", "tenacity"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    for name in ("", "httpx", "httpcore", "keepa_deals", "uvicorn", "tenacity"):
+        caplog.set_level(logging.DEBUG, logger=name)  # restored after the test
     sb = sandbox_server.sandbox
     texts: list[str] = []
     raised: list[type[BaseException]] = []

@@ -153,6 +153,8 @@ def set_last_success(at_s: float) -> None:
 
 _status_lock = threading.Lock()
 _newest_status_ms = 0
+#: No reply arrives later than this after a newer one (the client's timeouts bound it).
+MAX_LATE_MS = 5 * 60_000
 
 
 def token_status(status: TokenStatus) -> None:
@@ -160,8 +162,9 @@ def token_status(status: TokenStatus) -> None:
     global _newest_status_ms
     _count(TOKENS_CONSUMED, status.tokens_consumed)
     with _status_lock:
-        if status.timestamp_ms < _newest_status_ms:
+        if _newest_status_ms - MAX_LATE_MS <= status.timestamp_ms < _newest_status_ms:
             return  # a late reply: the gauges keep the newer balance
+        # (a reply "older" by more than any reply can be late is another clock: take it)
         _newest_status_ms = status.timestamp_ms
     _safe(lambda: TOKENS_BALANCE.set(status.tokens_left))
     _safe(lambda: TOKENS_REFILL_RATE.set(status.refill_rate))

@@ -24,6 +24,7 @@ CsvKey = CsvType | int | str
 CsvPoint = tuple[datetime, int | None]
 
 _NAMES = tuple(t.name for t in CsvType)
+_N = len(_NAMES)
 _SHIPPING = frozenset(int(t) for t in SHIPPING_TYPES)
 _DATE_RANGES = {r.name: int(r) for r in DateRange}
 
@@ -43,7 +44,8 @@ class CsvValues(Mapping[str, int | None]):
         self._sentinels = sentinels
 
     def __getitem__(self, key: CsvKey) -> int | None:
-        i = csv_index(key)
+        # a CsvType or a plain int in range is its own index (the scorer's hot path)
+        i = key if (type(key) is CsvType or type(key) is int) and 0 <= key < _N else csv_index(key)
         raw = self.raw
         if i >= len(raw):
             return None

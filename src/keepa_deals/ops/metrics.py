@@ -151,21 +151,31 @@ def set_last_success(at_s: float) -> None:
     _safe(lambda: LAST_SUCCESS.set(max(at_s, current)))
 
 
-_status_lock = threading.Lock()
-_newest_status_ms = 0
-#: No reply arrives later than this after a newer one (the client's timeouts bound it).
-MAX_LATE_MS = 5 * 60_000
+class StatusRecorder:
+    """Records the token statuses of one KeepaHTTP (a listener): balance, rate, consumed.
+
+    Replies of one client can arrive out of order; the gauges keep the newest
+    balance that client saw (ordering by Keepa's timestamp means nothing across
+    clients, so each has its own).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._newest_ms = 0
+
+    def __call__(self, status: TokenStatus) -> None:
+        _count(TOKENS_CONSUMED, status.tokens_consumed)
+        with self._lock:
+            if status.timestamp_ms < self._newest_ms:
+                return  # a late reply: the gauges keep the newer balance
+            self._newest_ms = status.timestamp_ms
+        _safe(lambda: TOKENS_BALANCE.set(status.tokens_left))
+        _safe(lambda: TOKENS_REFILL_RATE.set(status.refill_rate))
 
 
 def token_status(status: TokenStatus) -> None:
-    """Record one token status (a KeepaHTTP listener): balance, rate, tokens consumed."""
-    global _newest_status_ms
+    """Record one token status not tied to a client's stream of replies."""
     _count(TOKENS_CONSUMED, status.tokens_consumed)
-    with _status_lock:
-        if _newest_status_ms - MAX_LATE_MS <= status.timestamp_ms < _newest_status_ms:
-            return  # a late reply: the gauges keep the newer balance
-        # (a reply "older" by more than any reply can be late is another clock: take it)
-        _newest_status_ms = status.timestamp_ms
     _safe(lambda: TOKENS_BALANCE.set(status.tokens_left))
     _safe(lambda: TOKENS_REFILL_RATE.set(status.refill_rate))
 
@@ -188,7 +198,7 @@ def instrument_http(http: Any) -> Any:
         if http in _instrumented:
             return http
         _instrumented.add(http)
-    http.add_listener(token_status)
+    http.add_listener(StatusRecorder())
     add_request_listener = getattr(http, "add_request_listener", None)
     if add_request_listener is not None:
         add_request_listener(keepa_request)

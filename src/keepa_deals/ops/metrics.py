@@ -173,13 +173,6 @@ class StatusRecorder:
         _safe(lambda: TOKENS_REFILL_RATE.set(status.refill_rate))
 
 
-def token_status(status: TokenStatus) -> None:
-    """Record one token status not tied to a client's stream of replies."""
-    _count(TOKENS_CONSUMED, status.tokens_consumed)
-    _safe(lambda: TOKENS_BALANCE.set(status.tokens_left))
-    _safe(lambda: TOKENS_REFILL_RATE.set(status.refill_rate))
-
-
 def keepa_request(endpoint: str, status: str, seconds: float) -> None:
     """Record one Keepa HTTP attempt (a KeepaHTTP request listener)."""
     _safe(lambda: KEEPA_REQUESTS.labels(endpoint=endpoint, status=status).inc())
@@ -299,7 +292,7 @@ __all__ = [
     "run_finished",
     "samples",
     "set_last_success",
-    "token_status",
+    "StatusRecorder",
     "tokens_refilled",
     "value",
 ]

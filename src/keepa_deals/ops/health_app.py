@@ -23,7 +23,6 @@ runs it beside the ingestor, whose counters then appear on ``/metrics``.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -42,6 +41,7 @@ from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ops import facts, metrics
 from keepa_deals.ops.health import health_report, window_s
 from keepa_deals.ops.sources import Sources
+from keepa_deals.serving import BackgroundServer, serve_foreground
 
 if TYPE_CHECKING:
     from keepa_deals.budget.store import BudgetStore
@@ -247,52 +247,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     return app
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-class HealthServer:
+class HealthServer(BackgroundServer):
     """The health app on a port, in a background thread (beside the ingestor)."""
+
+    what = "the health server"
 
     def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int | None = None,
                  clock: Clock | None = None) -> None:
-        import uvicorn
-
         self.settings = settings
-        self._sock = _bind(host, settings.metrics_port if port is None else port)
-        host_, port_ = self._sock.getsockname()[:2]
-        self.url = f"http://{host_}:{port_}"
-        self.app = create_app(settings, clock=clock)
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
-                                ws="none", server_header=False, timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._sock]},
-                                        name="keepa-deals-health", daemon=True)
-
-    def start(self) -> HealthServer:
-        self._thread.start()
-        return self
+        super().__init__(create_app(settings, clock=clock), host=host,
+                         port=settings.metrics_port if port is None else port)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
+        super().stop()
         self.app.state.stores.close()
-
-    def __enter__(self) -> HealthServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_in_thread(settings: Settings, *, host: str = "127.0.0.1",
@@ -304,11 +272,9 @@ def serve_in_thread(settings: Settings, *, host: str = "127.0.0.1",
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None,
           on_ready: Callable[[str], None] | None = None) -> None:
     """Serve in the foreground until interrupted."""
-    server = HealthServer(settings, host=host, port=port)
-    if on_ready is not None:
-        on_ready(server.url)
+    app = create_app(settings)
     try:
-        server._server.run(sockets=[server._sock])
+        serve_foreground(app, host=host, port=settings.metrics_port if port is None else port,
+                         on_ready=on_ready)
     finally:
-        server._sock.close()
-        server.app.state.stores.close()
+        app.state.stores.close()

@@ -48,26 +48,29 @@ log = logging.getLogger("keepa_deals.fanout")
 ERROR_RETRIES = 5
 ERROR_BACKOFF_S = 5.0
 
-_envs: dict[int, IngestEnv] = {}
+#: (pid, id(settings)) → the parts that process opened for those settings
+_envs: dict[tuple[int, int], IngestEnv] = {}
 _envs_lock = threading.Lock()
 
 
 def worker_env(settings: Settings) -> IngestEnv:
     """This process's parts, opened on first use (after the pool forked)."""
-    pid = os.getpid()
+    key = (os.getpid(), id(settings))
     with _envs_lock:
-        env = _envs.get(pid)
+        env = _envs.get(key)
         if env is None:
             env = open_env(settings)
             env.client.max_wait_s = settings.celery_task_max_wait_s
-            _envs[pid] = env
+            _envs[key] = env
         return env
 
 
 def close_worker_env(**_: Any) -> None:
+    """Close what this process opened (its pool process, or the worker, shuts down)."""
+    pid = os.getpid()
     with _envs_lock:
-        env = _envs.pop(os.getpid(), None)
-    if env is not None:
+        mine = [_envs.pop(key) for key in [k for k in _envs if k[0] == pid]]
+    for env in mine:
         env.stop.set()
         env.close()
 
@@ -104,7 +107,7 @@ def register_tasks(app: Celery, settings: Settings, queries: list[DealQuery]) ->
         except KeepaDealsError as exc:  # the tick may send it again meanwhile: harmless
             log.warning("could not record the retry of batch %s: %s", batch_id, exc)
 
-    @app.task(name=TICK_TASK, bind=True, ignore_result=True)
+    @app.task(name=TICK_TASK, bind=True, ignore_result=True, shared=False)
     def ingest_tick(self: Task, query: str) -> dict[str, Any]:
         q = query_named(query)
         if q is None:
@@ -118,7 +121,7 @@ def register_tasks(app: Celery, settings: Settings, queries: list[DealQuery]) ->
                                     expires=again + settings.ingest_interval_s)
         return {"query": query, "outcome": report.outcome.value, "run_id": report.run_id}
 
-    @app.task(name=BATCH_TASK, bind=True, ignore_result=True, max_retries=None)
+    @app.task(name=BATCH_TASK, bind=True, ignore_result=True, max_retries=None, shared=False)
     def product_batch(self: Task, query: str, batch_id: str, epoch: int) -> dict[str, Any]:
         q = query_named(query)
         if q is None:
@@ -143,7 +146,7 @@ def register_tasks(app: Celery, settings: Settings, queries: list[DealQuery]) ->
                       "KEEPA_DEALS_CELERY_REDISPATCH_AFTER_S", batch_id, tries + 1, run.error)
         return {"batch": batch_id, "status": run.status}
 
-    @app.task(name=JANITOR_TASK, ignore_result=True)
+    @app.task(name=JANITOR_TASK, ignore_result=True, shared=False)
     def janitor() -> dict[str, Any]:
         from keepa_deals.janitor import run_janitor
         from keepa_deals.locks import LockKeeper, lock_name

@@ -1,0 +1,78 @@
+"""The Celery tasks themselves, run eagerly in this process (no broker, real everything else).
+
+The tick task sends its batches through ``apply_async`` like in production;
+eager mode runs each one at once, follow-ups included.  Messages carry JSON
+only (query name, batch id, epoch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keepa_deals.fanout import BatchBook
+from keepa_deals.fanout.app import create_app
+from keepa_deals.fanout.config import BATCH_TASK, JANITOR_TASK, TICK_TASK
+from keepa_deals.fanout.tasks import close_worker_env
+from keepa_deals.query import default_query
+from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
+from keepa_deals.settings import Settings
+from tests.celery.conftest import KEY
+from tests.ingest import _oracle as oracle
+from tests.ingest.conftest import stored
+
+pytestmark = [pytest.mark.redis]
+
+
+@pytest.fixture
+def live_sandbox(_server: SandboxServer) -> Sandbox:
+    """A sandbox on real time: the tasks open their parts on the system clock."""
+    sb = Sandbox(catalog=CatalogConfig(seed=4, backlog_s=3 * 3600), demo_account=False)
+    sb.add_account(KEY, tokens=60_000, refill_rate=1000)
+    _server.sandbox = sb
+    return sb
+
+
+@pytest.fixture
+def settings(redis_url: str, _server: SandboxServer, tmp_path: Path) -> Iterator[Settings]:
+    yield Settings(keepa_api_key=KEY, keepa_api_url=_server.url, redis_url=redis_url,
+                   database_url=f"sqlite:///{tmp_path}/deals.sqlite3", data_dir=tmp_path,
+                   ingest_max_pages=20, celery_max_batch=10, http_retries=1)
+    close_worker_env()
+
+
+def test_a_tick_task_fans_out_and_the_batch_tasks_store_the_deals(
+    settings: Settings, live_sandbox: Sandbox,
+) -> None:
+    app = create_app(settings)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    query = default_query()
+    expected = oracle.expected(live_sandbox, query, live_sandbox.now_ms())
+
+    first = app.tasks[TICK_TASK].delay(query.name).get()
+    assert first["outcome"] == "ok"
+    second = app.tasks[TICK_TASK].delay(query.name).get()  # folds what the batches did
+    assert second["outcome"] == "ok"
+
+    from keepa_deals.store import DealStore
+
+    with DealStore.open(settings) as store:
+        assert set(stored(store)) == set(expected)
+        assert BatchBook(store, query.name).all() == ([], [])
+        runs = store.recent_runs(query.name)
+    assert sum(r.deals_added for r in runs) == len(expected), "the tick counts the batches' work"
+
+    again = app.tasks[BATCH_TASK].delay(query.name, "0123456789abcdef", 1).get()
+    assert again == {"batch": "0123456789abcdef", "status": "already_done"}
+    janitor = app.tasks[JANITOR_TASK].delay().get()
+    assert janitor["outcome"] == "ok" and janitor["removed"] == 0
+
+
+def test_a_batch_of_an_unknown_query_is_refused_without_retrying(settings: Settings) -> None:
+    app = create_app(settings)
+    app.conf.task_always_eager = True
+    result = app.tasks[BATCH_TASK].delay("no-such-query", "0123456789abcdef", 1).get()
+    assert result["status"] == "unknown query"

@@ -36,7 +36,7 @@ from keepa_deals.fanout.config import (
     TICK_TASK,
 )
 from keepa_deals.fanout.tick import DispatchError, run_tick
-from keepa_deals.fanout.worker import run_batch
+from keepa_deals.fanout.worker import BatchRun, run_batch
 from keepa_deals.ingest.env import IngestEnv, open_env
 from keepa_deals.query import DealQuery
 from keepa_deals.settings import Settings
@@ -126,7 +126,10 @@ def register_tasks(app: Celery, settings: Settings, queries: list[DealQuery]) ->
         q = query_named(query)
         if q is None:
             return {"batch": batch_id, "status": "unknown query"}
-        run = run_batch(worker_env(settings), q, batch_id, int(epoch))
+        try:
+            run = run_batch(worker_env(settings), q, batch_id, int(epoch))
+        except KeepaDealsError as exc:  # the database or Redis, before anything was paid
+            run = BatchRun(batch_id, "error", error=f"{type(exc).__name__}: {exc}")
         for follow in run.follow_ups:
             try:
                 send(follow)

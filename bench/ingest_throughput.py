@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     build_universe.cache_clear()
     render_deal.cache_clear()
     gc.collect()
+    gc.freeze()  # as the keepa-deals command does at start-up (keepa_deals.cli.main)
     print("decode: JSON text to dicts; parse: dicts to Keepa models (deal + product);\n"
           "score: feed walk, filters, product facts, profit model, rows, ledger;\n"
           "store: upsert, watermark and ledger in one transaction per batch\n")

@@ -7,6 +7,7 @@ input, Keepa or a store unreachable).
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from keepa_deals.cli import _commands  # noqa: F401  (registers the verbs)
@@ -15,6 +16,10 @@ from keepa_deals.errors import KeepaDealsError
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Everything imported so far lives as long as the process: keep it out of the
+    # garbage collector's full collections, which otherwise walk it again and again
+    # while a long run parses thousands of replies.
+    gc.freeze()
     try:
         app.main(args=argv, prog_name="keepa-deals", standalone_mode=True)
     except KeepaDealsError as exc:  # pragma: no cover - click handles most

@@ -31,6 +31,15 @@ DEMO_FP = fingerprint(DEMO_KEY)
 _OWN_PREFIXES = ("KEEPA_", "REDIS_URL", "DATABASE_URL")
 
 
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGKILL when the process that started it dies (Linux),
+    so a test killed from outside leaves no sandbox or worker behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def wait_for(what: str, check: Callable[[], Any], *, timeout: float, every: float = 0.2) -> Any:
     """Poll ``check`` until it returns something true; its value, or AssertionError."""
     deadline = time.monotonic() + timeout
@@ -64,7 +73,7 @@ class SandboxProcess:
         err = open(self.log, "ab") if self.log else None  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=err or subprocess.DEVNULL, env=clean_env({}),
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         if err is not None:
             err.close()
         assert self.proc.stdout is not None
@@ -169,7 +178,7 @@ class Cluster:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env=clean_env(self.settings), start_new_session=True,
-                                cwd=self.logs)
+                                cwd=self.logs, preexec_fn=die_with_parent)
         log.close()
         self.procs[name] = proc
         return proc

@@ -392,13 +392,13 @@ def test_the_store_reads_the_time_itself(store: BudgetStore, clock: FakeClock) -
 
 
 def test_wait_is_exact_to_the_millisecond(store: BudgetStore, clock: FakeClock) -> None:
-    policy = Policy(burst_minutes=1)  # burst 5 = one refill
+    policy = Policy(burst_minutes=1)  # burst 5 = one refill, counted from -12: need 1
     sync(store, clock, -12, policy, refill_in_ms=7_000)
     d = store.acquire("w1", 1 * MT, policy)
     expected = economics.wait_ms_for(-12 * MT, 5 * MT, clock.now_ms() + 7_000, clock.now_ms(),
-                                     5 * MT)
+                                     1 * MT)
     assert (d.kind, d.wait_ms) == ("wait", expected)
-    assert expected == 7_000 + 3 * 60_000
+    assert expected == 7_000 + 2 * 60_000
 
 
 def test_a_long_recharge_is_stored_with_a_deadline_its_parser_accepts(
@@ -412,3 +412,15 @@ def test_a_long_recharge_is_stored_with_a_deadline_its_parser_accepts(
     state = core.parse(fields, leases, clock.now_ms(), P)
     assert state.problems == [] and state.recharge is not None
     assert state.recharge.deadline_ms - state.recharge.since_ms == core.MAX_RECHARGE_MS
+
+
+def test_recharge_from_below_zero_ends_within_one_burst_of_refill(
+        store: BudgetStore, clock: FakeClock) -> None:
+    """A balance the last grants left just below zero: one minute of refill ends recharge."""
+    policy = Policy(burst_minutes=1)
+    store.observe(TokenStatus(tokens_left=-16, refill_in_ms=30_000, refill_rate=3000,
+                              timestamp_ms=clock.now_ms()), policy, authoritative=True)
+    d = store.acquire("w1", 20 * MT, policy)
+    assert d.kind == "wait" and d.wait_ms == 30_000  # the next refill, not the one after
+    clock.advance(30_000)
+    assert store.acquire("w2", 20 * MT, policy).kind == "grant"

@@ -65,13 +65,13 @@ def test_a_long_wait_is_verified_once_then_raised(store: BudgetStore, clock: Fak
     assert keepa.token_calls == calls + 1, "exactly one sync before giving up"
     now = clock.now_ms()
     refill_in = keepa.status().refill_in_ms
-    burst = Policy().burst_mt(5 * MT)  # one refill by default
-    expected = economics.wait_ms_for(-70 * MT, 5 * MT, now + refill_in, now, burst)
+    # the burst (one refill of 5) counts from -70: the minimum balance of 1 is what binds
+    expected = economics.wait_ms_for(-70 * MT, 5 * MT, now + refill_in, now, 1 * MT)
     assert expected is not None
     exc = info.value
     assert exc.retry_after == expected / 1000
-    assert (exc.projected, exc.needed) == (-70, 5)
-    assert "recharging" in exc.reason
+    assert (exc.projected, exc.needed) == (-70, 1)
+    assert exc.reason == "balance below the minimum"
 
 
 def test_a_sync_within_the_verify_window_is_not_repeated(store: BudgetStore,

@@ -376,8 +376,10 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
     if r is not None and (wait is None or wait > r.deadline_ms - now_ms):
         wait = r.deadline_ms - now_ms  # recharge mode ends by then at the latest
     if r is None:
-        # Entering recharge: wait for a burst rather than trickle single tokens.
-        target = policy.burst_mt(a.rate)
+        # Entering recharge: wait for a burst rather than trickle single tokens.  The
+        # burst is counted from here, so a balance below zero still gets there within
+        # burst_minutes of refill (one scheduler interval), never a refill later.
+        target = max(policy.min_balance * MT, policy.burst_mt(a.rate) + min(0, available))
         to_target = _wait_for(a, st, now_ms, max(target, need))
         horizon = to_target if to_target is not None else policy.zero_rate_retry_ms
         # a deadline the parser accepts: a recharge longer than that ends and is re-entered

@@ -79,8 +79,9 @@ if r ~= nil and (wait == nil or wait > r.deadline - now) then
   wait = r.deadline - now  -- recharge mode ends by then at the latest
 end
 if r == nil then
-  -- entering recharge: wait for a burst rather than trickle single tokens
-  local target = burst_mt(P, a.rate)
+  -- entering recharge: wait for a burst rather than trickle single tokens; the burst is
+  -- counted from here, so a balance below zero still gets there within burst_minutes
+  local target = math.max(P.min_balance * MT, burst_mt(P, a.rate) + math.min(0, available))
   local to_target = wait_for(math.max(target, need))
   local horizon = to_target
   if horizon == nil then horizon = P.zero_rate_retry_ms end

@@ -23,15 +23,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
+from _databases import BACKENDS
 from keepa_deals.budget.core import Policy, Snapshot
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import persist
@@ -167,37 +164,6 @@ def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, floa
     return time.perf_counter() - t0, time.process_time() - cpu0, report
 
 
-@contextmanager
-def sqlite_url() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="kd-bench-") as d:
-        yield f"sqlite:///{d}/bench.sqlite3"
-
-
-@contextmanager
-def postgres_url() -> Iterator[str | None]:
-    import psycopg
-
-    admin = os.environ.get("KEEPA_DEALS_BENCH_PG_URL") or (
-        os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith(
-            ("postgres://", "postgresql")) else ""
-    ) or "postgresql://postgres@127.0.0.1:5432/postgres"
-    admin = admin.replace("postgresql+psycopg://", "postgresql://")
-    name = f"keepa_deals_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        print(f"postgresql: skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
-        yield None
-        return
-    try:
-        yield f"{admin.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-BACKENDS = {"sqlite": sqlite_url, "postgresql": postgres_url}
 
 
 def main(argv: list[str] | None = None) -> int:

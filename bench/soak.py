@@ -34,14 +34,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,56 +57,16 @@ from keepa_deals.query import default_query
 from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
 from keepa_deals.settings import Settings
 
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' service helpers
+from tests._services import RedisServer  # noqa: E402
+
 KEY = "soaktestkey" + "0" * 53
 #: The log volume docs/operations.md promises (JSON lines at INFO, faults included).
 LOG_BYTES_PER_RUN = 6_000
 LOG_BYTES_PER_MINUTE = 40_000
 #: The largest single call the ingestor makes: 100 ASINs at 1 token, or a 5-token page.
 MAX_CALL_TOKENS = 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Redis:
-    """A redis-server of our own, restartable on the same port; nothing persisted."""
-
-    port: int = field(default_factory=free_port)
-    dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="soak-redis-")))
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            sys.exit("redis-server is not installed")
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        sys.exit("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
 
 
 class Events:
@@ -153,8 +110,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="keepa-deals-soak-"))
     seconds = args.minutes * 60
-    redis = Redis()
-    redis.start()
+    redis = RedisServer().start()
     sandbox = Sandbox(catalog=CatalogConfig(seed=7, event_interval_s=4.0), demo_account=False)
     sandbox.add_account(KEY, tokens=1200, refill_rate=20)
     sandbox.set_faults(error_rates={500: 0.05, 503: 0.05}, truncate_rate=0.02, seed=11)

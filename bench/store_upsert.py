@@ -17,18 +17,15 @@ created and dropped.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from _databases import BACKENDS
 from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.profit import ProfitSettings, estimate_profit
 from keepa_deals.store import DealRow, DealStore
@@ -158,37 +155,6 @@ def run_phase(store: DealStore, deals: list[dict[str, Any]], page: int) -> tuple
     return timing, saver
 
 
-@contextmanager
-def sqlite_url() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="kd-bench-") as d:
-        yield f"sqlite:///{d}/bench.sqlite3"
-
-
-@contextmanager
-def postgres_url() -> Iterator[str | None]:
-    import psycopg
-
-    admin = os.environ.get("KEEPA_DEALS_BENCH_PG_URL") or (
-        os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith(
-            ("postgres://", "postgresql")) else ""
-    ) or "postgresql://postgres@127.0.0.1:5432/postgres"
-    admin = admin.replace("postgresql+psycopg://", "postgresql://")
-    name = f"keepa_deals_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        print(f"postgresql: skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
-        yield None
-        return
-    try:
-        yield f"{admin.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-BACKENDS = {"sqlite": sqlite_url, "postgresql": postgres_url}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,7 +116,7 @@ def test_waiting_for_tokens_ends_the_run_and_the_next_one_finishes(
     db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:
-    sandbox.update_account(KEY, tokens=3)
+    sandbox.update_account(KEY, tokens=3, refill_rate=2)  # the first page leaves -2: two refills away
     rec = Recorder()
     env = make_env(db_url, transport=rec)
     report = smart_ingestor(env, query)
@@ -126,6 +126,7 @@ def test_waiting_for_tokens_ends_the_run_and_the_next_one_finishes(
     run = env.store.last_run(query.name)
     assert run is not None and run.outcome == "waiting_for_tokens"
     assert run.retry_after_s == report.retry_after_s and run.pages == 1
+    sandbox.update_account(KEY, refill_rate=20)  # back to the plan the other tests use
 
     runs = 1
     while report.outcome is RunOutcome.WAITING_FOR_TOKENS and runs < 40:

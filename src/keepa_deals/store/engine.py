@@ -14,6 +14,8 @@ the write lock up front, so a read-then-write transaction never fails with
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,7 +126,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         cur = dbapi_conn.cursor()
         try:
             if not in_memory:
-                cur.execute("PRAGMA journal_mode=WAL")
+                _set_wal(cur)
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -137,6 +139,25 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
+
+
+def _set_wal(cur: Any) -> None:
+    """Switch the file to WAL (it stays so).  Processes opening a new file at once race
+    for that switch, and SQLite answers the losers "database is locked" without waiting
+    for the busy timeout: try again until the winner is done."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _postgres_engine(url: URL, *, echo: bool) -> Engine:

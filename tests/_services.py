@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,24 @@ def create_postgres_database() -> tuple[str, str] | None:
         conn.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = plain.rpartition("/")
     return f"{base}/{name}", plain
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; the test is skipped when no server
+    is reachable, or fails when ``KEEPA_DEALS_REQUIRE_POSTGRES=1`` (CI)."""
+    import pytest
+
+    created = create_postgres_database()
+    if created is None:
+        if os.environ.get("KEEPA_DEALS_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (KEEPA_DEALS_REQUIRE_POSTGRES=1) but unreachable")
+        pytest.skip("no PostgreSQL server reachable")
+    url, admin = created
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url, admin)
 
 
 def drop_postgres_database(url: str, admin: str) -> None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
-from tests._services import RedisServer, create_postgres_database, drop_postgres_database
+from tests._services import RedisServer, postgres_database
 
 
 @pytest.fixture(autouse=True)
@@ -56,11 +58,31 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database (psycopg URL) for the session."""
-    created = create_postgres_database()
-    if created is None:
-        if os.environ.get("KEEPA_DEALS_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL is required (KEEPA_DEALS_REQUIRE_POSTGRES=1) but unreachable")
-        pytest.skip("no PostgreSQL server reachable")
-    url, admin = created
-    yield url
-    drop_postgres_database(url, admin)
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A new SQLite database file."""
+    return f"sqlite:///{tmp_path_factory.mktemp('db')}/deals.sqlite3"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    """An empty database on SQLite and on PostgreSQL: a fresh file, or a fresh schema in the
+    session's PostgreSQL database (selected through ``search_path``), dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db')}/deals.sqlite3"
+        return
+    import psycopg
+
+    base: str = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -20,7 +20,7 @@ from keepa_deals.ingest import IngestEnv, IngestReport, open_env
 from keepa_deals.query import DealQuery, default_query
 from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
 from keepa_deals.settings import Settings
-from tests.ingest.conftest import START_MS, db_url, with_offers  # noqa: F401  (db_url: a fixture)
+from tests.ingest.conftest import START_MS, with_offers
 
 #: The test account's key (64 × [a-z0-9], like Keepa's).
 KEY = "celerytestkey" + "7" * 51
@@ -122,15 +122,7 @@ def broker() -> Broker:
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """A PostgreSQL database of this test's own (processes of a cluster share it)."""
-    import os
+    from tests._services import postgres_database
 
-    from tests._services import create_postgres_database, drop_postgres_database
-
-    created = create_postgres_database()
-    if created is None:
-        if os.environ.get("KEEPA_DEALS_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL is required (KEEPA_DEALS_REQUIRE_POSTGRES=1) but unreachable")
-        pytest.skip("no PostgreSQL server reachable")
-    url, admin = created
-    yield url
-    drop_postgres_database(url, admin)
+    with postgres_database() as url:
+        yield url

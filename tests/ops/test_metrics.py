@@ -22,7 +22,7 @@ from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.ops import metrics
 from keepa_deals.ops.health_app import create_app
 from keepa_deals.sandbox import Sandbox
-from keepa_deals.store import DealStore, RunCounts
+from keepa_deals.store import RunCounts
 from tests.ops.conftest import KEY, Deployment, deal
 
 SELECTION = {"domainId": 1, "priceTypes": [2], "page": 0}

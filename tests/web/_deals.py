@@ -35,7 +35,6 @@ def current_row(i: int, rnd: random.Random) -> DealRow:
     avg90 = rnd.randint(1500, 6000)
     price = int(avg90 * rnd.uniform(0.15, 0.4))
     profit = rnd.randint(500, 4000)
-    cost = price + 85
     category = rnd.choice(list(CATEGORIES))
     seen = NOW - timedelta(minutes=rnd.randint(0, 60 * 48))
     return DealRow(

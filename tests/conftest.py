@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+from keepa_deals.clock import FakeClock
+from keepa_deals.sandbox import Sandbox, SandboxServer
 from tests._services import RedisServer, postgres_database
 
 
@@ -86,3 +88,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
     with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server() -> Iterator[SandboxServer]:
+    """One sandbox Keepa server for the session; each test serves its own sandbox on it."""
+    with SandboxServer(Sandbox(clock=FakeClock())) as srv:
+        yield srv
+
+
+@pytest.fixture
+def server(_sandbox_server: SandboxServer, sandbox: Sandbox) -> SandboxServer:
+    """The session's sandbox server, serving this test's ``sandbox`` (each suite defines it)."""
+    _sandbox_server.sandbox = sandbox
+    return _sandbox_server

@@ -40,18 +40,6 @@ def sandbox(clock: FakeClock) -> Sandbox:
     return sb
 
 
-@pytest.fixture(scope="session")
-def _server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(clock=FakeClock(START_MS))) as srv:
-        yield srv
-
-
-@pytest.fixture
-def server(_server: SandboxServer, sandbox: Sandbox) -> SandboxServer:
-    _server.sandbox = sandbox
-    return _server
-
-
 @pytest.fixture
 def make_settings(server: SandboxServer, tmp_path_factory: pytest.TempPathFactory
                   ) -> Callable[..., Settings]:

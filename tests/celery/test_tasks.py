@@ -27,17 +27,17 @@ pytestmark = [pytest.mark.redis]
 
 
 @pytest.fixture
-def live_sandbox(_server: SandboxServer) -> Sandbox:
+def live_sandbox(_sandbox_server: SandboxServer) -> Sandbox:
     """A sandbox on real time: the tasks open their parts on the system clock."""
     sb = Sandbox(catalog=CatalogConfig(seed=4, backlog_s=3 * 3600), demo_account=False)
     sb.add_account(KEY, tokens=60_000, refill_rate=1000)
-    _server.sandbox = sb
+    _sandbox_server.sandbox = sb
     return sb
 
 
 @pytest.fixture
-def settings(redis_url: str, _server: SandboxServer, tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(keepa_api_key=KEY, keepa_api_url=_server.url, redis_url=redis_url,
+def settings(redis_url: str, _sandbox_server: SandboxServer, tmp_path: Path) -> Iterator[Settings]:
+    yield Settings(keepa_api_key=KEY, keepa_api_url=_sandbox_server.url, redis_url=redis_url,
                    database_url=f"sqlite:///{tmp_path}/deals.sqlite3", data_dir=tmp_path,
                    ingest_max_pages=20, celery_max_batch=10, http_retries=1)
     close_worker_env()

@@ -37,21 +37,8 @@ def sandbox(clock: FakeClock) -> Sandbox:
 
 
 @pytest.fixture(scope="session")
-def _shared_server() -> Iterator[SandboxServer]:
-    with SandboxServer(Sandbox(clock=FakeClock(START_MS))) as srv:
-        yield srv
-
-
-@pytest.fixture
-def server(_shared_server: SandboxServer, sandbox: Sandbox) -> SandboxServer:
-    """The session's server, serving this test's ``sandbox``."""
-    _shared_server.sandbox = sandbox
-    return _shared_server
-
-
-@pytest.fixture(scope="session")
-def _shared_client(_shared_server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=_shared_server.url, timeout=10) as c:
+def _shared_client(_sandbox_server: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=_sandbox_server.url, timeout=10) as c:
         yield c
 
 

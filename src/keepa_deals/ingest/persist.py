@@ -34,6 +34,9 @@ class Committed:
     added: int
     updated: int
     removed: int
+    #: The stored watermark after a commit that was given one to advance to; None when
+    #: the commit did not touch it (it is then what it was: only the runner holding the
+    #: query's lock writes it).
     watermark: int | None
 
 
@@ -80,7 +83,7 @@ def commit(
         store_state.write_state(conn, query, LEDGER_KEY, text, now)
         for key, value in (extra_state or {}).items():
             store_state.write_state(conn, query, key, value, now)
-        mark = store_state.read_watermark(conn, query)
+        mark = store_state.read_watermark(conn, query) if watermark is not None else None
     return Committed(added, updated, removed, mark.keepa_minute if mark else None)
 
 

@@ -127,8 +127,9 @@ class Pipeline:
         counts.added += done.added
         counts.updated += done.updated
         counts.removed += done.removed
-        self.watermark = done.watermark
-        self.report.watermark = done.watermark
+        if done.watermark is not None:
+            self.watermark = done.watermark
+        self.report.watermark = self.watermark
 
     def _paid(self, status: Any, estimate: int) -> None:
         self.report.counts.tokens_spent += status.tokens_consumed if status else estimate

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import Connection, Dialect, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.keepa.time import keepa_minutes_to_datetime
+from keepa_deals.store.driver import DriverSQL
 from keepa_deals.store.schema import SystemState
+from keepa_deals.store.types import sqlite_datetime
 
 WATERMARK_KEY = "watermark"
 
@@ -57,16 +60,26 @@ def write_state(
         raise TypeError(f"state values are int or str, not {type(value).__name__}")
     int_value = value if isinstance(value, int) else None
     text_value = value if isinstance(value, str) else None
-    ins = _insert(conn).values(
-        query_name=query, key=key, int_value=int_value, text_value=text_value, updated_at=now
+    if now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now.isoformat()} (give it a time zone)")
+    # every ingest commit writes the ledger here: compiled once, bound at the driver
+    sql = _write_sql(conn.dialect)
+    at: Any = sqlite_datetime(now) if conn.dialect.name == "sqlite" else now.astimezone(UTC)
+    conn.exec_driver_sql(sql.text, sql.one({
+        "query_name": query, "key": key, "int_value": int_value, "text_value": text_value,
+        "updated_at": at}))
+
+
+@lru_cache(maxsize=8)
+def _write_sql(dialect: Dialect) -> DriverSQL:
+    ins = (sqlite if dialect.name == "sqlite" else postgresql).insert(_STATE)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[_STATE.c.query_name, _STATE.c.key],
+        set_={"int_value": ins.excluded.int_value, "text_value": ins.excluded.text_value,
+              "updated_at": ins.excluded.updated_at},
     )
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[_STATE.c.query_name, _STATE.c.key],
-            set_={"int_value": ins.excluded.int_value, "text_value": ins.excluded.text_value,
-                  "updated_at": ins.excluded.updated_at},
-        )
-    )
+    return DriverSQL.compile(stmt, dialect,
+                             ("query_name", "key", "int_value", "text_value", "updated_at"))
 
 
 def advance_watermark(conn: Connection, query: str, keepa_minute: int, now: datetime) -> None:

@@ -22,9 +22,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Insert, func, select
+from sqlalchemy import Connection, Dialect, Insert, func
 from sqlalchemy.dialects import postgresql, sqlite
 
+from keepa_deals.store.driver import DriverSQL
 from keepa_deals.store.rows import ROW_FIELDS
 from keepa_deals.store.schema import DealRecord
 from keepa_deals.store.types import UTCDateTime, sqlite_datetime
@@ -76,20 +77,13 @@ def upsert_statement(dialect: str, keep_when_none: frozenset[str] = KEEP_WHEN_NO
 
 
 @lru_cache(maxsize=32)
-def _driver_sql(
-    dialect: Dialect, keep_when_none: frozenset[str]
-) -> tuple[str, tuple[str, ...] | None]:
-    """The upsert as driver SQL, and the positional parameter order (None: named)."""
-    compiled = upsert_statement(dialect.name, keep_when_none).compile(
-        dialect=dialect, column_keys=list(_PARAM_KEYS)
-    )
-    order = tuple(compiled.positiontup) if dialect.positional and compiled.positiontup else None
-    return str(compiled), order
+def _driver_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> DriverSQL:
+    """The upsert as driver SQL."""
+    return DriverSQL.compile(upsert_statement(dialect.name, keep_when_none), dialect,
+                             _PARAM_KEYS)
 
 
-def _driver_params(
-    dialect: Dialect, params: Sequence[dict[str, Any]], order: tuple[str, ...] | None
-) -> list[Any]:
+def _driver_params(dialect: Dialect, params: Sequence[dict[str, Any]], sql: DriverSQL) -> list[Any]:
     """Parameters as the driver takes them: what SQLAlchemy's column types would send."""
     if dialect.name == "sqlite":
         for p in params:
@@ -97,9 +91,7 @@ def _driver_params(
                 v = p[k]
                 if v is not None:
                     p[k] = sqlite_datetime(v)
-    if order is None:
-        return list(params)
-    return [tuple(p[k] for k in order) for p in params]
+    return sql.params(params)
 
 
 def dedupe(params: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,14 +110,21 @@ def existing_keys(conn: Connection, params: Sequence[dict[str, Any]]) -> set[tup
     for p in params:
         by_domain.setdefault(p["domain_id"], []).append(p["asin"])
     found: set[tuple[str, int]] = set()
+    # driver SQL: one statement text on PostgreSQL (an array parameter), so the server
+    # plans it once; SQLAlchemy's expanding IN would render and plan every batch anew
+    postgres = conn.dialect.name == "postgresql"
     for domain, asins in by_domain.items():
         for i in range(0, len(asins), LOOKUP_CHUNK):
             chunk = asins[i : i + LOOKUP_CHUNK]
-            rows = conn.execute(
-                select(_TABLE.c.asin).where(
-                    _TABLE.c.domain_id == domain, _TABLE.c.asin.in_(chunk)
-                )
-            )
+            if postgres:
+                rows = conn.exec_driver_sql(
+                    "SELECT asin FROM deals WHERE domain_id = %(domain)s"
+                    " AND asin = ANY(%(asins)s::varchar[])", {"domain": domain, "asins": chunk})
+            else:
+                marks = ",".join("?" * len(chunk))
+                rows = conn.exec_driver_sql(
+                    f"SELECT asin FROM deals WHERE domain_id = ? AND asin IN ({marks})",
+                    (domain, *chunk))
             found.update((asin, domain) for (asin,) in rows)
     return found
 
@@ -149,9 +148,9 @@ def upsert_deals(
         p["query_name"] = query
         p["first_seen"] = now
         p["updated_at"] = now
-    sql, order = _driver_sql(conn.dialect, keep_when_none)
-    data = _driver_params(conn.dialect, params, order)
+    sql = _driver_sql(conn.dialect, keep_when_none)
+    data = _driver_params(conn.dialect, params, sql)
     for i in range(0, len(data), BATCH_SIZE):
-        conn.exec_driver_sql(sql, data[i : i + BATCH_SIZE])
+        conn.exec_driver_sql(sql.text, data[i : i + BATCH_SIZE])
     updated = len(existing)
     return len(params) - updated, updated

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keepa_deals.profit import (
     DEFAULT_SETTINGS,
@@ -101,6 +106,21 @@ def test_rounding_rules() -> None:
     assert ratio_percent(1, 8) == 12.5
     assert ratio_percent(1, 800) == 0.13  # 0.125 → half away from zero
     assert ratio_percent(-1, 800) == -0.13
+
+
+@given(st.integers(-10**9, 10**9), st.integers(-10**9, 10**9).filter(bool))
+def test_ratio_percent_is_the_exact_ratio_rounded_half_away_from_zero(n: int, d: int) -> None:
+    exact = Fraction(n * 100, d)
+    value = Decimal(exact.numerator) / Decimal(exact.denominator)
+    # the reference: exact decimal arithmetic (fast integer arithmetic must agree with it)
+    assert ratio_percent(n, d) == float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@given(st.integers(0, 10**8), st.one_of(st.integers(0, 100).map(float),
+                                        st.decimals(0, 100, places=2).map(float)))
+def test_percent_fee_is_the_exact_fee_rounded_up(amount: int, percent: float) -> None:
+    exact = Decimal(amount) * Decimal(str(percent)) / 100
+    assert percent_fee(amount, percent) == int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
 def test_expected_sale_price_picks_the_first_present_window() -> None:

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from fractions import Fraction
+from decimal import ROUND_CEILING, Decimal
 
 #: The average windows Keepa's product stats offer (days).
 WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 
-_HUNDREDTH = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,15 +112,22 @@ def expected_sale_price(
 
 def percent_fee(amount_cents: int, percent: float) -> int:
     """``percent`` of ``amount_cents``, rounded up to a whole cent."""
+    if type(percent) is int or (type(percent) is float and percent.is_integer()):
+        return -(-amount_cents * int(percent) // 100)  # exact in integers: the common case
     exact = Decimal(amount_cents) * Decimal(str(percent)) / 100
     return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
 def ratio_percent(numerator: int, denominator: int) -> float:
     """numerator / denominator × 100, rounded half away from zero to 0.01."""
-    exact = Fraction(numerator * 100, denominator)
-    value = Decimal(exact.numerator) / Decimal(exact.denominator)
-    return float(value.quantize(_HUNDREDTH, rounding=ROUND_HALF_UP))
+    if denominator == 0:
+        raise ZeroDivisionError("ratio_percent: denominator is 0")
+    n = numerator * 10_000  # hundredths of a percent, exactly, in integers
+    q, r = divmod(abs(n), abs(denominator))
+    if 2 * r >= abs(denominator):
+        q += 1
+    # q / 100 is the double nearest to the exact decimal, as float(Decimal(...)) would give
+    return (q if (n < 0) == (denominator < 0) else -q) / 100
 
 
 def profit_at(

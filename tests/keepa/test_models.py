@@ -254,3 +254,14 @@ def test_product_batch() -> None:
     assert len(parse_product_batch({"tokensLeft": 3}, None)) == 0
     with pytest.raises(MalformedResponse):
         parse_product_batch({"products": {}}, None)
+
+
+def test_a_bad_value_in_a_date_range_row_raises_when_the_row_is_read() -> None:
+    rows = samples.deal()["avg"]
+    rows[1] = [1, "2", 3]
+    page = parse_deal_page({"deals": {"dr": [samples.deal(avg=rows)]}}, None)
+    deal = page.deals[0]
+    assert len(deal.avg[0]) > 0  # the good rows read as ever
+    with pytest.raises(MalformedResponse) as info:
+        deal.avg[1]
+    assert "avg[1]" in str(info.value)

@@ -69,25 +69,32 @@ _EMPTY: list[int] = []
 
 
 class ByDateRange:
-    """The deal arrays indexed ``[dateRange][csv type]``; a row is wrapped when it is read
-    (a deal's twelve rows are checked when parsed, and the ingestor reads two of them)."""
+    """The deal arrays indexed ``[dateRange][csv type]``.
 
-    __slots__ = ("raw", "_sentinels")
+    The shape (a list of rows, each a list or null) is checked when parsed;
+    a row's values are checked when the row is read, which raises
+    MalformedResponse naming it (a deal carries twelve such rows and the
+    ingestor reads two).
+    """
 
-    def __init__(self, raw: list[list[int] | None], *, sentinels: bool = True) -> None:
+    __slots__ = ("raw", "_sentinels", "_what")
+
+    def __init__(self, raw: list[list[int] | None], *, sentinels: bool = True,
+                 what: str = "date-range array") -> None:
         self.raw = raw
         self._sentinels = sentinels
+        self._what = what
 
     @classmethod
     def parse(cls, value: Any, what: str, *, sentinels: bool = True) -> ByDateRange:
         if value is None:
-            return cls([], sentinels=sentinels)
+            return cls([], sentinels=sentinels, what=what)
         if type(value) is not list:
             _shape.fail(what, f"expected a list of lists, got {type(value).__name__}")
         for row in value:
-            if row is not None:
-                _shape.int_list(row, what)
-        return cls(value, sentinels=sentinels)
+            if row is not None and type(row) is not list:
+                _shape.fail(what, f"expected a list of lists, found {type(row).__name__}")
+        return cls(value, sentinels=sentinels, what=what)
 
     def __getitem__(self, key: DateRange | int | str) -> CsvValues:
         if isinstance(key, str):
@@ -97,16 +104,16 @@ class ByDateRange:
         else:
             raise KeyError(key)
         raw = self.raw
-        if i >= len(raw):
+        if i >= len(raw) or not raw[i]:
             return CsvValues(_EMPTY)
-        return CsvValues(raw[i] or _EMPTY, sentinels=self._sentinels)
+        row = _shape.int_list(raw[i], f"{self._what}[{i}]")
+        return CsvValues(row, sentinels=self._sentinels)
 
     def __len__(self) -> int:
         return len(self.raw)
 
     def __repr__(self) -> str:
-        rows = [CsvValues(row or _EMPTY, sentinels=self._sentinels) for row in self.raw]
-        return f"ByDateRange({rows!r})"
+        return f"ByDateRange({[self[i] for i in range(min(len(self.raw), 4))]!r})"
 
 
 def parse_points(raw: Any, what: str, *, shipping: bool = False) -> tuple[CsvPoint, ...]:

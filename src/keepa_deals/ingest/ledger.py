@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import orjson
 from typing import Any, Literal
 
 from keepa_deals.errors import KeepaDealsError
@@ -60,9 +62,6 @@ class Candidate:
     #: What the feed said about it (title, price...), kept while it is pending.
     feed: dict[str, Any] | None = None
     refresh: bool = False
-    #: the JSON text of the fields it was last encoded with (the ledger is written on
-    #: every commit; most candidates have not changed since the last one)
-    _encoded: tuple[tuple[Any, ...], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def pending(self) -> bool:
@@ -70,14 +69,6 @@ class Candidate:
 
     def to_json(self) -> list[Any]:
         return [self.last_update, self.stage, self.seen_ms, self.feed, int(self.refresh)]
-
-    def encoded(self) -> str:
-        """``"<asin>":[fields]``, as the ledger's JSON holds it."""
-        key = (self.last_update, self.stage, self.seen_ms, id(self.feed), self.refresh)
-        if self._encoded is None or self._encoded[0] != key:
-            text = json.dumps(self.asin) + ":" + json.dumps(self.to_json(), separators=(",", ":"))
-            self._encoded = (key, text)
-        return self._encoded[1]
 
     @classmethod
     def from_json(cls, asin: str, raw: Any) -> Candidate:
@@ -193,9 +184,16 @@ class Ledger:
     # --- storage --------------------------------------------------------------
 
     def dumps(self) -> str:
-        segments = json.dumps([[s.lo, s.hi, s.count, s.settled] for s in self.segments])
-        cands = ",".join(c.encoded() for c in self.candidates.values())
-        return f'{{"v":{VERSION},"segments":{segments},"candidates":{{{cands}}}}}'
+        """The ledger as JSON (written with every commit: orjson, in one call)."""
+        doc = {
+            "v": VERSION,
+            "segments": [[s.lo, s.hi, s.count, s.settled] for s in self.segments],
+            "candidates": {a: c.to_json() for a, c in self.candidates.items()},
+        }
+        try:
+            return orjson.dumps(doc).decode()
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits in a feed view
+            return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
     def loads(cls, text: str | None) -> Ledger:

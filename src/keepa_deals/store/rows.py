@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from keepa_deals.store.errors import InvalidDealRow
@@ -98,8 +99,16 @@ def row_params(row: DealRow) -> dict[str, Any]:
     if type(domain) is not int or not 1 <= domain <= 12:
         raise InvalidDealRow(asin, "domain_id", f"must be a Keepa domain id 1-12, got {domain!r}")
 
-    params: dict[str, Any] = {name: getattr(row, name) for name in ROW_FIELDS}
+    params: dict[str, Any] = dict(zip(ROW_FIELDS, _ALL(row), strict=True))
+    if _plainly_valid(row):
+        return params
+    # something is off (or merely needs normalising, like an int in a float column):
+    # the field-by-field checks say which field, and how
+    return _checked(params, asin)
 
+
+def _checked(params: dict[str, Any], asin: str) -> dict[str, Any]:
+    """``params`` checked field by field (and normalised); raises InvalidDealRow."""
     for name in _NON_NEGATIVE_INTS:
         _check_int(params, name, asin, 0)
     for name in _POSITIVE_INTS:
@@ -129,6 +138,43 @@ def row_params(row: DealRow) -> dict[str, Any]:
         if v is not None and (not isinstance(v, datetime) or v.utcoffset() is None):
             raise InvalidDealRow(asin, name, f"must be an aware datetime, got {v!r}")
     return params
+
+
+_ALL = attrgetter(*ROW_FIELDS)
+_INT32_NON_NEGATIVE = attrgetter(*(n for n in _NON_NEGATIVE_INTS if n != "root_category"))
+_FLOAT_VALUES = attrgetter(*_FLOATS)
+_TEXT_VALUES = attrgetter(*_TEXTS)
+_TIME_VALUES = attrgetter(*_TIMES)
+
+
+def _ints_within(values: tuple[Any, ...], low: int, high: int) -> bool:
+    xs = [v for v in values if v is not None]
+    return not xs or (list(map(type, xs)).count(int) == len(xs)
+                      and low <= min(xs) and max(xs) <= high)
+
+
+def _plainly_valid(row: DealRow) -> bool:
+    """Whether every field is already in its final form (the usual case), checked with a
+    few C-level passes; False sends the row through the field-by-field checks."""
+    if not _ints_within(_INT32_NON_NEGATIVE(row), 0, _INT32_MAX):
+        return False
+    if not _ints_within((row.root_category,), 0, _INT64_MAX):
+        return False
+    if not _ints_within((row.sales_rank,), 1, _INT32_MAX):
+        return False
+    if not _ints_within((row.profit_cents,), -_INT32_MAX, _INT32_MAX):
+        return False
+    floats = [v for v in _FLOAT_VALUES(row) if v is not None]
+    if list(map(type, floats)).count(float) != len(floats) or not all(map(math.isfinite, floats)):
+        return False
+    if type(row.price_includes_shipping) is not bool:
+        return False
+    if row.amazon_in_stock is not None and type(row.amazon_in_stock) is not bool:
+        return False
+    if not all(v is None or type(v) is str for v in _TEXT_VALUES(row)):
+        return False
+    return all(v is None or (type(v) is datetime and v.utcoffset() is not None)
+               for v in _TIME_VALUES(row))
 
 
 def _check_int(params: dict[str, Any], name: str, asin: str, minimum: int | None) -> None:

@@ -86,11 +86,15 @@ def _driver_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> DriverSQL:
 def _driver_params(dialect: Dialect, params: Sequence[dict[str, Any]], sql: DriverSQL) -> list[Any]:
     """Parameters as the driver takes them: what SQLAlchemy's column types would send."""
     if dialect.name == "sqlite":
+        texts: dict[datetime, str] = {}  # a batch shares most of its times (``now``)
         for p in params:
             for k in _TIME_KEYS:
                 v = p[k]
                 if v is not None:
-                    p[k] = sqlite_datetime(v)
+                    text = texts.get(v)
+                    if text is None:
+                        text = texts[v] = sqlite_datetime(v)
+                    p[k] = text
     return sql.params(params)
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from _databases import BACKENDS
+
 from keepa_deals.budget.core import Policy, Snapshot
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import persist
@@ -40,6 +41,7 @@ from keepa_deals.keepa.replies import decode_body
 from keepa_deals.keepa.status import TokenStatus
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.query import FeedFilters, Filters, OffersFilters, StatsFilters, default_query
+from keepa_deals.runtime import tune_gc
 from keepa_deals.sandbox import CatalogConfig, Sandbox
 from keepa_deals.sandbox.deals import render_deal
 from keepa_deals.sandbox.products import ProductQuery, render_product
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per backend, each on a fresh database; the median is shown "
                              "(default 3)")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's default collector thresholds (to compare)")
     args = parser.parse_args(argv)
     n = min(args.deals, 67 * PAGE)
     deals, products = synthesise(n)
@@ -188,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     build_universe.cache_clear()
     render_deal.cache_clear()
     gc.collect()
-    gc.freeze()  # as the keepa-deals command does at start-up (keepa_deals.cli.main)
+    if args.default_gc:
+        gc.freeze()
+    else:
+        tune_gc()  # as the keepa-deals command does at start-up (keepa_deals/runtime.py)
     print("decode: JSON text to dicts; parse: dicts to Keepa models (deal + product);\n"
           "score: feed walk, filters, product facts, profit model, rows, ledger;\n"
           "store: upsert, watermark and ledger in one transaction per batch\n"

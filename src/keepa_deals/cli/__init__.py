@@ -7,19 +7,16 @@ input, Keepa or a store unreachable).
 
 from __future__ import annotations
 
-import gc
 import sys
 
 from keepa_deals.cli import _commands  # noqa: F401  (registers the verbs)
 from keepa_deals.cli._app import app
 from keepa_deals.errors import KeepaDealsError
+from keepa_deals.runtime import tune_gc
 
 
 def main(argv: list[str] | None = None) -> None:
-    # Everything imported so far lives as long as the process: keep it out of the
-    # garbage collector's full collections, which otherwise walk it again and again
-    # while a long run parses thousands of replies.
-    gc.freeze()
+    tune_gc()  # see keepa_deals/runtime.py
     try:
         app.main(args=argv, prog_name="keepa-deals", standalone_mode=True)
     except KeepaDealsError as exc:  # pragma: no cover - click handles most

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from keepa_deals.store.errors import InvalidDealRow
@@ -99,8 +99,9 @@ def row_params(row: DealRow) -> dict[str, Any]:
     if type(domain) is not int or not 1 <= domain <= 12:
         raise InvalidDealRow(asin, "domain_id", f"must be a Keepa domain id 1-12, got {domain!r}")
 
-    params: dict[str, Any] = dict(zip(ROW_FIELDS, _ALL(row), strict=True))
-    if _plainly_valid(row):
+    values = _ALL(row)
+    params: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=True))
+    if _plainly_valid(values):
         return params
     # something is off (or merely needs normalising, like an int in a float column):
     # the field-by-field checks say which field, and how
@@ -141,40 +142,56 @@ def _checked(params: dict[str, Any], asin: str) -> dict[str, Any]:
 
 
 _ALL = attrgetter(*ROW_FIELDS)
-_INT32_NON_NEGATIVE = attrgetter(*(n for n in _NON_NEGATIVE_INTS if n != "root_category"))
-_FLOAT_VALUES = attrgetter(*_FLOATS)
-_TEXT_VALUES = attrgetter(*_TEXTS)
-_TIME_VALUES = attrgetter(*_TIMES)
+_AT = {name: i for i, name in enumerate(ROW_FIELDS)}
+_NONE = type(None)
 
 
-def _ints_within(values: tuple[Any, ...], low: int, high: int) -> bool:
-    xs = [v for v in values if v is not None]
-    return not xs or (list(map(type, xs)).count(int) == len(xs)
-                      and low <= min(xs) and max(xs) <= high)
+def _allowed(name: str) -> frozenset[type]:
+    if name in _NON_NEGATIVE_INTS or name in _POSITIVE_INTS or name in _SIGNED_INTS:
+        return frozenset({_NONE, int})
+    if name in _FLOATS:
+        return frozenset({_NONE, float})
+    if name in _OPTIONAL_BOOLS:
+        return frozenset({_NONE, bool})
+    if name in _TEXTS:
+        return frozenset({_NONE, str})
+    if name in _TIMES:
+        return frozenset({_NONE, datetime})
+    return frozenset({bool} if name == "price_includes_shipping" else {str, int})
 
 
-def _plainly_valid(row: DealRow) -> bool:
+_ALLOWED = tuple(_allowed(name) for name in ROW_FIELDS)
+#: Field-type combinations seen to be in final form (a handful in practice; bounded).
+_GOOD_TYPES: set[tuple[type, ...]] = set()
+_INT32_NON_NEGATIVE = itemgetter(*(_AT[n] for n in _NON_NEGATIVE_INTS if n != "root_category"))
+_FLOAT_VALUES = itemgetter(*(_AT[n] for n in _FLOATS))
+_TIME_VALUES = itemgetter(*(_AT[n] for n in _TIMES))
+_ROOT, _RANK, _PROFIT = _AT["root_category"], _AT["sales_rank"], _AT["profit_cents"]
+
+
+def _plainly_valid(values: tuple[Any, ...]) -> bool:
     """Whether every field is already in its final form (the usual case), checked with a
     few C-level passes; False sends the row through the field-by-field checks."""
-    if not _ints_within(_INT32_NON_NEGATIVE(row), 0, _INT32_MAX):
+    types = tuple(map(type, values))
+    if types not in _GOOD_TYPES:
+        if not all(t in allowed for t, allowed in zip(types, _ALLOWED, strict=True)):
+            return False
+        if len(_GOOD_TYPES) < 1024:
+            _GOOD_TYPES.add(types)
+    ints = [v for v in _INT32_NON_NEGATIVE(values) if v is not None]
+    if ints and (min(ints) < 0 or max(ints) > _INT32_MAX):
         return False
-    if not _ints_within((row.root_category,), 0, _INT64_MAX):
+    root, rank, profit = values[_ROOT], values[_RANK], values[_PROFIT]
+    if root is not None and not 0 <= root <= _INT64_MAX:
         return False
-    if not _ints_within((row.sales_rank,), 1, _INT32_MAX):
+    if rank is not None and not 1 <= rank <= _INT32_MAX:
         return False
-    if not _ints_within((row.profit_cents,), -_INT32_MAX, _INT32_MAX):
+    if profit is not None and not -_INT32_MAX <= profit <= _INT32_MAX:
         return False
-    floats = [v for v in _FLOAT_VALUES(row) if v is not None]
-    if list(map(type, floats)).count(float) != len(floats) or not all(map(math.isfinite, floats)):
+    floats = [v for v in _FLOAT_VALUES(values) if v is not None]
+    if floats and not all(map(math.isfinite, floats)):
         return False
-    if type(row.price_includes_shipping) is not bool:
-        return False
-    if row.amazon_in_stock is not None and type(row.amazon_in_stock) is not bool:
-        return False
-    if not all(v is None or type(v) is str for v in _TEXT_VALUES(row)):
-        return False
-    return all(v is None or (type(v) is datetime and v.utcoffset() is not None)
-               for v in _TIME_VALUES(row))
+    return all(v is None or v.utcoffset() is not None for v in _TIME_VALUES(values))
 
 
 def _check_int(params: dict[str, Any], name: str, asin: str, minimum: int | None) -> None:

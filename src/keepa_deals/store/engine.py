@@ -15,7 +15,6 @@ the write lock up front, so a read-then-write transaction never fails with
 from __future__ import annotations
 
 import time
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from keepa_deals.errors import ConfigError
@@ -32,6 +31,8 @@ from keepa_deals.store.errors import DatabaseUnavailable, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 PG_CONNECT_TIMEOUT_S = 10
+#: A pooled PostgreSQL connection idle this long is pinged before it is used.
+PG_PING_AFTER_IDLE_S = 5.0
 
 _PG_PREFIXES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
@@ -164,7 +165,28 @@ def _postgres_engine(url: URL, *, echo: bool) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(url, echo=echo, connect_args=connect_args)
+
+    # A pooled connection is pinged before use when it has been idle a while (a server
+    # restart or an idle timeout may have closed it); one used moments ago is not: an
+    # ingest run commits every few milliseconds, and a ping per commit is a round trip
+    # per commit.  A connection that dies anyway fails its statement as a disconnect,
+    # which invalidates the pool, and the next run starts on fresh connections.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < PG_PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:  # the pool replaces it and retries
+            raise DisconnectionError(f"the pooled connection is closed: {exc}") from exc
+
+    return engine
 
 
 @contextmanager

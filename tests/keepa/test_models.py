@@ -265,3 +265,12 @@ def test_a_bad_value_in_a_date_range_row_raises_when_the_row_is_read() -> None:
     with pytest.raises(MalformedResponse) as info:
         deal.avg[1]
     assert "avg[1]" in str(info.value)
+
+
+def test_a_bad_value_in_a_stats_array_raises_when_it_is_read() -> None:
+    stats = samples.product()["stats"]
+    stats["avg90"] = [1, 2, "3"]
+    s = parse_product(samples.product(stats=stats)).stats
+    assert s is not None and s.avg90["AMAZON"] == 1  # the good values read as ever
+    with pytest.raises(MalformedResponse, match=r"stats avg90\[USED\]: expected an integer"):
+        s.avg90["USED"]

@@ -133,7 +133,13 @@ class Stats:
 
 
 def _values(d: Mapping[str, Any], key: str, what: str) -> CsvValues:
-    return CsvValues(_shape.opt_int_list(d, key, what) or _EMPTY)
+    """A stats array: its shape is checked now, each value when it is read (CsvValues)."""
+    value = d.get(key)
+    if value is None:
+        return CsvValues(_EMPTY)
+    if type(value) is not list:
+        _shape.fail(f"{what} {key}", f"expected a list of integers, got {type(value).__name__}")
+    return CsvValues(value, what=f"{what} {key}")
 
 
 def parse_stats(value: Any, what: str) -> Stats:

@@ -34,14 +34,19 @@ class CsvValues(Mapping[str, int | None]):
 
     With ``sentinels`` (the default) -1 and -2 read as None; deltas, whose -1
     is a real difference, are built with ``sentinels=False``.  A type past the
-    end of the array reads as None.
+    end of the array reads as None.  A value that is not an integer raises
+    MalformedResponse naming the array (``what``) and the type when it is
+    read: a reply carries dozens of these arrays and the ingestor reads a few
+    values of a few of them.
     """
 
-    __slots__ = ("raw", "_sentinels")
+    __slots__ = ("raw", "_sentinels", "_what")
 
-    def __init__(self, raw: list[int], *, sentinels: bool = True) -> None:
+    def __init__(self, raw: list[int], *, sentinels: bool = True,
+                 what: str = "csv array") -> None:
         self.raw = raw
         self._sentinels = sentinels
+        self._what = what
 
     def __getitem__(self, key: CsvKey) -> int | None:
         # a CsvType or a plain int in range is its own index (the scorer's hot path)
@@ -50,6 +55,9 @@ class CsvValues(Mapping[str, int | None]):
         if i >= len(raw):
             return None
         value = raw[i]
+        if type(value) is not int:
+            _shape.fail(f"{self._what}[{_NAMES[i]}]",
+                        f"expected an integer, got {type(value).__name__}")
         if self._sentinels and (value == -1 or value == -2):
             return None
         return value

@@ -26,7 +26,13 @@ from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest import persist
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger
-from keepa_deals.ingest.plan import Affordable, batch_size, unit_cost
+from keepa_deals.ingest.plan import (
+    MAX_OFFERS_BATCH,
+    MAX_STATS_BATCH,
+    Affordable,
+    batch_size,
+    unit_cost,
+)
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.scan import walk_feed
 from keepa_deals.keepa.client import KeepaClient
@@ -185,7 +191,7 @@ class Pipeline:
             self._commit(watermark=cov.watermark if cov.complete else None)
             self.report.scan_complete = cov.complete
             if check_each_page:
-                self.candidates()
+                self.candidates(full_batches=True)
             if page.oldest is not None:  # keep the ledger small during a long walk
                 self.ledger.compact(above=page.oldest + LATE_MINUTES)
         if self.report.scan_complete is False:
@@ -194,20 +200,32 @@ class Pipeline:
 
     # --- stages 1 and 2: new candidates ------------------------------------------------------
 
-    def candidates(self, *, refresh_only: bool = False) -> None:
-        """Work the ledger: offers first (their product check is paid for), then checks."""
+    def candidates(self, *, refresh_only: bool = False, full_batches: bool = False) -> None:
+        """Work the ledger: offers first (their product check is paid for), then checks.
+
+        With ``full_batches`` (between feed pages) a call is made only when it can be full
+        (Keepa's per-call maximum, or all the budget allows); the rest waits in the ledger
+        for the next page's candidates, so 150-deal pages make 100-ASIN calls, not 100 + 50.
+        """
         while True:
             self.checkpoint()
             waiting = [c for c in self.ledger.pending("offers")
                        if c.asin not in self._offers_failed and (c.refresh or not refresh_only)]
-            if waiting and self.fetch_offers:
+            if waiting and self.fetch_offers and not (
+                    full_batches and self._partial(len(waiting), self.offers)):
                 self._offers_failed.update(self._offers_batch(waiting))
                 continue
             fresh = [] if refresh_only else self.ledger.pending("stats")
-            if fresh:
+            if fresh and not (full_batches and self._partial(len(fresh), None)):
                 self._stats_batch(fresh)
                 continue
             return
+
+    def _partial(self, pending: int, offers: int | None) -> bool:
+        """Would the next call take every pending ASIN and still not be full?"""
+        limit = MAX_OFFERS_BATCH if offers else MAX_STATS_BATCH
+        return pending < limit and batch_size(pending, offers=offers,
+                                              affordable=self.affordable()) >= pending
 
     def _products(self, asins: list[str], offers: int | None) -> ProductBatch:
         reply = self.client.products(asins, domain=self.query.domain_id, stats=self.days,

@@ -74,6 +74,16 @@ def synthesise(n: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]
     return deals, products
 
 
+def reference_ms() -> float:
+    """A fixed piece of plain Python work, timed: this machine's speed at the moment (a
+    shared or throttled machine varies by half; compare runs with similar figures)."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    return (time.perf_counter() - t0) * 1000
+
+
 class Timer:
     """Wall time spent per stage, summed."""
 
@@ -200,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
           "score: feed walk, filters, product facts, profit model, rows, ledger;\n"
           "store: upsert, watermark and ledger in one transaction per batch\n"
           f"each line: the median of {args.repeat} runs on fresh databases "
-          "(deals/s range in brackets)\n")
+          "(deals/s range in brackets);\n"
+          "ref ms: a fixed plain-Python loop timed before that run (the machine's speed then)\n")
     print(f"{'backend':<11} {'pass':<7} {'deals':>6} {'seconds':>8} {'deals/s':>8} "
           f"{'(range)':>15} {'cpu µs/deal':>12}  µs/deal: decode parse score store   stored")
     for backend in args.backend or ["sqlite", "postgresql"]:
-        runs: dict[str, list[tuple[float, float, dict[str, float], int]]] = {}
+        runs: dict[str, list[tuple[float, float, dict[str, float], int, float]]] = {}
         for _ in range(max(1, args.repeat)):
             with BACKENDS[backend]() as url:
                 if url is None:
@@ -212,21 +223,22 @@ def main(argv: list[str] | None = None) -> int:
                 with DealStore.open(url, clock=FakeClock(START_MS)) as store:
                     for phase, client in passes:
                         timer = client.timer = Timer()
+                        ref = reference_ms()
                         wall, cpu, report = run_pass(store, client, n)
                         c = report.counts
                         assert c.added + c.updated + c.rejected == n, (c, report.reasons)
                         runs.setdefault(phase, []).append(
-                            (wall, cpu, dict(timer.seconds), c.added + c.updated))
+                            (wall, cpu, dict(timer.seconds), c.added + c.updated, ref))
         for phase, results in runs.items():
             results.sort(key=lambda r: r[0])
-            wall, cpu, t, stored = results[len(results) // 2]
+            wall, cpu, t, stored, ref = results[len(results) // 2]
             rates = sorted(n / r[0] for r in results)
             span = f"({rates[0]:,.0f}-{rates[-1]:,.0f})"
             score = wall - sum(t.values())
             parts = " ".join(f"{v / n * 1e6:>5.0f}" for v in (
                 t.get("decode", 0), t.get("parse", 0), score, t.get("store", 0)))
             print(f"{backend:<11} {phase:<7} {n:>6} {wall:>8.2f} {n / wall:>8,.0f} "
-                  f"{span:>15} {cpu / n * 1e6:>12.1f}  {parts:>28}   {stored}")
+                  f"{span:>15} {cpu / n * 1e6:>12.1f}  {parts:>28}   {stored:>6} {ref:>6.0f}")
     return 0
 
 

@@ -239,3 +239,24 @@ def test_times_in_other_zones_are_stored_as_utc(store: DealStore) -> None:
     stored = store.get_deal(asin(1))
     assert stored is not None and stored.last_refreshed == local
     assert stored.last_refreshed.tzinfo == UTC and stored.last_refreshed.hour == 8
+
+
+def test_every_value_reads_back_exactly(store: DealStore) -> None:
+    """The upsert's wire forms (PostgreSQL: one JSON array per batch) lose nothing."""
+    from datetime import timedelta, timezone
+
+    when = datetime(2027, 1, 15, 7, 59, 30, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    edge = row(1, title='Ünïcode “quotes” \\ back\\slash "double" \u2028 🙂', root_category=2**63 - 1,
+               percent_below_avg=0.1 + 0.2, roi_percent=1e-300, margin_percent=-123.456789012345,
+               referral_fee_percent=15.0, profit_cents=-(2**31 - 1), sales_rank=2**31 - 1,
+               amazon_in_stock=None, price_includes_shipping=False, last_seen_in_feed=when,
+               last_refreshed=None, keepa_last_update=when + timedelta(microseconds=1))
+    store.save_batch([edge], query="q")
+    got = store.get_deal(edge.asin)
+    assert got is not None
+    for name in ("title", "root_category", "percent_below_avg", "roi_percent", "margin_percent",
+                 "referral_fee_percent", "profit_cents", "sales_rank", "amazon_in_stock",
+                 "price_includes_shipping", "last_seen_in_feed", "last_refreshed",
+                 "keepa_last_update", "avg365_cents"):
+        assert getattr(got, name) == getattr(edge, name), name
+    assert type(got.percent_below_avg) is float and type(got.profit_cents) is int

@@ -29,9 +29,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import orjson
-from typing import Any, Literal
 
 from keepa_deals.errors import KeepaDealsError
 

@@ -268,3 +268,11 @@ def test_every_field_is_documented() -> None:
 
     walk(DealQuery, "")
     assert not missing, f"fields missing from docs/query.md: {missing}"
+
+
+def test_profit_settings_follow_the_query_they_are_asked_of() -> None:
+    q = default_query()
+    assert q.profit_settings() is q.profit_settings()  # built once per profit table
+    cheaper = q.model_copy(update={"profit": q.profit.model_copy(update={"prep_cents": 7})})
+    assert cheaper.profit_settings().prep_cents == 7
+    assert q.profit_settings().prep_cents == q.profit.prep_cents

@@ -85,4 +85,17 @@ class DealQuery(BaseModel):
         return self.selection.to_wire(page)
 
     def profit_settings(self) -> ProfitSettings:
-        return self.profit.settings()
+        """The profit model's settings (the scorer asks once per deal: built once per
+        ``ProfitConfig`` object, which is immutable)."""
+        profit = self.profit
+        hit = _SETTINGS.get(id(profit))
+        if hit is not None and hit[0] is profit:
+            return hit[1]
+        if len(_SETTINGS) >= 64:
+            _SETTINGS.clear()
+        made = profit.settings()
+        _SETTINGS[id(profit)] = (profit, made)  # holds the object: its id stays its own
+        return made
+
+
+_SETTINGS: dict[int, tuple[ProfitConfig, ProfitSettings]] = {}

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keepa_deals.keepa.csvtypes import SHIPPING_TYPES, CsvType
+from keepa_deals.keepa.deals import IMAGE_BASE_URL
 from keepa_deals.keepa.products import AmazonAvailability, Offer, OfferCondition, Product
 from keepa_deals.keepa.time import keepa_minutes_to_datetime
 from keepa_deals.profit import ProfitEstimate, estimate_profit
@@ -68,14 +69,22 @@ class FeedView:
     sales_rank: int | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": self.title, "i": self.image_url, "r": self.root_category,
+        """Short keys, and Amazon's image URL as its file name: the ledger carries one of
+        these per pending candidate and is written with every commit."""
+        image = self.image_url
+        if image is not None and image.startswith(IMAGE_BASE_URL):
+            image = image[len(IMAGE_BASE_URL):]
+        return {"t": self.title, "i": image, "r": self.root_category,
                 "c": self.category_name, "p": self.price_cents, "b": self.percent_below,
                 "s": self.sales_rank}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> FeedView:
         raw = raw or {}
-        return cls(raw.get("t"), raw.get("i"), raw.get("r"), raw.get("c"), raw.get("p"),
+        image = raw.get("i")
+        if isinstance(image, str) and image and not image.startswith(("http://", "https://")):
+            image = IMAGE_BASE_URL + image
+        return cls(raw.get("t"), image, raw.get("r"), raw.get("c"), raw.get("p"),
                    raw.get("b"), raw.get("s"))
 
 

@@ -41,7 +41,8 @@ from keepa_deals.errors import KeepaDealsError
 LATE_MINUTES = 10
 
 LEDGER_KEY = "ingest_ledger"
-VERSION = 1
+#: 2: checked deals as ``done: {asin: lastUpdate}`` (1, which listed them whole, is read)
+VERSION = 2
 
 Stage = Literal["stats", "offers", "done"]
 STAGES: tuple[Stage, ...] = ("stats", "offers", "done")
@@ -184,11 +185,23 @@ class Ledger:
     # --- storage --------------------------------------------------------------
 
     def dumps(self) -> str:
-        """The ledger as JSON (written with every commit: orjson, in one call)."""
+        """The ledger as JSON (written with every commit: compact, and one orjson call).
+
+        A checked deal is kept only to be recognised by a rescan, so ``done`` holds just
+        its ``lastUpdate``; ``candidates`` holds the rest whole.
+        """
+        done: dict[str, int] = {}
+        rest: dict[str, list[Any]] = {}
+        for a, c in self.candidates.items():
+            if c.stage == "done" and c.last_update is not None and not c.refresh:
+                done[a] = c.last_update
+            else:
+                rest[a] = c.to_json()
         doc = {
             "v": VERSION,
             "segments": [[s.lo, s.hi, s.count, s.settled] for s in self.segments],
-            "candidates": {a: c.to_json() for a, c in self.candidates.items()},
+            "candidates": rest,
+            "done": done,
         }
         try:
             return orjson.dumps(doc).decode()
@@ -197,13 +210,14 @@ class Ledger:
 
     @classmethod
     def loads(cls, text: str | None) -> Ledger:
+        """Read what ``dumps`` wrote (or the previous version's format)."""
         if not text:
             return cls()
         try:
             raw = json.loads(text)
         except ValueError as exc:
             raise LedgerError(f"the ingest ledger is not JSON: {exc}") from None
-        if not isinstance(raw, dict) or raw.get("v") != VERSION:
+        if not isinstance(raw, dict) or raw.get("v") not in (1, VERSION):
             raise LedgerError("the ingest ledger has an unknown format")
         segments = []
         for s in raw.get("segments", []):
@@ -211,6 +225,12 @@ class Ledger:
                 raise LedgerError("the ingest ledger has a malformed segment")
             segments.append(Segment(*s))
         cands = raw.get("candidates", {})
-        if not isinstance(cands, dict):
+        done = raw.get("done", {})
+        if not isinstance(cands, dict) or not isinstance(done, dict):
             raise LedgerError("the ingest ledger's candidates are malformed")
-        return cls(segments, {a: Candidate.from_json(a, c) for a, c in cands.items()})
+        out = {a: Candidate.from_json(a, c) for a, c in cands.items()}
+        for a, lu in done.items():
+            if type(lu) is not int:
+                raise LedgerError(f"candidate {a}: lastUpdate is not a Keepa minute")
+            out[a] = Candidate(a, lu, "done", 0)
+        return cls(segments, out)

@@ -46,6 +46,7 @@ from keepa_deals.budget.errors import BudgetStoreUnavailable
 from keepa_deals.budget.store import MappingStoreBase
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.sqlite_wal import switch_to_wal
 
 log = logging.getLogger("keepa_deals.budget")
 T = TypeVar("T")
@@ -262,7 +263,7 @@ class SqliteStore(MappingStoreBase):
         try:
             db.text_factory = _decode
             db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")
+            switch_to_wal(db.execute, self.busy_timeout_s)  # new files: a race
             db.execute("PRAGMA synchronous = NORMAL")
             for stmt in _SCHEMA:
                 db.execute(stmt)

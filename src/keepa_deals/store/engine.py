@@ -27,6 +27,7 @@ from sqlalchemy.pool import StaticPool
 
 from keepa_deals.errors import ConfigError
 from keepa_deals.settings import Settings
+from keepa_deals.sqlite_wal import switch_to_wal
 from keepa_deals.store.errors import DatabaseUnavailable, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -127,7 +128,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         cur = dbapi_conn.cursor()
         try:
             if not in_memory:
-                _set_wal(cur)
+                switch_to_wal(cur.execute, SQLITE_BUSY_TIMEOUT_MS / 1000)
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -140,25 +141,6 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
-
-
-def _set_wal(cur: Any) -> None:
-    """Switch the file to WAL (it stays so).  Processes opening a new file at once race
-    for that switch, and SQLite answers the losers "database is locked" without waiting
-    for the busy timeout: try again until the winner is done."""
-    import sqlite3
-
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    delay = 0.01
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
 
 
 def _postgres_engine(url: URL, *, echo: bool) -> Engine:

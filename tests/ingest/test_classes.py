@@ -14,8 +14,7 @@ import pytest
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import IngestEnv, IngestReport, open_env, smart_ingestor
 from keepa_deals.ingest.ledger import LEDGER_KEY, Ledger
-from keepa_deals.ingest.plan import MAX_STATS_BATCH
-from keepa_deals.ingest.plan import unit_cost
+from keepa_deals.ingest.plan import MAX_STATS_BATCH, unit_cost
 from keepa_deals.query import DealQuery
 from keepa_deals.sandbox import Sandbox
 from keepa_deals.settings import Settings

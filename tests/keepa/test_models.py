@@ -241,8 +241,15 @@ def test_availability() -> None:
 )
 def test_malformed_products_raise_malformed_response(changes: dict[str, Any], where: str) -> None:
     with pytest.raises(MalformedResponse) as info:
-        parse_product_batch({"products": [samples.product(**changes)]}, None)
+        parse_product(samples.product(**changes))
     assert where in str(info.value)
+    # in a batch, the malformed product is reported and the others are kept
+    good = samples.product(asin="B00PROD002")
+    batch = parse_product_batch({"products": [samples.product(**changes), good]}, None)
+    assert [p.asin for p in batch.products] == ["B00PROD002"]
+    ((asin, problem),) = batch.malformed
+    assert where in problem
+    assert asin == (None if changes.get("asin", "x") is None else samples.product()["asin"])
 
 
 def test_product_batch() -> None:

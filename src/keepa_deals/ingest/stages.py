@@ -38,6 +38,7 @@ from keepa_deals.ingest.scan import walk_feed
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.deals import Deal, DealPage
 from keepa_deals.keepa.economics import DEAL_PAGE_COST, estimate_product_cost
+from keepa_deals.keepa.errors import MalformedResponse
 from keepa_deals.keepa.products import ProductBatch
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.query import DealQuery
@@ -151,6 +152,22 @@ class Pipeline:
             snap = self.budget.snapshot()
         return Affordable.from_snapshot(snap, self.budget.policy)
 
+    def _unreadable(self, reply: ProductBatch) -> dict[str, str]:
+        """The reply's products that could not be read, by ASIN (logged)."""
+        if reply.malformed:
+            log.warning("query %s: %d products of a /product reply could not be read, e.g. %s",
+                        self.query.name, len(reply.malformed), reply.malformed[0][1])
+        return {asin: problem for asin, problem in reply.malformed if asin}
+
+    def _malformed(self, asin: str, exc: MalformedResponse, *, refresh: bool = False) -> None:
+        """One product's data could not be read: that deal is set aside, the batch goes on
+        (a reply that is malformed for one ASIN must not stop every later run)."""
+        log.warning("query %s: %s: %s", self.query.name, asin, exc)
+        if refresh:
+            self.report.reasons["re-check: malformed product data"] += 1
+        else:
+            self._reject("malformed product data")
+
     def _reject(self, why: str, n: int = 1) -> None:
         self.report.counts.rejected += n
         self.report.reasons[why] += n
@@ -239,23 +256,35 @@ class Pipeline:
         reply = self._products([c.asin for c in batch], None)
         self.report.checked_stats += len(batch)
         found = reply.by_asin()
+        bad = self._unreadable(reply)
         now = self.now()
         rows: list[DealRow] = []
         done: list[str] = []
         passed: list[str] = []
         for c in batch:
             product = found.get(c.asin)
-            facts = ev.product_facts(product, self.query) if product else None
-            why, est = (("not found", None) if product is None
-                        else ev.stats_check(facts, self.query))
+            try:
+                if c.asin in bad:
+                    raise MalformedResponse(bad[c.asin])
+                facts = ev.product_facts(product, self.query) if product else None
+                why, est = (("not found", None) if product is None
+                            else ev.stats_check(facts, self.query))
+                row = None
+                if why is None and not self.fetch_offers:
+                    assert facts is not None
+                    row = self._row(c, facts, facts.stats_price, False, now, est)
+            except MalformedResponse as exc:
+                self._malformed(c.asin, exc)
+                done.append(c.asin)
+                continue
             if why is not None:
                 self._reject(why)
                 done.append(c.asin)
             elif self.fetch_offers:
                 passed.append(c.asin)
             else:
-                assert facts is not None
-                rows.append(self._row(c, facts, facts.stats_price, False, now, est))
+                assert row is not None
+                rows.append(row)
                 done.append(c.asin)
         self.ledger.finish(done)
         self.ledger.advance(passed)
@@ -267,6 +296,7 @@ class Pipeline:
         reply = self._products([c.asin for c in batch], self.offers)
         self.report.checked_offers += len(batch)
         found = reply.by_asin()
+        bad = self._unreadable(reply)
         now = self.now()
         rows: list[DealRow] = []
         refreshed: list[DealRow] = []
@@ -279,25 +309,38 @@ class Pipeline:
                 failed.append(c.asin)  # Keepa could not fetch the offers: try again later
                 continue
             done.append(c.asin)
-            facts = ev.product_facts(product, self.query) if product else None
-            why = "not found" if product is None else ev.stats_verdict(facts, self.query)
-            est = None
-            if why is None:
-                assert product is not None and facts is not None
-                buy = ev.price_from_offers(product, self.query.price_type)
-                est = ev.estimate(facts, buy, self.query) if buy is not None else None
-                why = "no live offer" if buy is None else ev.offers_verdict(est, self.query)
-            if c.refresh:
+            try:
+                if c.asin in bad:
+                    raise MalformedResponse(bad[c.asin])
+                facts = ev.product_facts(product, self.query) if product else None
+                why = "not found" if product is None else ev.stats_verdict(facts, self.query)
+                est = None
+                if why is None:
+                    assert product is not None and facts is not None
+                    buy = ev.price_from_offers(product, self.query.price_type)
+                    est = ev.estimate(facts, buy, self.query) if buy is not None else None
+                    why = "no live offer" if buy is None else ev.offers_verdict(est, self.query)
+                row = None
                 if why is None:
                     assert facts is not None and est is not None
-                    refreshed.append(ev.build_row(c.asin, self.query, facts, est,
-                                                  includes_shipping=True, now=now))
+                    row = (ev.build_row(c.asin, self.query, facts, est, includes_shipping=True,
+                                        now=now) if c.refresh
+                           else self._row(c, facts, est.buy_price_cents, True, now, est))
+            except MalformedResponse as exc:
+                # a stored deal stays as it is (the janitor's clock runs on); a new one waits
+                # for its next appearance in the feed
+                self._malformed(c.asin, exc, refresh=c.refresh)
+                continue
+            if c.refresh:
+                if why is None:
+                    assert row is not None
+                    refreshed.append(row)
                 elif product is not None:
                     retire.append((c.asin, self.query.domain_id))
                     self.report.reasons[f"re-check: {why}"] += 1
             elif why is None:
-                assert facts is not None and est is not None
-                rows.append(self._row(c, facts, est.buy_price_cents, True, now, est))
+                assert row is not None
+                rows.append(row)
             else:
                 self._reject(why)
         if failed:
@@ -343,24 +386,36 @@ class Pipeline:
         reply = self._products(asins, None)
         self.report.checked_stats += len(asins)
         found = reply.by_asin()
+        bad = self._unreadable(reply)
         now = self.now()
         refreshed: list[DealRow] = []
         retire: list[tuple[str, int]] = []
         for asin in asins:
             product = found.get(asin)
+            if asin in bad:
+                self._malformed(asin, MalformedResponse(bad[asin]), refresh=True)
+                continue
             if product is None:
                 continue  # not re-checked: the janitor retires it after the grace period
-            facts = ev.product_facts(product, self.query)
-            why, est = ev.stats_check(facts, self.query)
+            try:
+                facts = ev.product_facts(product, self.query)
+                why, est = ev.stats_check(facts, self.query)
+                row = None
+                if why is None and not self.fetch_offers:
+                    assert facts is not None and est is not None
+                    row = ev.build_row(asin, self.query, facts, est, includes_shipping=False,
+                                       now=now)
+            except MalformedResponse as exc:
+                self._malformed(asin, exc, refresh=True)
+                continue
             if why is not None:
                 retire.append((asin, self.query.domain_id))
                 self.report.reasons[f"re-check: {why}"] += 1
             elif self.fetch_offers:
                 self.ledger.add(Candidate(asin, None, "offers", self.now_ms(), None, refresh=True))
             else:
-                assert facts is not None and est is not None
-                refreshed.append(ev.build_row(asin, self.query, facts, est,
-                                              includes_shipping=False, now=now))
+                assert row is not None
+                refreshed.append(row)
         self.report.refreshed += len(refreshed)
         self._commit(refreshed=refreshed, retire=retire)
 

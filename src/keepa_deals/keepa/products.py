@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import Any
 
 from keepa_deals.keepa import _shape
+from keepa_deals.keepa.errors import MalformedResponse
 from keepa_deals.keepa.series import CsvHistory, CsvPoint, CsvValues, parse_points
 from keepa_deals.keepa.status import TokenStatus
 
@@ -293,6 +294,9 @@ class ProductBatch:
     products: tuple[Product, ...]
     status: TokenStatus | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Products of the reply that could not be read: (ASIN or None, what is wrong).  One
+    #: malformed product does not cost the rest of the batch (they were paid for).
+    malformed: tuple[tuple[str | None, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.products)
@@ -312,4 +316,13 @@ def parse_product_batch(body: Mapping[str, Any], status: TokenStatus | None) -> 
         products = []
     elif type(products) is not list:
         _shape.fail("/product products", f"expected a list, got {type(products).__name__}")
-    return ProductBatch(products=tuple(map(parse_product, products)), status=status, raw=body)
+    parsed: list[Product] = []
+    malformed: list[tuple[str | None, str]] = []
+    for value in products:
+        try:
+            parsed.append(parse_product(value))
+        except MalformedResponse as exc:
+            asin = value.get("asin") if isinstance(value, Mapping) else None
+            malformed.append((asin if isinstance(asin, str) else None, str(exc)))
+    return ProductBatch(products=tuple(parsed), status=status, raw=body,
+                        malformed=tuple(malformed))

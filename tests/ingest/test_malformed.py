@@ -1,0 +1,68 @@
+"""A /product reply that is malformed for one product sets that deal aside and the run
+goes on: the rest of the paid-for batch is saved, and no later run is stopped by it.
+
+(Before, one unreadable product failed the whole batch; the next run bought the same
+batch, failed again, and so on: ingestion stopped for as long as Keepa's data stayed bad.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+
+from keepa_deals.clock import FakeClock
+from keepa_deals.ingest import IngestEnv, smart_ingestor
+from keepa_deals.query import DealQuery
+from keepa_deals.sandbox import Sandbox
+from keepa_deals.store import RunOutcome
+from tests.ingest import _oracle as oracle
+from tests.ingest.conftest import Recorder, open_feed, stored
+
+
+class Corrupting(Recorder):
+    """Real HTTP; in every /product reply, one product's stats object is not an object
+    (unreadable at parse) and another's avg90 holds a string (unreadable when read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spoiled: set[str] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.strip("/") != "product":
+            return response
+        response.read()
+        body = json.loads(response.content)
+        products = body.get("products") or []
+        if products:
+            products[0]["stats"] = []
+            self.spoiled.add(products[0]["asin"])
+        if len(products) > 1 and products[1].get("stats"):
+            products[1]["stats"]["avg90"] = ["x"] * 40
+            self.spoiled.add(products[1]["asin"])
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length")}
+        return httpx.Response(response.status_code, headers=headers,
+                              content=json.dumps(body).encode())
+
+
+def test_one_malformed_product_costs_its_deal_not_the_batch(
+    db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
+    query: DealQuery,
+) -> None:
+    q = open_feed(query)
+    rec = Corrupting()
+    env = make_env(db_url, transport=rec)
+    first = smart_ingestor(env, q)
+    assert first.outcome is RunOutcome.OK, first.error
+    assert rec.spoiled and first.reasons["malformed product data"] >= 1
+    expected = set(oracle.expected(sandbox, q, clock.now_ms()))
+    got = set(stored(env.store))
+    assert got == expected - rec.spoiled, "every readable deal of the batches was saved"
+
+    for _ in range(2):  # and nothing is stuck: later runs are ok too
+        clock.advance(10 * 60 * 1000)
+        later = smart_ingestor(env, q)
+        assert later.outcome is RunOutcome.OK, later.error

@@ -44,3 +44,19 @@ def test_a_connection_used_moments_after_it_died_fails_once(
     with pytest.raises(DatabaseUnavailable):
         pg_store.count_deals()
     assert pg_store.count_deals() == 0  # the pool was invalidated: a fresh connection
+
+
+def test_a_failing_ping_hands_out_a_fresh_connection_which_is_not_pinged(
+    pg_store: DealStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts connections and drops them on the first query (a pooler, a
+    shutdown) must fail a call as "database unavailable", never as SQLAlchemy's own
+    "reconnection attempts exhausted", which no caller would expect."""
+    pg_store.count_deals()
+    monkeypatch.setattr(engine, "PG_PING_AFTER_IDLE_S", 0.0)
+
+    def dead(_conn: object) -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pg_store.engine.dialect, "do_ping", dead)
+    assert pg_store.count_deals() == 0  # pinged, replaced, and the new one used at once

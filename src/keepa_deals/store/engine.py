@@ -154,12 +154,18 @@ def _postgres_engine(url: URL, *, echo: bool) -> Engine:
     # ingest run commits every few milliseconds, and a ping per commit is a round trip
     # per commit.  A connection that dies anyway fails its statement as a disconnect,
     # which invalidates the pool, and the next run starts on fresh connections.
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_conn: Any, record: Any) -> None:
+        record.info["fresh"] = True  # just opened: its first checkout needs no ping
+
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop("fresh", False):
+            return
         since = record.info.get("idle_since")
         if since is not None and time.monotonic() - since < PG_PING_AFTER_IDLE_S:
             return
@@ -181,6 +187,9 @@ def translate_errors(url: URL | str | None = None) -> Iterator[None]:
         if _is_unavailable(exc):
             raise DatabaseUnavailable(f"database unavailable{where}: {_first_line(exc)}") from exc
         raise StoreError(f"database error{where}: {_first_line(exc)}") from exc
+    except DisconnectionError as exc:  # the pool could not hand out a live connection
+        where = f" ({display_url(url)})" if url is not None else ""
+        raise DatabaseUnavailable(f"database unavailable{where}: {exc}") from exc
 
 
 _SQLITE_UNAVAILABLE = (

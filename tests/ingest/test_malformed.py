@@ -66,3 +66,44 @@ def test_one_malformed_product_costs_its_deal_not_the_batch(
         clock.advance(10 * 60 * 1000)
         later = smart_ingestor(env, q)
         assert later.outcome is RunOutcome.OK, later.error
+
+
+class BadTitles(Recorder):
+    """Real HTTP; every deal of every /deal page gets ``title``."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title = title
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.strip("/") != "deal":
+            return response
+        response.read()
+        body = json.loads(response.content)
+        for deal in (body.get("deals") or {}).get("dr") or []:
+            deal["title"] = self.title
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length")}
+        return httpx.Response(response.status_code, headers=headers,
+                              content=json.dumps(body).encode())
+
+
+def test_text_no_database_can_store_is_cleaned_not_a_stall(
+    db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
+    query: DealQuery,
+) -> None:
+    """A NUL (PostgreSQL refuses it) or an unpaired surrogate (no UTF-8 encoder takes it) in
+    a title used to fail the batch's commit at every run, or end the run loop."""
+    q = open_feed(query)
+    expected = set(oracle.expected(sandbox, q, clock.now_ms()))
+    for title, kept in (("a\x00b", "ab"), ("a\ud83db", "a\ufffdb")):
+        env = make_env(db_url, transport=BadTitles(title))
+        report = smart_ingestor(env, q)
+        assert report.outcome is RunOutcome.OK, report.error
+        rows = stored(env.store)
+        assert set(rows) == expected and {r.title for r in rows.values()} == {kept}
+        env.store.engine.dispose()
+        with env.store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM deals")
+            conn.exec_driver_sql("DELETE FROM system_state")

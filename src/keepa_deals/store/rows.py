@@ -4,7 +4,10 @@ A row is checked before anything is written: prices are whole cents (``int``,
 never a float, a string or Keepa's ``-1``/``-2`` sentinels), percentages are
 finite numbers, times are aware datetimes.  A row that breaks a rule raises
 InvalidDealRow naming the ASIN and the field, and nothing of its batch is
-written.
+written.  Two things are normalised rather than refused, because they come
+from Keepa's data and a refusal would fail the same paid-for batch at every
+run: text loses NUL characters and unpaired surrogates (``clean_text``), and
+times become plain UTC datetimes (any aware datetime is accepted).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -134,11 +137,39 @@ def _checked(params: dict[str, Any], asin: str) -> dict[str, Any]:
         v = params[name]
         if v is not None and not isinstance(v, str):
             raise InvalidDealRow(asin, name, f"must be text, got {type(v).__name__}")
+        if v is not None:
+            params[name] = clean_text(v)
     for name in _TIMES:
         v = params[name]
         if v is not None and (not isinstance(v, datetime) or v.utcoffset() is None):
             raise InvalidDealRow(asin, name, f"must be an aware datetime, got {v!r}")
+        if v is not None:
+            u = v.astimezone(UTC)  # a plain UTC datetime: every driver writes it exactly
+            params[name] = datetime(u.year, u.month, u.day, u.hour, u.minute, u.second,
+                                    u.microsecond, tzinfo=UTC)
     return params
+
+
+def clean_text(text: str) -> str:
+    """``text`` as a database can store it: NUL characters (which PostgreSQL refuses) are
+    dropped and unpaired surrogates (which no UTF-8 encoder accepts) become U+FFFD.
+
+    Titles come from Keepa; a stray byte in one must not make its whole batch, paid
+    for, unwritable at every run."""
+    text = text.replace("\x00", "")  # also makes a str subclass a plain str
+    if not _encodable(text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _ALL = attrgetter(*ROW_FIELDS)
@@ -165,6 +196,7 @@ _ALLOWED = tuple(_allowed(name) for name in ROW_FIELDS)
 _GOOD_TYPES: set[tuple[type, ...]] = set()
 _INT32_NON_NEGATIVE = itemgetter(*(_AT[n] for n in _NON_NEGATIVE_INTS if n != "root_category"))
 _FLOAT_VALUES = itemgetter(*(_AT[n] for n in _FLOATS))
+_TEXT_VALUES = itemgetter(*(_AT[n] for n in _TEXTS))
 _TIME_VALUES = itemgetter(*(_AT[n] for n in _TIMES))
 _ROOT, _RANK, _PROFIT = _AT["root_category"], _AT["sales_rank"], _AT["profit_cents"]
 
@@ -191,7 +223,9 @@ def _plainly_valid(values: tuple[Any, ...]) -> bool:
     floats = [v for v in _FLOAT_VALUES(values) if v is not None]
     if floats and not all(map(math.isfinite, floats)):
         return False
-    return all(v is None or v.utcoffset() is not None for v in _TIME_VALUES(values))
+    if not all(v is None or ("\x00" not in v and _encodable(v)) for v in _TEXT_VALUES(values)):
+        return False
+    return all(v is None or v.tzinfo is UTC for v in _TIME_VALUES(values))
 
 
 def _check_int(params: dict[str, Any], name: str, asin: str, minimum: int | None) -> None:

@@ -107,3 +107,40 @@ def test_text_no_database_can_store_is_cleaned_not_a_stall(
         with env.store.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM deals")
             conn.exec_driver_sql("DELETE FROM system_state")
+
+
+class BadDeltas(Recorder):
+    """Real HTTP; the first deal of every /deal page has a string in its deltaPercent rows
+    (checked when the feed filter reads them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spoiled: set[str] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.strip("/") != "deal":
+            return response
+        response.read()
+        body = json.loads(response.content)
+        deals = (body.get("deals") or {}).get("dr") or []
+        if deals:
+            deals[0]["deltaPercent"] = [["x"] * 40] * 4
+            self.spoiled.add(deals[0]["asin"])
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length")}
+        return httpx.Response(response.status_code, headers=headers,
+                              content=json.dumps(body).encode())
+
+
+def test_one_malformed_deal_costs_that_deal_not_the_page(
+    db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
+    query: DealQuery,
+) -> None:
+    q = open_feed(query)
+    rec = BadDeltas()
+    env = make_env(db_url, transport=rec)
+    report = smart_ingestor(env, q)
+    assert report.outcome is RunOutcome.OK, report.error
+    assert report.reasons["malformed deal data"] >= 1
+    assert set(stored(env.store)) == set(oracle.expected(sandbox, q, clock.now_ms())) - rec.spoiled

@@ -195,7 +195,13 @@ class Pipeline:
                               now_minute=lambda: self._keepa_minute):
             seen = self.now_ms()
             for deal, minute in page.new:
-                view = ev.feed_view(deal, q, self._names)
+                try:
+                    view = ev.feed_view(deal, q, self._names)
+                except MalformedResponse as exc:  # one deal's data, not the page's
+                    log.warning("query %s: %s: %s", q.name, deal.asin, exc)
+                    if old is None or minute > old:
+                        self._reject("malformed deal data")
+                    continue
                 why = ev.feed_verdict(view, q)
                 if why is None:
                     self.ledger.add(Candidate(deal.asin, minute, "stats", seen, view.to_json()))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import IngestEnv, smart_ingestor
@@ -21,20 +23,36 @@ from tests.ingest import _oracle as oracle
 from tests.ingest.conftest import Recorder, open_feed, stored
 
 
-class Corrupting(Recorder):
-    """Real HTTP; in every /product reply, one product's stats object is not an object
-    (unreadable at parse) and another's avg90 holds a string (unreadable when read)."""
+class Rewriting(Recorder):
+    """Real HTTP; the JSON body of every reply from ``endpoint`` goes through ``rewrite``."""
+
+    endpoint = "product"
+
+    def rewrite(self, body: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.strip("/") != self.endpoint:
+            return response
+        response.read()
+        body = json.loads(response.content)
+        self.rewrite(body)
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length")}
+        return httpx.Response(response.status_code, headers=headers,
+                              content=json.dumps(body).encode())
+
+
+class Corrupting(Rewriting):
+    """In every /product reply, one product's stats object is not an object (unreadable at
+    parse) and another's avg90 holds strings (unreadable when read)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.spoiled: set[str] = set()
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.url.path.strip("/") != "product":
-            return response
-        response.read()
-        body = json.loads(response.content)
+    def rewrite(self, body: dict[str, Any]) -> None:
         products = body.get("products") or []
         if products:
             products[0]["stats"] = []
@@ -42,25 +60,24 @@ class Corrupting(Recorder):
         if len(products) > 1 and products[1].get("stats"):
             products[1]["stats"]["avg90"] = ["x"] * 40
             self.spoiled.add(products[1]["asin"])
-        headers = {k: v for k, v in response.headers.items()
-                   if k.lower() not in ("content-encoding", "content-length")}
-        return httpx.Response(response.status_code, headers=headers,
-                              content=json.dumps(body).encode())
 
 
-def test_one_malformed_product_costs_its_deal_not_the_batch(
+@pytest.mark.parametrize(("spoiler", "reason"), [
+    (lambda: Corrupting(), "malformed product data"),
+    (lambda: BadDeltas(), "malformed deal data"),
+], ids=["product", "feed-deal"])
+def test_one_malformed_product_or_deal_costs_that_deal_not_the_reply(
     db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
-    query: DealQuery,
+    query: DealQuery, spoiler: Callable[[], Corrupting | BadDeltas], reason: str,
 ) -> None:
     q = open_feed(query)
-    rec = Corrupting()
+    rec = spoiler()
     env = make_env(db_url, transport=rec)
     first = smart_ingestor(env, q)
     assert first.outcome is RunOutcome.OK, first.error
-    assert rec.spoiled and first.reasons["malformed product data"] >= 1
+    assert rec.spoiled and first.reasons[reason] >= 1
     expected = set(oracle.expected(sandbox, q, clock.now_ms()))
-    got = set(stored(env.store))
-    assert got == expected - rec.spoiled, "every readable deal of the batches was saved"
+    assert set(stored(env.store)) == expected - rec.spoiled, "the rest of each reply was saved"
 
     for _ in range(2):  # and nothing is stuck: later runs are ok too
         clock.advance(10 * 60 * 1000)
@@ -68,25 +85,18 @@ def test_one_malformed_product_costs_its_deal_not_the_batch(
         assert later.outcome is RunOutcome.OK, later.error
 
 
-class BadTitles(Recorder):
-    """Real HTTP; every deal of every /deal page gets ``title``."""
+class BadTitles(Rewriting):
+    """Every deal of every /deal page gets ``title``."""
+
+    endpoint = "deal"
 
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title = title
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.url.path.strip("/") != "deal":
-            return response
-        response.read()
-        body = json.loads(response.content)
+    def rewrite(self, body: dict[str, Any]) -> None:
         for deal in (body.get("deals") or {}).get("dr") or []:
             deal["title"] = self.title
-        headers = {k: v for k, v in response.headers.items()
-                   if k.lower() not in ("content-encoding", "content-length")}
-        return httpx.Response(response.status_code, headers=headers,
-                              content=json.dumps(body).encode())
 
 
 def test_text_no_database_can_store_is_cleaned_not_a_stall(
@@ -109,38 +119,18 @@ def test_text_no_database_can_store_is_cleaned_not_a_stall(
             conn.exec_driver_sql("DELETE FROM system_state")
 
 
-class BadDeltas(Recorder):
-    """Real HTTP; the first deal of every /deal page has a string in its deltaPercent rows
-    (checked when the feed filter reads them)."""
+class BadDeltas(Rewriting):
+    """The first deal of every /deal page has strings in its deltaPercent rows (checked
+    when the feed filter reads them)."""
+
+    endpoint = "deal"
 
     def __init__(self) -> None:
         super().__init__()
         self.spoiled: set[str] = set()
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.url.path.strip("/") != "deal":
-            return response
-        response.read()
-        body = json.loads(response.content)
+    def rewrite(self, body: dict[str, Any]) -> None:
         deals = (body.get("deals") or {}).get("dr") or []
         if deals:
             deals[0]["deltaPercent"] = [["x"] * 40] * 4
             self.spoiled.add(deals[0]["asin"])
-        headers = {k: v for k, v in response.headers.items()
-                   if k.lower() not in ("content-encoding", "content-length")}
-        return httpx.Response(response.status_code, headers=headers,
-                              content=json.dumps(body).encode())
-
-
-def test_one_malformed_deal_costs_that_deal_not_the_page(
-    db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
-    query: DealQuery,
-) -> None:
-    q = open_feed(query)
-    rec = BadDeltas()
-    env = make_env(db_url, transport=rec)
-    report = smart_ingestor(env, q)
-    assert report.outcome is RunOutcome.OK, report.error
-    assert report.reasons["malformed deal data"] >= 1
-    assert set(stored(env.store)) == set(oracle.expected(sandbox, q, clock.now_ms())) - rec.spoiled

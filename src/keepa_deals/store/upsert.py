@@ -1,13 +1,14 @@
 """The bulk deal upsert: ``INSERT … ON CONFLICT (asin, domain_id) DO UPDATE``.
 
-Rows go to the database in executemany batches through the dialect's own
-``insert().on_conflict_do_update()`` (SQLite and PostgreSQL alike), never as
-per-row ORM merges.  The statement is compiled once per dialect and executed
-at the driver level with parameters already in the driver's form (rows are
-checked by ``rows.row_params`` first), which skips SQLAlchemy's per-value
-type processing: the upsert is the hot path of ingestion.  Which keys already
-existed is read, in the same transaction, just before writing, so the caller
-learns how many rows were added and how many updated.
+The statement is built from the dialect's own ``insert().on_conflict_do_update()``
+and compiled once per dialect, never run as per-row ORM merges; it runs at the
+driver level with parameters already checked (``rows.row_params``), skipping
+SQLAlchemy's per-value type processing: the upsert is the hot path of ingestion.
+
+* SQLite: executemany, after reading (in the same transaction) which keys
+  already exist, so the caller learns how many rows were added and updated.
+* PostgreSQL: one statement per batch; the rows travel as one JSON array
+  (``json_to_recordset``) and ``RETURNING (xmax = 0)`` tells inserts from updates.
 
 Update rule: a row is a complete observation, so its values replace the
 stored ones, ``None`` included, except for the columns in ``KEEP_WHEN_NONE``

@@ -52,13 +52,17 @@ def unit_cost(offers: int | None) -> int:
     return estimate_product_cost(1, offers=offers)
 
 
+def call_limit(offers: int | None) -> int:
+    """At most this many ASINs in one /product call."""
+    return MAX_OFFERS_BATCH if offers else MAX_STATS_BATCH
+
+
 def batch_size(pending: int, *, offers: int | None, affordable: Affordable) -> int:
     """ASINs for the next call (0 when nothing is pending; at least 1 otherwise)."""
     if pending <= 0:
         return 0
     per = unit_cost(offers)
-    limit = MAX_OFFERS_BATCH if offers else MAX_STATS_BATCH
-    n = min(pending, limit, affordable.spendable // per)
+    n = min(pending, call_limit(offers), affordable.spendable // per)
     if affordable.cap:
         n = min(n, affordable.cap // per)
     return max(1, n)

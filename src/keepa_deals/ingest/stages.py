@@ -26,13 +26,7 @@ from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest import persist
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger
-from keepa_deals.ingest.plan import (
-    MAX_OFFERS_BATCH,
-    MAX_STATS_BATCH,
-    Affordable,
-    batch_size,
-    unit_cost,
-)
+from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.scan import walk_feed
 from keepa_deals.keepa.client import KeepaClient
@@ -153,10 +147,12 @@ class Pipeline:
         return Affordable.from_snapshot(snap, self.budget.policy)
 
     def _unreadable(self, reply: ProductBatch) -> dict[str, str]:
-        """The reply's products that could not be read, by ASIN (logged)."""
-        if reply.malformed:
-            log.warning("query %s: %d products of a /product reply could not be read, e.g. %s",
-                        self.query.name, len(reply.malformed), reply.malformed[0][1])
+        """The reply's products that could not be read, by ASIN (each is logged when its
+        candidate is set aside; those without a readable ASIN are logged here)."""
+        for asin, problem in reply.malformed:
+            if not asin:
+                log.warning("query %s: a product of a /product reply could not be read: %s",
+                            self.query.name, problem)
         return {asin: problem for asin, problem in reply.malformed if asin}
 
     def _malformed(self, asin: str, exc: MalformedResponse, *, refresh: bool = False) -> None:
@@ -246,9 +242,8 @@ class Pipeline:
 
     def _partial(self, pending: int, offers: int | None) -> bool:
         """Would the next call take every pending ASIN and still not be full?"""
-        limit = MAX_OFFERS_BATCH if offers else MAX_STATS_BATCH
-        return pending < limit and batch_size(pending, offers=offers,
-                                              affordable=self.affordable()) >= pending
+        return pending < call_limit(offers) and batch_size(
+            pending, offers=offers, affordable=self.affordable()) >= pending
 
     def _products(self, asins: list[str], offers: int | None) -> ProductBatch:
         reply = self.client.products(asins, domain=self.query.domain_id, stats=self.days,

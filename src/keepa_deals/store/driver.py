@@ -1,10 +1,10 @@
 """Statements compiled once and run at the driver level, for the store's hot paths.
 
 SQLAlchemy builds, caches and type-processes a statement on every
-``Connection.execute``; for the few statements every ingest commit runs (the
-deal upsert, the ledger and watermark writes, the existing-keys lookup) that
-work is done once per dialect here, and the statement then goes to the driver
-with its parameters already in the driver's form.
+``Connection.execute``; for the statements every ingest commit runs (the deal
+upsert on SQLite, the ledger write) that work is done once per dialect here,
+and the statement then goes to the driver with its parameters already in the
+driver's form.
 """
 
 from __future__ import annotations

@@ -95,23 +95,22 @@ def upsert_statement(dialect: str, keep_when_none: frozenset[str] = KEEP_WHEN_NO
 
 @lru_cache(maxsize=32)
 def _driver_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> DriverSQL:
-    """The upsert as driver SQL."""
+    """The upsert as driver SQL (SQLite; PostgreSQL's is ``_postgres_json_sql``)."""
     return DriverSQL.compile(upsert_statement(dialect.name, keep_when_none), dialect,
                              _PARAM_KEYS)
 
 
-def _driver_params(dialect: Dialect, params: Sequence[dict[str, Any]], sql: DriverSQL) -> list[Any]:
-    """Parameters as the driver takes them: what SQLAlchemy's column types would send."""
-    if dialect.name == "sqlite":
-        texts: dict[datetime, str] = {}  # a batch shares most of its times (``now``)
-        for p in params:
-            for k in _TIME_KEYS:
-                v = p[k]
-                if v is not None:
-                    text = texts.get(v)
-                    if text is None:
-                        text = texts[v] = sqlite_datetime(v)
-                    p[k] = text
+def _sqlite_params(params: Sequence[dict[str, Any]], sql: DriverSQL) -> list[Any]:
+    """Parameters as sqlite3 takes them: times as the text SQLAlchemy's column type writes."""
+    texts: dict[datetime, str] = {}  # a batch shares most of its times (``now``)
+    for p in params:
+        for k in _TIME_KEYS:
+            v = p[k]
+            if v is not None:
+                text = texts.get(v)
+                if text is None:
+                    text = texts[v] = sqlite_datetime(v)
+                p[k] = text
     return sql.params(params)
 
 
@@ -172,7 +171,7 @@ def upsert_deals(
         return _upsert_postgres(conn, params, keep_when_none)
     existing = existing_keys(conn, params)
     sql = _driver_sql(conn.dialect, keep_when_none)
-    data = _driver_params(conn.dialect, params, sql)
+    data = _sqlite_params(params, sql)
     for i in range(0, len(data), BATCH_SIZE):
         conn.exec_driver_sql(sql.text, data[i : i + BATCH_SIZE])
     updated = len(existing)

@@ -38,7 +38,7 @@ from keepa_deals.ingest.stages import Pipeline
 from keepa_deals.keepa.deals import DealPage, parse_deal_page
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
 from keepa_deals.keepa.replies import decode_body
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.query import FeedFilters, Filters, OffersFilters, StatsFilters, default_query
 from keepa_deals.runtime import tune_gc

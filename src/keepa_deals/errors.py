@@ -6,7 +6,7 @@ Callers catch these, never httpx's, redis-py's or SQLAlchemy's::
     ├── ConfigError                 a setting or input file is wrong
     │   └── query.QueryFileError    a deal query file (see query/load.py)
     ├── keepa.errors.KeepaError     talking to Keepa (see keepa/errors.py)
-    ├── budget.errors.BudgetError   the shared token budget (see budget/errors.py)
+    ├── tokens.errors.BudgetError   the shared token budget (see tokens/errors.py)
     └── store.errors.StoreError     the deal store's database (see store/errors.py)
 """
 

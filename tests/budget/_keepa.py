@@ -9,9 +9,9 @@ settles with what :meth:`KeepaAccount.call` returns.
 from __future__ import annotations
 
 from keepa_deals.budget.manager import TokenManager
-from keepa_deals.budget.protocol import Lease
+from keepa_deals.tokens.protocol import Lease
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.sandbox.accounts import DEMO_KEY, AccountBook
 
 

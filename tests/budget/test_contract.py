@@ -11,12 +11,12 @@ import pytest
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import CostExceedsCapError
+from keepa_deals.tokens.errors import CostExceedsCapError
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa import economics
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens import economics
+from keepa_deals.tokens.status import TokenStatus
 from tests.budget.conftest import StoreOpener
 
 P = Policy(burst_minutes=5)  # a burst of five refills keeps recharge mode visible

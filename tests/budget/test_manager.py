@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import BudgetError, BudgetStoreUnavailable, TokenRechargeError
+from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable, TokenRechargeError
 from keepa_deals.budget.manager import STORE_ATTEMPTS, TokenManager
 from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa import economics
+from keepa_deals.tokens import economics
 from tests.budget._keepa import KeepaAccount, spend
 from tests.budget.conftest import StoreOpener
 

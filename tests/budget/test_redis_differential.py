@@ -39,7 +39,7 @@ from keepa_deals.budget.keys import fingerprint
 from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.budget.redis_store import RedisStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 pytestmark = pytest.mark.redis
 

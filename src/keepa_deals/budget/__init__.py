@@ -1,6 +1,6 @@
 """The shared token budget: Keepa is the authority, our state a projection of it."""
 
-from keepa_deals.budget.errors import (
+from keepa_deals.tokens.errors import (
     BudgetError,
     BudgetStoreUnavailable,
     CostExceedsCapError,
@@ -8,7 +8,7 @@ from keepa_deals.budget.errors import (
 )
 from keepa_deals.budget.factory import open_budget, open_store
 from keepa_deals.budget.manager import TokenManager
-from keepa_deals.budget.protocol import Lease, TokenBudget
+from keepa_deals.tokens.protocol import Lease, TokenBudget
 
 __all__ = [
     "BudgetError",

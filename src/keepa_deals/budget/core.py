@@ -16,7 +16,7 @@ The state is a projection of Keepa, never a second authority:
   next refill instant), with the store time it was recorded;
 * *leases* are reservations made since, each with an expiry;
 * the projected balance is the anchor refilled by Keepa's own discrete
-  per-minute arithmetic (``keepa.economics``) minus the live leases;
+  per-minute arithmetic (``tokens.economics``) minus the live leases;
 * anything missing, unparsable, impossible, future-dated or too old is
   *unknown*, and the only way out of unknown is a fresh status from Keepa.
 """
@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from keepa_deals.keepa import economics
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens import economics
+from keepa_deals.tokens.status import TokenStatus
 
 MT = 1000  # milli-tokens per token
 RETRY_BACKOFF_MAX_S = 10.0  # the Keepa client's longest pause between retries

@@ -17,7 +17,7 @@ from keepa_deals.budget.core import Policy
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 if TYPE_CHECKING:
     from keepa_deals.settings import Settings

@@ -23,17 +23,17 @@ from dataclasses import replace
 from typing import TypeVar
 
 from keepa_deals.budget.core import MT, Decision, Policy, Snapshot
-from keepa_deals.budget.errors import (
+from keepa_deals.tokens.errors import (
     BudgetError,
     BudgetStoreUnavailable,
     CostExceedsCapError,
     TokenRechargeError,
 )
-from keepa_deals.budget.protocol import Lease
+from keepa_deals.tokens.protocol import Lease
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.economics import net_refill_rate
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.economics import net_refill_rate
+from keepa_deals.tokens.status import TokenStatus
 
 log = logging.getLogger("keepa_deals.budget")
 T = TypeVar("T")

@@ -37,11 +37,11 @@ from redis.retry import Retry
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Decision, Policy, Snapshot
-from keepa_deals.budget.errors import BudgetError, BudgetStoreUnavailable
+from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable
 from keepa_deals.budget.keys import KeyBuilder
 from keepa_deals.clock import Clock
 from keepa_deals.errors import ConfigError
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 T = TypeVar("T")
 

@@ -42,10 +42,10 @@ from typing import TypeVar
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
-from keepa_deals.budget.errors import BudgetStoreUnavailable
+from keepa_deals.tokens.errors import BudgetStoreUnavailable
 from keepa_deals.budget.store import MappingStoreBase
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.sqlite_wal import switch_to_wal
 
 log = logging.getLogger("keepa_deals.budget")

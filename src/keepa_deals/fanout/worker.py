@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.fanout import batches as records
 from keepa_deals.fanout.batches import Batch, BatchBook, Observation, Outcome, new_batch_id

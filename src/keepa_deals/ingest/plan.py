@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keepa_deals.budget.core import Policy, Snapshot
-from keepa_deals.keepa.economics import estimate_product_cost
+from keepa_deals.tokens.costs import estimate_product_cost
 
 #: Keepa takes at most 100 ASINs per /product call...
 MAX_STATS_BATCH = 100

@@ -45,7 +45,7 @@ from keepa_deals.keepa.errors import (
 )
 from keepa_deals.keepa.redact import MASK, display_url, redact
 from keepa_deals.keepa.replies import KeepaErrorInfo, KeepaResponse, decode_body, error_for
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.settings import DEFAULT_API_URL
 
 if TYPE_CHECKING:

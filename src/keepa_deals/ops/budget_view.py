@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keepa_deals.budget.core import Policy, Snapshot
-from keepa_deals.keepa.economics import MINUTE_MS
+from keepa_deals.tokens.economics import MINUTE_MS
 from keepa_deals.ops.sources import BUDGET
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import Any
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import RECHARGE_FIELDS, Policy, Snapshot
-from keepa_deals.budget.errors import BudgetStoreUnavailable
+from keepa_deals.tokens.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import effective
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.ops.sources import BUDGET, KEEPA, KeepaProbe

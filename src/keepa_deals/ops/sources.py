@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.errors import KeepaDealsError
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 if TYPE_CHECKING:
     import redis

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from keepa_deals.errors import ConfigError
-from keepa_deals.keepa.economics import estimate_product_cost
+from keepa_deals.tokens.costs import estimate_product_cost
 from keepa_deals.keepa.errors import InvalidQuery, KeepaError
-from keepa_deals.keepa.queries import (
+from keepa_deals.keepa.validation import (
     DateRange,
     DealSelection,
     normalize_asins,

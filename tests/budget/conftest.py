@@ -35,7 +35,7 @@ def _sqlite(request: pytest.FixtureRequest, clock: FakeClock) -> StoreOpener:
 
 
 def _redis(request: pytest.FixtureRequest, clock: FakeClock) -> StoreOpener:
-    from keepa_deals.budget.keys import fingerprint
+    from keepa_deals.redis_db.keys import fingerprint
     from keepa_deals.budget.redis_store import RedisStore
 
     url = request.getfixturevalue("redis_url")

@@ -8,7 +8,7 @@ import pytest
 
 from keepa_deals.budget import BudgetStoreUnavailable, TokenManager, open_budget, open_store
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.keys import settings_fingerprint
+from keepa_deals.redis_db.keys import settings_fingerprint
 from keepa_deals.budget.sqlite_store import SqliteStore, default_path
 from keepa_deals.clock import FakeClock
 from keepa_deals.settings import Settings

@@ -24,7 +24,7 @@ from redis.retry import Retry
 from keepa_deals.budget.core import MT, Policy
 from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable
 from keepa_deals.budget.factory import open_budget
-from keepa_deals.budget.keys import KeyBuilder, fingerprint
+from keepa_deals.redis_db.keys import KeyBuilder, fingerprint
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.redis_store import (
     BUDGET_TTL_MS,

@@ -32,14 +32,14 @@ def open_store(settings: Settings, *, clock: Clock | None = None) -> BudgetStore
     if settings.redis_url:
         return _redis_store(settings, clock)
     clock = clock or SYSTEM_CLOCK
-    from keepa_deals.budget.keys import settings_fingerprint
+    from keepa_deals.redis_db.keys import settings_fingerprint
     from keepa_deals.budget.sqlite_store import SqliteStore, default_path
 
     return SqliteStore(default_path(settings.data_dir, settings_fingerprint(settings)), clock=clock)
 
 
 def _redis_store(settings: Settings, clock: Clock | None) -> BudgetStore:
-    from keepa_deals.budget.keys import settings_fingerprint
+    from keepa_deals.redis_db.keys import settings_fingerprint
     from keepa_deals.budget.redis_store import RedisStore  # imports redis only when used
 
     assert settings.redis_url

@@ -172,7 +172,7 @@ class Sources:
             return None
         import redis as redis_lib
 
-        from keepa_deals.budget.redis_store import connect, describe
+        from keepa_deals.redis_db.connection import connect, describe
 
         try:
             client = connect(self.settings.redis_url)

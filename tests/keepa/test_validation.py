@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from keepa_deals.errors import ConfigError
-from keepa_deals.tokens.costs import estimate_product_cost
 from keepa_deals.keepa.errors import InvalidQuery, KeepaError
 from keepa_deals.keepa.validation import (
     DateRange,
@@ -16,6 +15,7 @@ from keepa_deals.keepa.validation import (
     product_params,
     validate_selection,
 )
+from keepa_deals.tokens.costs import estimate_product_cost
 
 BASE = {"domainId": 1, "priceTypes": [2]}
 

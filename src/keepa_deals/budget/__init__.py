@@ -1,13 +1,13 @@
 """The shared token budget: Keepa is the authority, our state a projection of it."""
 
+from keepa_deals.budget.factory import open_budget, open_budget_store
+from keepa_deals.budget.manager import TokenManager
 from keepa_deals.tokens.errors import (
     BudgetError,
     BudgetStoreUnavailable,
     CostExceedsCapError,
     TokenRechargeError,
 )
-from keepa_deals.budget.factory import open_budget, open_store
-from keepa_deals.budget.manager import TokenManager
 from keepa_deals.tokens.protocol import Lease, TokenBudget
 
 __all__ = [
@@ -19,5 +19,5 @@ __all__ = [
     "TokenManager",
     "TokenRechargeError",
     "open_budget",
-    "open_store",
+    "open_budget_store",
 ]

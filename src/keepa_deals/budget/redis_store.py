@@ -35,10 +35,10 @@ from redis.exceptions import NoScriptError
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Decision, Policy, Snapshot
-from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable
 from keepa_deals.clock import Clock
 from keepa_deals.redis_db.connection import connect, describe
 from keepa_deals.redis_db.keys import KeyBuilder
+from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable
 from keepa_deals.tokens.status import TokenStatus
 
 T = TypeVar("T")

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import redis
 from redis.commands.core import Script
 
-from keepa_deals.redis_db.keys import KeyBuilder
-from keepa_deals.redis_db.connection import connect, describe
 from keepa_deals.locks.errors import LockError, LockUnavailable
+from keepa_deals.redis_db.connection import connect, describe
+from keepa_deals.redis_db.keys import KeyBuilder
 from keepa_deals.store.locks import LockHolder
 
 T = TypeVar("T")

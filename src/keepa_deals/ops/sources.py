@@ -136,10 +136,10 @@ class Sources:
         if self._budget_store is not None or BUDGET in self._tried:
             return self._budget_store
         self._tried.add(BUDGET)
-        from keepa_deals.budget.factory import open_store
+        from keepa_deals.budget.factory import open_budget_store
 
         try:
-            self._budget_store = open_store(self.settings, clock=self._clock_given)
+            self._budget_store = open_budget_store(self.settings, clock=self._clock_given)
         except KeepaDealsError as exc:
             self.errors[BUDGET] = f"unreachable: {exc}"
         return self._budget_store

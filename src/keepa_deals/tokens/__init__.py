@@ -7,6 +7,7 @@
     costs.py       what a call costs (the client's estimate before sending)
     protocol.py    TokenBudget and Lease: what the client spends through
     errors.py      BudgetError and its subclasses, raised through TokenBudget
+    timing.py      CallTiming: how long one call may take (HTTP client and lease lifetime)
 
 This package imports nothing else of keepa_deals but :mod:`keepa_deals.errors`;
 ``keepa`` and ``budget`` import it, never each other's internals.
@@ -20,10 +21,12 @@ from keepa_deals.tokens.errors import (
 )
 from keepa_deals.tokens.protocol import Lease, TokenBudget
 from keepa_deals.tokens.status import TokenStatus
+from keepa_deals.tokens.timing import CallTiming
 
 __all__ = [
     "BudgetError",
     "BudgetStoreUnavailable",
+    "CallTiming",
     "CostExceedsCapError",
     "Lease",
     "TokenBudget",

@@ -124,7 +124,7 @@ def recharge_periods(
         if e >= window.start and s <= window.end
     ]
     if snapshot is not None and snapshot.recharge is not None:
-        since = now - timedelta(seconds=snapshot.recharge["since_s_ago"])
+        since = now - timedelta(seconds=snapshot.recharge.since_s_ago)
         periods.append(models.Period(start=max(since, window.start), end=now, ongoing=True,
                                      source="budget"))
     return periods

@@ -8,6 +8,9 @@ Callers catch these, never httpx's, redis-py's or SQLAlchemy's::
     ├── keepa.errors.KeepaError     talking to Keepa (see keepa/errors.py)
     ├── tokens.errors.BudgetError   the shared token budget (see tokens/errors.py)
     └── store.errors.StoreError     the deal store's database (see store/errors.py)
+
+A stop request (``stop.RunStopped``) is not an error and not in this tree:
+``except KeepaDealsError`` never swallows it (see stop.py).
 """
 
 from __future__ import annotations

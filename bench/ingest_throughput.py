@@ -30,7 +30,7 @@ from typing import Any
 
 from _databases import BACKENDS
 
-from keepa_deals.budget.core import Policy, Snapshot
+from keepa_deals.budget.core import MT, Policy, Snapshot
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import persist
 from keepa_deals.ingest.report import IngestReport
@@ -38,7 +38,7 @@ from keepa_deals.ingest.stages import Pipeline
 from keepa_deals.keepa.deals import DealPage, parse_deal_page
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
 from keepa_deals.keepa.replies import decode_body
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.query import FeedFilters, Filters, OffersFilters, StatsFilters, default_query
 from keepa_deals.runtime import tune_gc
@@ -136,7 +136,7 @@ class PlentyBudget:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(START_MS, True, (), 10**6, 10**5, 6 * 10**6, 10**6, 10**6, 0.0, 30_000,
-                        (), None, 0.0)
+                        (), None, 0.0, available_mt=10**6 * MT, rate_mt=10**5 * MT)
 
     def sync_tokens(self, *, force: bool = False) -> None:
         return None

@@ -54,8 +54,8 @@ def test_default_query_is_used_books_on_amazon_com() -> None:
 
 
 def test_default_selection_passes_the_keepa_clients_own_check() -> None:
-    queries = pytest.importorskip("keepa_deals.keepa.queries")
-    validate = getattr(queries, "validate_selection", None)
+    validation = pytest.importorskip("keepa_deals.keepa.validation")
+    validate = getattr(validation, "validate_selection", None)
     if validate is None:
         pytest.skip("the Keepa client has no validate_selection")
     assert validate(default_query().selection_for_page(1))["page"] == 1

@@ -9,10 +9,10 @@ settles with what :meth:`KeepaAccount.call` returns.
 from __future__ import annotations
 
 from keepa_deals.budget.manager import TokenManager
-from keepa_deals.budget.protocol import Lease
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
 from keepa_deals.sandbox.accounts import DEMO_KEY, AccountBook
+from keepa_deals.tokens.protocol import Lease
+from keepa_deals.tokens.status import TokenStatus
 
 
 class KeepaAccount:

@@ -20,10 +20,10 @@ import pytest
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import TokenRechargeError
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
+from keepa_deals.tokens.errors import TokenRechargeError
 from tests.budget._keepa import KeepaAccount, spend
 
 POLICY = Policy()

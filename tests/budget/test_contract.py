@@ -11,12 +11,12 @@ import pytest
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import CostExceedsCapError
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa import economics
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens import economics
+from keepa_deals.tokens.errors import CostExceedsCapError
+from keepa_deals.tokens.status import TokenStatus
 from tests.budget.conftest import StoreOpener
 
 P = Policy(burst_minutes=5)  # a burst of five refills keeps recharge mode visible
@@ -241,9 +241,10 @@ def test_recharge_mode_entry(store: BudgetStore, clock: FakeClock) -> None:
         "recharge_target": str(burst),
     }
     snap = store.snapshot(P)
-    assert snap.recharge == {"since_s_ago": 0,
-                             "deadline_in_s": (to_burst + P.recharge_slack_ms) // 1000,
-                             "target": 25}
+    assert snap.recharge is not None
+    assert snap.recharge.as_dict() == {"since_s_ago": 0,
+                                       "deadline_in_s": (to_burst + P.recharge_slack_ms) // 1000,
+                                       "target": 25}
 
 
 def test_recharge_mode_holds_until_its_target(store: BudgetStore, clock: FakeClock) -> None:

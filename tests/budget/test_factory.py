@@ -6,14 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from keepa_deals.budget import BudgetStoreUnavailable, TokenManager, open_budget, open_store
+from keepa_deals.budget import BudgetStoreUnavailable, TokenManager, open_budget, open_budget_store
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.keys import settings_fingerprint
 from keepa_deals.budget.sqlite_store import SqliteStore, default_path
 from keepa_deals.clock import FakeClock
+from keepa_deals.keepa import build_http
+from keepa_deals.redis_db.keys import settings_fingerprint
 from keepa_deals.settings import Settings
+from keepa_deals.tokens.timing import CallTiming
 from tests._services import free_port
 from tests.budget._keepa import KeepaAccount
+
+KEY = "factorytestkey" + "7" * 50
 
 
 def test_without_redis_the_budget_is_the_sqlite_file(tmp_path: Path) -> None:
@@ -45,6 +49,30 @@ def test_a_lease_outlives_the_longest_call_it_covers() -> None:
     assert Policy.from_settings(settings).lease_ttl_ms == (30 * 5 + 10 * 4 + 30) * 1000
 
 
+def test_the_lease_is_sized_from_the_http_clients_own_timing() -> None:
+    settings = Settings(keepa_api_key=KEY, budget_lease_ttl_s=10, http_timeout_s=30,
+                        http_retries=4)
+    with build_http(settings) as http:
+        assert http.timing == CallTiming.from_settings(settings)  # one source for both
+        assert (Policy.from_settings(settings, timing=http.timing)
+                == Policy.from_settings(settings))
+
+
+def test_raising_the_backoff_lengthens_the_lease(tmp_path: Path) -> None:
+    settings = Settings(keepa_api_key=KEY, data_dir=tmp_path, budget_lease_ttl_s=10,
+                        http_timeout_s=30, http_retries=4)
+    with build_http(settings) as usual, build_http(settings, backoff_max_s=60.0) as patient:
+        short = Policy.from_settings(settings, timing=usual.timing)
+        long = Policy.from_settings(settings, timing=patient.timing)
+        # four pauses of at most 60 s instead of 10 s
+        assert long.lease_ttl_ms - short.lease_ttl_ms == 4 * (60 - 10) * 1000
+        manager = open_budget(settings, clock=FakeClock(), timing=patient.timing)
+        try:
+            assert manager.policy.lease_ttl_ms == long.lease_ttl_ms
+        finally:
+            manager.store.close()
+
+
 def test_two_budgets_on_one_data_dir_share_it(tmp_path: Path) -> None:
     clock = FakeClock()
     keepa = KeepaAccount(clock, tokens=10)
@@ -63,7 +91,7 @@ def test_two_budgets_on_one_data_dir_share_it(tmp_path: Path) -> None:
 @pytest.mark.redis
 def test_redis_down_is_an_error_never_a_fallback(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    store = open_store(settings, clock=FakeClock())
+    store = open_budget_store(settings, clock=FakeClock())
     try:
         assert store.kind == "redis"
         with pytest.raises(BudgetStoreUnavailable):

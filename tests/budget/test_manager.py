@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import BudgetError, BudgetStoreUnavailable, TokenRechargeError
 from keepa_deals.budget.manager import STORE_ATTEMPTS, TokenManager
 from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa import economics
+from keepa_deals.tokens import economics
+from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable, TokenRechargeError
 from tests.budget._keepa import KeepaAccount, spend
 from tests.budget.conftest import StoreOpener
 
@@ -185,7 +185,7 @@ def test_negative_cost_is_a_bug(manager: TokenManager) -> None:
 
 def test_no_way_to_ask_keepa_is_an_error(store: BudgetStore, clock: FakeClock) -> None:
     manager = TokenManager(store, clock=clock)
-    with pytest.raises(BudgetError, match="bind_sync"):
+    with pytest.raises(BudgetError, match="built without a sync call"):
         manager.acquire(1)
 
 

@@ -12,9 +12,9 @@ import multiprocessing
 import pytest
 
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.keys import fingerprint
 from keepa_deals.budget.redis_store import RedisStore
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.redis_db.keys import fingerprint
+from keepa_deals.tokens.status import TokenStatus
 from tests.budget._redis_workers import EXTRA_ATTEMPTS, grab_leases
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -35,11 +35,11 @@ from hypothesis.stateful import (
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.keys import fingerprint
 from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.budget.redis_store import RedisStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.redis_db.keys import fingerprint
+from keepa_deals.tokens.status import TokenStatus
 
 pytestmark = pytest.mark.redis
 

@@ -22,9 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import BudgetError, BudgetStoreUnavailable
 from keepa_deals.budget.factory import open_budget
-from keepa_deals.budget.keys import KeyBuilder, fingerprint
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.redis_store import (
     BUDGET_TTL_MS,
@@ -33,8 +31,10 @@ from keepa_deals.budget.redis_store import (
 )
 from keepa_deals.clock import FakeClock
 from keepa_deals.errors import ConfigError
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.redis_db.keys import KeyBuilder, fingerprint
 from keepa_deals.settings import Settings
+from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable
+from keepa_deals.tokens.status import TokenStatus
 from tests._services import RedisServer, free_port
 from tests.budget._keepa import KeepaAccount, spend
 

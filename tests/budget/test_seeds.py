@@ -12,14 +12,14 @@ import pytest
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import TokenRechargeError
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa import economics
+from keepa_deals.tokens import costs, economics
+from keepa_deals.tokens.errors import TokenRechargeError
 from tests.budget._keepa import KeepaAccount
 
-DEAL_PAGE = economics.DEAL_PAGE_COST
+DEAL_PAGE = costs.DEAL_PAGE_COST
 
 
 def _assert_repaired(store: BudgetStore, clock: FakeClock, policy: Policy) -> None:

@@ -18,13 +18,13 @@ import pytest
 
 from keepa_deals.budget import open_budget
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import TokenManager
-from keepa_deals.budget.keys import settings_fingerprint
 from keepa_deals.budget.sqlite_store import FILENAME, SqliteStore, default_path
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.redis_db.keys import settings_fingerprint
 from keepa_deals.settings import Settings
+from keepa_deals.tokens.errors import BudgetStoreUnavailable
+from keepa_deals.tokens.status import TokenStatus
 from tests.budget._keepa import KeepaAccount
 
 P = Policy()

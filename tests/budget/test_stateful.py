@@ -25,13 +25,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.errors import CostExceedsCapError, TokenRechargeError
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.memory import MemoryStore
-from keepa_deals.budget.protocol import Lease
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
 from keepa_deals.sandbox.accounts import DEMO_KEY, AccountBook
+from keepa_deals.tokens.errors import CostExceedsCapError, TokenRechargeError
+from keepa_deals.tokens.protocol import Lease
+from keepa_deals.tokens.status import TokenStatus
 
 HTTP_TIMEOUT_MS = 30_000
 POLICY = Policy(floor=-60, min_balance=1, lease_ttl_ms=90_000, burst_minutes=3)

@@ -14,7 +14,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from keepa_deals.budget import open_budget
-from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.keepa import build_http
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.query import default_query

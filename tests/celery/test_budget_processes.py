@@ -24,7 +24,7 @@ import pytest
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.budget.keys import fingerprint
+from keepa_deals.redis_db.keys import fingerprint
 from keepa_deals.budget.redis_store import RedisStore
 from keepa_deals.sandbox import Sandbox, SandboxServer
 from tests.budget.test_chaos import FIELD_CORRUPTIONS

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import redis
 
-from keepa_deals.budget.keys import KeyBuilder, fingerprint
+from keepa_deals.redis_db.keys import KeyBuilder, fingerprint
 from keepa_deals.fanout import BatchBook
 from keepa_deals.ingest import open_env, smart_ingestor
 from keepa_deals.ingest.ledger import LEDGER_KEY, Ledger

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from keepa_deals.budget.keys import fingerprint
+from keepa_deals.redis_db.keys import fingerprint
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import IngestEnv, smart_ingestor
 from keepa_deals.locks import LockKeeper, lock_name

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from keepa_deals.budget.protocol import Lease
 from keepa_deals.keepa.http import KeepaHTTP
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.protocol import Lease
+from keepa_deals.tokens.status import TokenStatus
 
 #: A key shaped like a real one, distinctive enough to grep for.
 MOCK_KEY = "mocksecretkey" + "q" * 51

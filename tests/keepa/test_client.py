@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from keepa_deals.budget.errors import BudgetStoreUnavailable, TokenRechargeError
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.errors import (
     InvalidQuery,
@@ -22,7 +21,8 @@ from keepa_deals.keepa.errors import (
 )
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.keepa.models import DateRange, DealPage, ProductBatch
-from keepa_deals.keepa.queries import DealSelection
+from keepa_deals.keepa.validation import DealSelection
+from keepa_deals.tokens.errors import BudgetStoreUnavailable, TokenRechargeError
 from tests._services import free_port
 from tests.keepa.conftest import SANDBOX_KEY, RecordingBudget, envelope, json_reply
 

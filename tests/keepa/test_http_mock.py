@@ -29,7 +29,7 @@ from keepa_deals.keepa.errors import (
     RequestRejected,
 )
 from keepa_deals.keepa.http import KeepaHTTP
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from tests.keepa.conftest import (
     MOCK_KEY,
     ZERO_ENVELOPE,

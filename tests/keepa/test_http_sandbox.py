@@ -19,7 +19,7 @@ from keepa_deals.keepa.errors import (
     RequestRejected,
 )
 from keepa_deals.keepa.http import KeepaHTTP
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from tests._services import free_port
 from tests.keepa.conftest import SANDBOX_KEY, UNKNOWN_KEY, Sleeps
 

@@ -18,7 +18,7 @@ from keepa_deals.keepa.models import (
     parse_product,
     parse_product_batch,
 )
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from tests.keepa import samples
 from tests.keepa.samples import JAN_2026
 

@@ -63,9 +63,9 @@ class Deployment:
         return store
 
     def budget_store(self) -> Any:
-        from keepa_deals.budget.factory import open_store
+        from keepa_deals.budget.factory import open_budget_store
 
-        store = open_store(self.settings, clock=self.clock)
+        store = open_budget_store(self.settings, clock=self.clock)
         self.opened.append(store)
         return store
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import structlog
 
-from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.budget.factory import open_budget
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.http import KeepaHTTP

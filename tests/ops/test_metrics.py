@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.budget.factory import open_budget
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.errors import KeepaError

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.sandbox import FaultConfig, Faults, Sandbox, SandboxServer
 from keepa_deals.sandbox.universe import COUNT_NEW
 from tests.sandbox.conftest import KEY

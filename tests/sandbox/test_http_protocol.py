@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keepa_deals.keepa.status import WIRE_FIELDS, TokenStatus
+from keepa_deals.tokens.status import WIRE_FIELDS, TokenStatus
 from keepa_deals.sandbox import DEMO_KEY, Sandbox, SandboxServer
 from tests.sandbox.conftest import KEY, PHASE, START_MS, UNKNOWN_KEY
 

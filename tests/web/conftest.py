@@ -17,7 +17,7 @@ import pytest
 
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import FakeClock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keepa_deals.budget.core import Snapshot
+from keepa_deals.budget.core import RechargeView, Snapshot
 from keepa_deals.clock import FakeClock
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore, RunCounts
@@ -150,7 +150,8 @@ def test_deal_series_has_counts_and_each_runs_changes(api: Api, history: dict[st
 def test_a_budget_in_recharge_mode_is_a_period_until_now() -> None:
     snap = Snapshot(now_ms=START_MS, known=True, problems=(), tokens=0, rate=5, cap=300,
                     projected=10, available=10, anchor_age_s=5.0, next_refill_in_ms=1000,
-                    leases=(), recharge={"since_s_ago": 600, "deadline_in_s": 300, "target": 5},
+                    leases=(), recharge=RechargeView(since_ms_ago=600_000, deadline_in_ms=300_000,
+                                                     target_mt=5_000),
                     last_sync_age_s=1.0)
 
     class NoRuns:

@@ -1,14 +1,18 @@
-"""The shared token budget: Keepa is the authority, our state a projection of it."""
+"""The shared token budget: Keepa is the authority, our state a projection of it.
 
-from keepa_deals.budget.errors import (
+The errors and the :class:`TokenBudget` protocol live in :mod:`keepa_deals.tokens`,
+the leaf the Keepa client imports too; they are re-exported here.
+"""
+
+from keepa_deals.budget.factory import open_budget, open_budget_store
+from keepa_deals.budget.manager import TokenManager
+from keepa_deals.tokens.errors import (
     BudgetError,
     BudgetStoreUnavailable,
     CostExceedsCapError,
     TokenRechargeError,
 )
-from keepa_deals.budget.factory import open_budget, open_store
-from keepa_deals.budget.manager import TokenManager
-from keepa_deals.budget.protocol import Lease, TokenBudget
+from keepa_deals.tokens.protocol import Lease, TokenBudget
 
 __all__ = [
     "BudgetError",
@@ -19,5 +23,5 @@ __all__ = [
     "TokenManager",
     "TokenRechargeError",
     "open_budget",
-    "open_store",
+    "open_budget_store",
 ]

@@ -1,285 +1,69 @@
-"""The token budget's pure core: state, projection, policy.
+"""The token budget's pure core: the decisions every store makes atomic.
 
-Every store (in-memory, SQLite, Redis) persists the same flat state, a map of
-string fields plus a map of leases, and makes :func:`acquire`, :func:`settle`
-and :func:`observe` atomic.  The Redis store runs a Lua transcription of this
-module; a differential test keeps the two in step.
+Every store (in-memory, SQLite, Redis) persists the flat state of
+:mod:`keepa_deals.budget.state` and runs :func:`acquire`, :func:`settle`,
+:func:`observe` and :func:`claim_sync` on it in one atomic step.  The Redis
+store runs a Lua transcription of this module (``lua/``); a differential test
+keeps the two in step.
 
-Units: tokens are integer **milli-tokens** (``MT`` per token) everywhere in the
-state; times are the store's clock in epoch milliseconds, except
-``anchor_server_ts_ms`` which is Keepa's clock and is only compared with
-other Keepa timestamps.
+The admission rule (what a call may cost without waiting) is
+:func:`grant_limit_mt`: :func:`acquire` decides by it, and :func:`spendable`
+answers it from a :class:`Snapshot` for the planner.  The projected balance is
+the anchor refilled by Keepa's own discrete per-minute arithmetic
+(``tokens.economics``) minus the live leases.
 
-The state is a projection of Keepa, never a second authority:
-
-* the *anchor* is the last status Keepa sent (tokensLeft, refillRate and the
-  next refill instant), with the store time it was recorded;
-* *leases* are reservations made since, each with an expiry;
-* the projected balance is the anchor refilled by Keepa's own discrete
-  per-minute arithmetic (``keepa.economics``) minus the live leases;
-* anything missing, unparsable, impossible, future-dated or too old is
-  *unknown*, and the only way out of unknown is a fresh status from Keepa.
+Units: milli-tokens (``MT`` per token) and the store's clock in epoch
+milliseconds, except in a :class:`Snapshot`, which counts whole tokens.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from keepa_deals.keepa import economics
-from keepa_deals.keepa.status import TokenStatus
-
-MT = 1000  # milli-tokens per token
-RETRY_BACKOFF_MAX_S = 10.0  # the Keepa client's longest pause between retries
-MINUTE_MS = economics.MINUTE_MS
-
-#: The anchor fields, written together.
-ANCHOR_FIELDS = (
-    "anchor_tokens",
-    "anchor_rate",
-    "anchor_next_refill_ms",
-    "anchor_server_ts_ms",
-    "anchor_seen_ms",
+from keepa_deals.budget.policy import MINUTE_MS, MT, Policy
+from keepa_deals.budget.state import (
+    FIELDS,
+    MAX_RECHARGE_MS,
+    MAX_SKEW_DRIFT_MS,
+    RECHARGE_FIELDS,
+    Anchor,
+    LeaseRec,
+    Recharge,
+    State,
+    dump_anchor,
+    dump_lease,
+    dump_recharge,
+    parse,
+    parse_int,
 )
-#: The recharge fields, written together or not at all.
-RECHARGE_FIELDS = ("recharge_since_ms", "recharge_deadline_ms", "recharge_target")
-#: Every scalar field a store may hold.
-FIELDS = (*ANCHOR_FIELDS, *RECHARGE_FIELDS, "last_sync_ms")
+from keepa_deals.tokens import economics
+from keepa_deals.tokens.status import TokenStatus
 
-# Bounds that make a value "impossible" rather than merely surprising.
-MAX_RATE_MT = 1_000_000 * MT  # a refill rate above a million tokens/min
-FUTURE_TOLERANCE_MS = 5_000  # store clock vs a recorded store time
-#: no recharge can need longer: from the deepest floor to a full bucket is ~1 h plus slack
-MAX_RECHARGE_MS = 3 * 60 * MINUTE_MS
-#: Keepa's clock minus ours may drift between two statuses by at most this much;
-#: beyond it the stored Keepa timestamp is garbage, not a later status.
-MAX_SKEW_DRIFT_MS = 5 * MINUTE_MS
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The knobs of the budget; see docs/settings.md for each."""
-
-    floor: int = -180
-    min_balance: int = 1
-    lease_ttl_ms: int = 120_000
-    anchor_max_age_ms: int = 600_000
-    burst_minutes: float = 1.0
-    sync_interval_ms: int = 60_000
-    #: extra time allowed beyond the projected exit of recharge mode
-    recharge_slack_ms: int = 2 * MINUTE_MS
-    #: a give-up decision needs a /token sync (by anyone) this recent, else it syncs
-    verify_window_ms: int = 2_000
-    #: the retry delay when the refill rate is 0 (Keepa recomputes tokenFlowReduction every 5 min)
-    zero_rate_retry_ms: int = 5 * MINUTE_MS
-
-    @classmethod
-    def from_settings(cls, s: object) -> Policy:
-        # A lease must outlive the longest call it covers (every retry included), or a
-        # charge Keepa made could stop counting before its reply arrives.
-        timeout = float(getattr(s, "http_timeout_s", 30.0))
-        retries = int(getattr(s, "http_retries", 0))
-        longest_call_s = timeout * (retries + 1) + RETRY_BACKOFF_MAX_S * retries + 30
-        lease_ttl_s = max(float(getattr(s, "budget_lease_ttl_s")), longest_call_s)
-        return cls(
-            floor=int(getattr(s, "budget_floor")),
-            min_balance=int(getattr(s, "budget_min_balance")),
-            lease_ttl_ms=int(lease_ttl_s * 1000),
-            anchor_max_age_ms=int(float(getattr(s, "budget_anchor_max_age_s")) * 1000),
-            burst_minutes=float(getattr(s, "budget_burst_minutes")),
-            sync_interval_ms=int(float(getattr(s, "budget_sync_interval_s")) * 1000),
-        )
-
-    def burst_mt(self, rate_mt: int) -> int:
-        """Recharge ends at this balance: ``burst_minutes`` of refill, never above the cap."""
-        cap = economics.cap_for(rate_mt)
-        return max(self.min_balance * MT, min(cap, int(rate_mt * self.burst_minutes)))
-
-
-@dataclass(slots=True)
-class Anchor:
-    tokens: int  # milli-tokens
-    rate: int  # milli-tokens per minute
-    next_refill_ms: int
-    server_ts_ms: int
-    seen_ms: int
-
-    @property
-    def cap(self) -> int:
-        return economics.cap_for(self.rate)
-
-    def project(self, now_ms: int) -> int:
-        return economics.project(self.tokens, self.rate, self.next_refill_ms, now_ms, self.cap)
-
-
-@dataclass(slots=True)
-class Recharge:
-    since_ms: int
-    deadline_ms: int
-    target: int  # milli-tokens
-
-
-@dataclass(slots=True)
-class LeaseRec:
-    cost: int  # milli-tokens
-    expires_ms: int
-
-
-@dataclass(slots=True)
-class State:
-    """The parsed state; ``problems`` lists everything unknown about it."""
-
-    anchor: Anchor | None = None
-    recharge: Recharge | None = None
-    last_sync_ms: int | None = None
-    leases: dict[str, LeaseRec] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    dropped_leases: list[str] = field(default_factory=list)
-
-    @property
-    def unknown(self) -> bool:
-        return bool(self.problems)
-
-
-# --------------------------------------------------------------------------
-# Parsing and validation: a flat string map -> State, never raising.
-# --------------------------------------------------------------------------
-
-
-_INT_RE = re.compile(r"[ \t\n\r]*(-?[0-9]{1,16})[ \t\n\r]*")
-MAX_INT = 2**53  # every valid value is far below; the Lua holds numbers as doubles
-
-
-def parse_int(value: object) -> int | None:
-    """A stored integer: ASCII decimal, at most 2^53 in magnitude; anything else is None."""
-    if value is None:
-        return None
-    try:
-        text = value.decode("ascii") if isinstance(value, bytes) else str(value)
-    except UnicodeDecodeError:
-        return None
-    m = _INT_RE.fullmatch(text)
-    if m is None:
-        return None
-    n = int(m.group(1))
-    return n if -MAX_INT <= n <= MAX_INT else None
-
-
-def _int(raw: Mapping[str, str], name: str) -> int | None:
-    return parse_int(raw.get(name))
-
-
-def parse(raw: Mapping[str, str], leases: Mapping[str, str], now_ms: int, policy: Policy) -> State:
-    """Read a stored state, listing what is unknown and dropping leases that cannot count."""
-    st = State()
-    vals = {name: _int(raw, name) for name in FIELDS}
-
-    present = [n for n in ANCHOR_FIELDS if raw.get(n) is not None]
-    if not present:
-        st.problems.append("no anchor: Keepa has not been asked yet")
-    elif any(vals[n] is None for n in ANCHOR_FIELDS):
-        bad = [n for n in ANCHOR_FIELDS if vals[n] is None]
-        st.problems.append(f"anchor incomplete or unparsable: {', '.join(bad)}")
-    else:
-        a = Anchor(
-            tokens=vals["anchor_tokens"],  # type: ignore[arg-type]
-            rate=vals["anchor_rate"],  # type: ignore[arg-type]
-            next_refill_ms=vals["anchor_next_refill_ms"],  # type: ignore[arg-type]
-            server_ts_ms=vals["anchor_server_ts_ms"],  # type: ignore[arg-type]
-            seen_ms=vals["anchor_seen_ms"],  # type: ignore[arg-type]
-        )
-        problem = _anchor_problem(a, now_ms, policy)
-        if problem:
-            st.problems.append(problem)
-        st.anchor = a  # kept for display; any problem makes the state unknown
-
-    rpresent = [n for n in RECHARGE_FIELDS if raw.get(n) is not None]
-    if rpresent:
-        if any(vals[n] is None for n in RECHARGE_FIELDS):
-            st.problems.append("recharge mode without a valid start, deadline or target")
-        else:
-            r = Recharge(
-                since_ms=vals["recharge_since_ms"],  # type: ignore[arg-type]
-                deadline_ms=vals["recharge_deadline_ms"],  # type: ignore[arg-type]
-                target=vals["recharge_target"],  # type: ignore[arg-type]
-            )
-            if r.since_ms > now_ms + FUTURE_TOLERANCE_MS:
-                st.problems.append("recharge mode started in the future")
-            elif (r.deadline_ms < r.since_ms or r.deadline_ms - r.since_ms > MAX_RECHARGE_MS
-                  or r.target <= 0 or r.target > MAX_RATE_MT * 60):
-                st.problems.append("recharge mode with an impossible deadline or target")
-            else:
-                st.recharge = r
-
-    ls = vals["last_sync_ms"]
-    st.last_sync_ms = ls if ls is not None and ls <= now_ms + FUTURE_TOLERANCE_MS else None
-
-    max_expiry = now_ms + policy.lease_ttl_ms + FUTURE_TOLERANCE_MS
-    # no call costing more than the bucket is ever granted, so no such lease is real
-    a = st.anchor
-    max_cost = a.cap if a is not None and 0 < a.rate <= MAX_RATE_MT else MAX_RATE_MT * 60
-    for lease_id, value in leases.items():
-        rec = _parse_lease(value)
-        if (rec is None or rec.expires_ms > max_expiry or rec.expires_ms <= now_ms
-                or rec.cost > max_cost):
-            st.dropped_leases.append(_text(lease_id))
-        else:
-            st.leases[_text(lease_id)] = rec
-    return st
-
-
-def _text(v: object) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _parse_lease(value: object) -> LeaseRec | None:
-    try:
-        cost_s, exp_s = _text(value).split(":", 1)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    cost, exp = parse_int(cost_s), parse_int(exp_s)
-    if cost is None or exp is None or cost <= 0 or cost > MAX_RATE_MT * 60:
-        return None
-    return LeaseRec(cost, exp)
-
-
-def _anchor_problem(a: Anchor, now_ms: int, policy: Policy) -> str | None:
-    if a.rate < 0 or a.rate > MAX_RATE_MT:
-        return "anchor has an impossible refill rate"
-    limit = max(a.cap, 1000 * MT) * 10
-    if abs(a.tokens) > limit:
-        return "anchor has an impossible balance"
-    if a.seen_ms > now_ms + FUTURE_TOLERANCE_MS:
-        return "anchor is dated in the future"
-    if not (a.seen_ms < a.next_refill_ms <= a.seen_ms + MINUTE_MS):
-        return "anchor's next refill is not within a minute of when it was seen"
-    if now_ms - a.seen_ms > policy.anchor_max_age_ms:
-        return f"anchor is older than {policy.anchor_max_age_ms // 1000} s"
-    return None
-
-
-def dump_anchor(a: Anchor) -> dict[str, str]:
-    return {
-        "anchor_tokens": str(a.tokens),
-        "anchor_rate": str(a.rate),
-        "anchor_next_refill_ms": str(a.next_refill_ms),
-        "anchor_server_ts_ms": str(a.server_ts_ms),
-        "anchor_seen_ms": str(a.seen_ms),
-    }
-
-
-def dump_recharge(r: Recharge) -> dict[str, str]:
-    return {
-        "recharge_since_ms": str(r.since_ms),
-        "recharge_deadline_ms": str(r.deadline_ms),
-        "recharge_target": str(r.target),
-    }
-
-
-def dump_lease(rec: LeaseRec) -> str:
-    return f"{rec.cost}:{rec.expires_ms}"
+# The stores and the tests reach the state's parser and fields through the core.
+__all__ = [
+    "FIELDS",
+    "MAX_RECHARGE_MS",
+    "MINUTE_MS",
+    "MT",
+    "RECHARGE_FIELDS",
+    "Changes",
+    "Decision",
+    "Kind",
+    "Policy",
+    "RechargeView",
+    "Snapshot",
+    "State",
+    "acquire",
+    "claim_sync",
+    "grant_limit_mt",
+    "observe",
+    "parse",
+    "parse_int",
+    "settle",
+    "snapshot",
+    "spendable",
+]
 
 
 # --------------------------------------------------------------------------
@@ -331,6 +115,31 @@ def _wait_for(a: Anchor, st: State, now_ms: int, need: int) -> int | None:
     return None if w2 is None else last - now_ms + w2
 
 
+def grant_limit_mt(available: int, rate: int, recharge_target: int | None,
+                   policy: Policy) -> int | None:
+    """The admission rule: the most a call may cost now without waiting (milli-tokens).
+
+    ``available`` is the projected balance less the live leases, ``rate`` the
+    refill rate (both milli-tokens), ``recharge_target`` the target of a
+    recharge still under way (None when there is none, or its deadline has
+    passed).  A call costing ``cost`` is granted when ``cost`` is at most the
+    result: no recharge below its target, at least ``min_balance`` available,
+    and ``available - cost`` not below the floor.  None: nothing is granted
+    now, not even a free call.  The bucket cap bounds the result (a costlier
+    call is never granted, see :func:`acquire`'s ``too_big``).
+
+    ``lua/acquire.lua`` holds the same rule; the differential test keeps it so.
+    """
+    if recharge_target is not None and available < min(recharge_target, policy.burst_mt(rate)):
+        return None
+    if available < policy.min_balance * MT:
+        return None
+    limit = available - policy.floor * MT
+    if rate > 0:
+        limit = min(limit, economics.cap_for(rate))
+    return limit
+
+
 def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy) -> tuple[Decision, Changes]:
     """Grant ``cost_mt`` as a lease, or say why not and for how long."""
     ch = Changes(remove_leases=list(st.dropped_leases))
@@ -345,7 +154,7 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
     def decision(kind: Kind, reason: str, **kw: int | None) -> Decision:
         return Decision(kind, reason, projected=projected, available=available,
                         anchor_seen_ms=seen, cap=cap, now_ms=now_ms,
-                        last_sync_ms=st.last_sync_ms, **kw)  # type: ignore[arg-type]
+                        last_sync_ms=st.last_sync_ms, **kw)
 
     if a.rate > 0 and cost_mt > cap:
         return decision("too_big", f"cost exceeds the bucket cap ({cap // MT} tokens)"), ch
@@ -367,7 +176,8 @@ def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy)
             if target > need:
                 need, reason = target, "recharging to the burst threshold"
 
-    if available >= need:
+    limit = grant_limit_mt(available, a.rate, None if r is None else r.target, policy)
+    if limit is not None and cost_mt <= limit:  # the same as available >= need
         exp = now_ms + policy.lease_ttl_ms
         ch.add_leases[lease_id] = dump_lease(LeaseRec(cost_mt, exp))
         return decision("grant", "granted", lease_expires_ms=exp, needed=need), ch
@@ -470,6 +280,37 @@ def claim_sync(st: State, now_ms: int, policy: Policy) -> tuple[bool, Changes]:
 
 
 @dataclass(frozen=True, slots=True)
+class RechargeView:
+    """Recharge mode as a snapshot sees it, relative to the snapshot's time."""
+
+    since_ms_ago: int
+    deadline_in_ms: int  # negative once the deadline has passed
+    target_mt: int
+
+    @property
+    def since_s_ago(self) -> int:
+        return self.since_ms_ago // 1000
+
+    @property
+    def deadline_in_s(self) -> int:
+        return self.deadline_in_ms // 1000
+
+    @property
+    def target(self) -> int:
+        """The target in whole tokens."""
+        return self.target_mt // MT
+
+    @property
+    def under_way(self) -> bool:
+        """False once the deadline has passed: the next acquire leaves recharge mode."""
+        return self.deadline_in_ms > 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"since_s_ago": self.since_s_ago, "deadline_in_s": self.deadline_in_s,
+                "target": self.target}
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     now_ms: int
     known: bool
@@ -482,8 +323,12 @@ class Snapshot:
     anchor_age_s: float | None
     next_refill_in_ms: int | None
     leases: tuple[tuple[str, int, int], ...]  # (id, cost tokens, expires in ms)
-    recharge: dict[str, int] | None
+    recharge: RechargeView | None
     last_sync_age_s: float | None
+    #: the exact balance available, in milli-tokens (what the admission rule reads)
+    available_mt: int | None = None
+    #: the exact refill rate, in milli-tokens per minute
+    rate_mt: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -497,7 +342,7 @@ class Snapshot:
             "anchor_age_s": self.anchor_age_s,
             "next_refill_in_ms": self.next_refill_in_ms,
             "leases": [{"id": i, "cost": c, "expires_in_ms": e} for i, c, e in self.leases],
-            "recharge": self.recharge,
+            "recharge": None if self.recharge is None else self.recharge.as_dict(),
             "last_sync_age_s": self.last_sync_age_s,
         }
 
@@ -507,16 +352,15 @@ def snapshot(st: State, now_ms: int) -> Snapshot:
     leases = tuple(sorted((i, r.cost // MT, r.expires_ms - now_ms) for i, r in st.leases.items()))
     rech = None
     if st.recharge is not None:
-        rech = {
-            "since_s_ago": (now_ms - st.recharge.since_ms) // 1000,
-            "deadline_in_s": (st.recharge.deadline_ms - now_ms) // 1000,
-            "target": st.recharge.target // MT,
-        }
+        rech = RechargeView(since_ms_ago=now_ms - st.recharge.since_ms,
+                            deadline_in_ms=st.recharge.deadline_ms - now_ms,
+                            target_mt=st.recharge.target)
     if a is None:
         return Snapshot(now_ms, False, tuple(st.problems), None, None, None, None, None, None,
                         None, leases, rech,
                         None if st.last_sync_ms is None else (now_ms - st.last_sync_ms) / 1000)
     projected = a.project(now_ms)
+    available = projected - _reserved(st)
     return Snapshot(
         now_ms=now_ms,
         known=not st.unknown,
@@ -525,10 +369,26 @@ def snapshot(st: State, now_ms: int) -> Snapshot:
         rate=a.rate // MT,
         cap=a.cap // MT,
         projected=projected // MT,
-        available=(projected - _reserved(st)) // MT,
+        available=available // MT,
         anchor_age_s=(now_ms - a.seen_ms) / 1000,
         next_refill_in_ms=economics.next_refill_after(a.next_refill_ms, now_ms) - now_ms,
         leases=leases,
         recharge=rech,
         last_sync_age_s=None if st.last_sync_ms is None else (now_ms - st.last_sync_ms) / 1000,
+        available_mt=available,
+        rate_mt=a.rate,
     )
+
+
+def spendable(snap: Snapshot, policy: Policy) -> int:
+    """How many tokens a call may cost right now without waiting (0: none).
+
+    The admission rule (:func:`grant_limit_mt`) applied to a snapshot: what
+    ``acquire`` would grant at the snapshot's time, never more than the cap.
+    """
+    if not snap.known or snap.available_mt is None or snap.rate_mt is None:
+        return 0
+    r = snap.recharge
+    target = r.target_mt if r is not None and r.under_way else None
+    limit = grant_limit_mt(snap.available_mt, snap.rate_mt, target, policy)
+    return 0 if limit is None else max(0, limit // MT)

@@ -17,13 +17,14 @@ from keepa_deals.budget.core import Policy
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
+from keepa_deals.tokens.timing import CallTiming
 
 if TYPE_CHECKING:
     from keepa_deals.settings import Settings
 
 
-def open_store(settings: Settings, *, clock: Clock | None = None) -> BudgetStore:
+def open_budget_store(settings: Settings, *, clock: Clock | None = None) -> BudgetStore:
     """The budget's store: Redis when ``redis_url`` is set, else SQLite under ``data_dir``.
 
     The Redis store reads Redis ``TIME``; a ``clock`` given here overrides it
@@ -32,15 +33,15 @@ def open_store(settings: Settings, *, clock: Clock | None = None) -> BudgetStore
     if settings.redis_url:
         return _redis_store(settings, clock)
     clock = clock or SYSTEM_CLOCK
-    from keepa_deals.budget.keys import settings_fingerprint
     from keepa_deals.budget.sqlite_store import SqliteStore, default_path
+    from keepa_deals.redis_db.keys import settings_fingerprint
 
     return SqliteStore(default_path(settings.data_dir, settings_fingerprint(settings)), clock=clock)
 
 
 def _redis_store(settings: Settings, clock: Clock | None) -> BudgetStore:
-    from keepa_deals.budget.keys import settings_fingerprint
     from keepa_deals.budget.redis_store import RedisStore  # imports redis only when used
+    from keepa_deals.redis_db.keys import settings_fingerprint
 
     assert settings.redis_url
     return RedisStore(settings.redis_url, settings_fingerprint(settings), clock=clock)
@@ -51,18 +52,23 @@ def open_budget(
     *,
     sync: Callable[[], TokenStatus] | None = None,
     clock: Clock | None = None,
+    wait_clock: Clock | None = None,
+    timing: CallTiming | None = None,
 ) -> TokenManager:
     """The TokenManager every Keepa call spends through, on the store the settings pick.
 
-    ``sync`` is the raw ``/token`` call (cost 0); it may also be bound later
-    with :meth:`TokenManager.bind_sync`.
+    ``sync`` is the raw ``/token`` call (cost 0; without it the budget only
+    reads, and a step that must ask Keepa fails).  ``clock`` is the store's
+    (see :func:`open_budget_store`) and, unless ``wait_clock`` is given, the
+    one the manager waits on; a stoppable ``wait_clock`` ends those waits.
+    ``timing`` is the HTTP client's (``KeepaHTTP.timing``): leases outlive
+    the longest call it allows.
     """
-    store = open_store(settings, clock=clock)
-    clock = clock or SYSTEM_CLOCK
+    store = open_budget_store(settings, clock=clock)
     return TokenManager(
         store,
-        policy=Policy.from_settings(settings),
+        policy=Policy.from_settings(settings, timing=timing),
         sync=sync,
-        clock=clock,
+        clock=wait_clock or clock or SYSTEM_CLOCK,
         max_wait_s=settings.budget_max_wait_s,
     )

@@ -23,17 +23,17 @@ from dataclasses import replace
 from typing import TypeVar
 
 from keepa_deals.budget.core import MT, Decision, Policy, Snapshot
-from keepa_deals.budget.errors import (
+from keepa_deals.budget.store import BudgetStore
+from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.tokens.economics import net_refill_rate
+from keepa_deals.tokens.errors import (
     BudgetError,
     BudgetStoreUnavailable,
     CostExceedsCapError,
     TokenRechargeError,
 )
-from keepa_deals.budget.protocol import Lease
-from keepa_deals.budget.store import BudgetStore
-from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.economics import net_refill_rate
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.protocol import Lease
+from keepa_deals.tokens.status import TokenStatus
 
 log = logging.getLogger("keepa_deals.budget")
 T = TypeVar("T")
@@ -57,7 +57,13 @@ def new_lease_id() -> str:
 
 
 class TokenManager:
-    """The shared token budget (implements :class:`~keepa_deals.budget.TokenBudget`)."""
+    """The shared token budget (implements :class:`~keepa_deals.tokens.TokenBudget`).
+
+    Built once with what it needs: ``sync`` is the raw ``/token`` call (cost 0;
+    None makes a read-only budget, whose steps that must ask Keepa fail), and
+    ``clock`` the one its waits run on (a stoppable clock ends them on a stop
+    request).  The store reads its own time.
+    """
 
     def __init__(
         self,
@@ -74,10 +80,6 @@ class TokenManager:
         self.clock = clock
         self.max_wait_s = max_wait_s
         self.syncs = 0  # /token calls this manager made
-
-    def bind_sync(self, sync: Callable[[], TokenStatus]) -> None:
-        """Tell the manager how to ask Keepa (the raw /token call, cost 0)."""
-        self._sync_fn = sync
 
     # -- the TokenBudget protocol -------------------------------------------
 
@@ -141,7 +143,8 @@ class TokenManager:
 
     def _sync(self) -> TokenStatus:
         if self._sync_fn is None:
-            raise BudgetError("the token budget has no way to ask Keepa (bind_sync was not called)")
+            raise BudgetError("the token budget has no way to ask Keepa (it was built without "
+                              "a sync call: a read-only budget)")
         status = self._sync_fn()
         self.syncs += 1
         planned = effective(status)

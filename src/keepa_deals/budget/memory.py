@@ -10,7 +10,7 @@ from keepa_deals.budget import core
 from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
 from keepa_deals.budget.store import MappingStoreBase
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ Snapshots and :meth:`RedisStore.raw` read the state and the clock in one
 atomic script and run the Python core on it: a read-only view needs no
 second implementation.
 
-Keys come from :class:`~keepa_deals.budget.keys.KeyBuilder`, namespaced by the
+Keys come from :class:`~keepa_deals.redis_db.keys.KeyBuilder`, namespaced by the
 API key's fingerprint.  Every written key gets a bounded TTL: the budget hash
 a day, the leases hash the longest lease TTL plus a margin.
 
@@ -30,29 +30,18 @@ from importlib import resources
 from typing import Any, TypeVar, cast
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Decision, Policy, Snapshot
-from keepa_deals.budget.errors import BudgetError, BudgetStoreUnavailable
-from keepa_deals.budget.keys import KeyBuilder
 from keepa_deals.clock import Clock
-from keepa_deals.errors import ConfigError
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.redis_db.connection import connect, describe
+from keepa_deals.redis_db.keys import KeyBuilder
+from keepa_deals.tokens.errors import BudgetError, BudgetStoreUnavailable
+from keepa_deals.tokens.status import TokenStatus
 
 T = TypeVar("T")
-
-#: Seconds to connect, and to wait for any reply (a script runs in microseconds).
-CONNECT_TIMEOUT_S = 2.0
-SOCKET_TIMEOUT_S = 2.0
-#: A pooled connection idle this long is PINGed before use.
-HEALTH_CHECK_INTERVAL_S = 15
-#: One quick reconnect inside redis-py (a pooled connection that died with a
-#: restart); the TokenManager retries further, then BudgetStoreUnavailable.
-CLIENT_RETRIES = 1
 
 BUDGET_TTL_MS = 24 * 3600 * 1000
 LEASES_TTL_MARGIN_MS = 60_000
@@ -79,36 +68,6 @@ def script_source(name: str) -> str:
     if name not in OPERATIONS:
         raise ValueError(f"no budget script named {name!r}")
     return lua.joinpath("lib.lua").read_text(encoding="utf-8") + "\n" + own
-
-
-def connect(url: str) -> redis.Redis:
-    """A pooled client with bounded timeouts and a health check."""
-    try:
-        return redis.Redis.from_url(
-            url,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            socket_keepalive=True,
-            health_check_interval=HEALTH_CHECK_INTERVAL_S,
-            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), CLIENT_RETRIES),
-        )
-    except ValueError as exc:
-        # the URL may hold a password: never echo it
-        raise ConfigError(
-            "REDIS_URL is not a valid Redis URL (redis://[[user]:password@]host[:port][/db], "
-            "rediss://… or unix://…)"
-        ) from exc
-
-
-def describe(client: redis.Redis) -> str:
-    """host:port (or the socket path) of a client, never its credentials."""
-    try:
-        kw = client.connection_pool.connection_kwargs
-    except AttributeError:
-        return "redis"
-    if kw.get("path"):
-        return f"unix:{kw['path']}"
-    return f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
 
 
 def _int(value: object, what: str) -> int:

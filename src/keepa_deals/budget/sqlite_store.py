@@ -42,11 +42,11 @@ from typing import TypeVar
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
-from keepa_deals.budget.errors import BudgetStoreUnavailable
 from keepa_deals.budget.store import MappingStoreBase
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.status import TokenStatus
 from keepa_deals.sqlite_wal import switch_to_wal
+from keepa_deals.tokens.errors import BudgetStoreUnavailable
+from keepa_deals.tokens.status import TokenStatus
 
 log = logging.getLogger("keepa_deals.budget")
 T = TypeVar("T")
@@ -293,12 +293,13 @@ class SqliteStore(MappingStoreBase):
     def _drop(self, c: _Conn | None) -> None:
         if c is None:
             return
+        handle = c.conn
         with self._conns_lock:
             self._conns = [x for x in self._conns if x is not c]
         if getattr(self._local, "conn", None) is c:
             self._local.conn = None
         try:
-            c.conn.close()
+            handle.close()
         except sqlite3.Error:  # pragma: no cover - closing a broken handle
             pass
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 
 class BudgetStore(Protocol):

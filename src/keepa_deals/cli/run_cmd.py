@@ -31,6 +31,7 @@ import click
 from keepa_deals.cli._app import AppContext, app, fail, pass_app
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
+from keepa_deals.stop import RunStopped
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -181,6 +182,8 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                 run_loop(env, query, interval_s=every,
                          janitor_interval_s=settings.janitor_interval_s, until=until,
                          on_tick=tick, on_janitor=janitor)
+    except RunStopped:
+        pass  # asked for: the run in progress ended cleanly, everything bought is saved
     except KeepaDealsError as exc:
         fail(str(exc))
         return

@@ -19,7 +19,7 @@ from keepa_deals.cli._app import AppContext, app, emit_json, fail, pass_app
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.keepa import build_http
 from keepa_deals.keepa.errors import InvalidKey, KeepaTransportError, PaymentRequired
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 
 @app.group("tokens")

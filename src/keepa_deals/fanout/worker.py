@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.fanout import batches as records
 from keepa_deals.fanout.batches import Batch, BatchBook, Observation, Outcome, new_batch_id
@@ -47,9 +47,13 @@ from keepa_deals.ingest.stages import Pipeline
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
 from keepa_deals.query import DealQuery
+from keepa_deals.stop import RunStopped
 from keepa_deals.store import DatabaseUnavailable, DealRow
 
 log = logging.getLogger("keepa_deals.fanout")
+
+#: when a batch stopped on request comes back (another worker takes it)
+STOPPED_RETRY_S = 1.0
 
 Status = Literal["done", "already_done", "obsolete", "claimed", "waiting", "error"]
 
@@ -152,6 +156,10 @@ def _buy(env: IngestEnv, query: DealQuery, batch: Batch) -> BatchRun:
         wait = retry_after_429(exc)
         log.warning("batch %s: Keepa answered 429; again in %.0f s", batch.id, wait)
         return BatchRun(batch.id, "waiting", retry_after_s=wait)
+    except RunStopped:
+        # not a failure: the stop came before the batch's one paid call was saved; it comes back
+        log.info("batch %s: stopped on request; sent again", batch.id)
+        return BatchRun(batch.id, "waiting", retry_after_s=STOPPED_RETRY_S)
     except KeepaDealsError as exc:
         log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__, exc)
         return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")

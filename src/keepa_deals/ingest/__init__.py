@@ -13,9 +13,10 @@ a refresh of stored deals, oldest first.  Every paid-for reply is saved with
 the watermark and the scan ledger in one transaction before the next call.
 """
 
-from keepa_deals.ingest.env import IngestEnv, RunStopped, StopSignal, open_env
+from keepa_deals.ingest.env import IngestEnv, open_env
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.runner import smart_ingestor
+from keepa_deals.stop import RunStopped, StopSignal
 
 __all__ = [
     "IngestEnv",

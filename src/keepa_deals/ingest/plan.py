@@ -1,8 +1,8 @@
 """Batch planning: how many ASINs the next paid call may carry.
 
 A batch is sized from the budget's projection (``TokenManager.snapshot()``):
-what the budget would grant right now without waiting (the projected balance
-less live leases, down to the deficit floor), never more than the bucket cap
+what the budget would grant right now without waiting (``budget.core.spendable``:
+the admission rule ``acquire`` decides by), never more than the bucket cap
 (60 × refill rate: lessons, class 8), never more ASINs than Keepa takes in one
 call (100; 20 with offers, per Keepa's Java client).  When even one ASIN is
 not affordable, the batch is one ASIN and the budget decides: wait a little,
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keepa_deals.budget.core import Policy, Snapshot
-from keepa_deals.keepa.economics import estimate_product_cost
+from keepa_deals.budget.core import Policy, Snapshot, spendable
+from keepa_deals.tokens.costs import estimate_product_cost
 
 #: Keepa takes at most 100 ASINs per /product call...
 MAX_STATS_BATCH = 100
@@ -33,18 +33,8 @@ class Affordable:
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot, policy: Policy) -> Affordable:
-        if not snap.known or snap.available is None:
-            return cls(0, snap.cap)
-        if snap.recharge is not None:
-            target = snap.recharge.get("target", 0)
-            if snap.available < target:
-                return cls(0, snap.cap)
-        if snap.available < policy.min_balance:
-            return cls(0, snap.cap)
-        spendable = snap.available - policy.floor
-        if snap.cap is not None and snap.rate:
-            spendable = min(spendable, snap.cap)
-        return cls(max(0, spendable), snap.cap)
+        """The budget's own admission rule, asked of its snapshot."""
+        return cls(spendable(snap, policy), snap.cap)
 
 
 def unit_cost(offers: int | None) -> int:

@@ -29,12 +29,12 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from keepa_deals.budget.errors import TokenRechargeError
+from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.errors import KeepaDealsError
-from keepa_deals.ingest.env import IngestEnv, RunStopped
+from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.ingest.stages import LockLost, Pipeline
-from keepa_deals.keepa.economics import wait_ms_for
+from keepa_deals.tokens.economics import wait_ms_for
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
 from keepa_deals.ops import facts
@@ -42,6 +42,7 @@ from keepa_deals.ops import logging as ops_logging
 from keepa_deals.ops import metrics
 from keepa_deals.query import DealQuery, default_query
 from keepa_deals.store import RunOutcome
+from keepa_deals.stop import RunStopped
 
 log = logging.getLogger("keepa_deals.ingest")
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keepa_deals.budget import TokenManager
-from keepa_deals.budget.errors import BudgetError
+from keepa_deals.tokens.errors import BudgetError
 from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest import persist
@@ -31,7 +31,7 @@ from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.scan import walk_feed
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.deals import Deal, DealPage
-from keepa_deals.keepa.economics import DEAL_PAGE_COST, estimate_product_cost
+from keepa_deals.tokens.costs import DEAL_PAGE_COST, estimate_product_cost
 from keepa_deals.keepa.errors import MalformedResponse
 from keepa_deals.keepa.products import ProductBatch
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes

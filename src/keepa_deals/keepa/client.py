@@ -13,21 +13,21 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from keepa_deals.budget.errors import BudgetError
-from keepa_deals.budget.protocol import TokenBudget
 from keepa_deals.keepa.deals import DealPage, parse_deal_page
-from keepa_deals.keepa.economics import DEAL_PAGE_COST, estimate_product_cost
 from keepa_deals.keepa.errors import KeepaResponseError, MalformedResponse
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
-from keepa_deals.keepa.queries import (
+from keepa_deals.keepa.replies import KeepaResponse
+from keepa_deals.keepa.validation import (
     DealSelection,
     normalize_asins,
     product_params,
     validate_selection,
 )
-from keepa_deals.keepa.replies import KeepaResponse
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.costs import DEAL_PAGE_COST, estimate_product_cost
+from keepa_deals.tokens.errors import BudgetError
+from keepa_deals.tokens.protocol import TokenBudget
+from keepa_deals.tokens.status import TokenStatus
 
 log = logging.getLogger(__name__)
 

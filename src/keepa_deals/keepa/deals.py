@@ -12,7 +12,7 @@ from typing import Any
 
 from keepa_deals.keepa import _shape
 from keepa_deals.keepa.series import ByDateRange, CsvValues
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 IMAGE_BASE_URL = "https://m.media-amazon.com/images/I/"
 #: Keepa sends at most this many deals per page; a shorter page is the last one.

@@ -27,7 +27,7 @@ Messages never contain the access key: URLs are printed with ``key=***``.
 from __future__ import annotations
 
 from keepa_deals.errors import ConfigError, KeepaDealsError
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 
 class KeepaError(KeepaDealsError):

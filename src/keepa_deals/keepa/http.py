@@ -45,8 +45,11 @@ from keepa_deals.keepa.errors import (
 )
 from keepa_deals.keepa.redact import MASK, display_url, redact
 from keepa_deals.keepa.replies import KeepaErrorInfo, KeepaResponse, decode_body, error_for
-from keepa_deals.keepa.status import TokenStatus
 from keepa_deals.settings import DEFAULT_API_URL
+from keepa_deals.tokens.status import TokenStatus
+from keepa_deals.tokens.timing import CallTiming
+
+DEFAULT_TIMING = CallTiming()
 
 if TYPE_CHECKING:
     from keepa_deals.settings import Settings
@@ -97,25 +100,24 @@ class KeepaHTTP:
         key: str | SecretStr,
         *,
         base_url: str = DEFAULT_API_URL,
-        timeout_s: float = 30.0,
-        retries: int = 4,
-        backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 10.0,
+        timeout_s: float = DEFAULT_TIMING.timeout_s,
+        retries: int = DEFAULT_TIMING.retries,
+        backoff_initial_s: float = DEFAULT_TIMING.backoff_initial_s,
+        backoff_max_s: float = DEFAULT_TIMING.backoff_max_s,
         sleep: Callable[[float], None] = SYSTEM_CLOCK.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         secret = key if isinstance(key, SecretStr) else SecretStr(key)
         if not secret.get_secret_value().strip():
             raise ConfigError("KEEPA_API_KEY is empty")
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+        #: the one record of how long a call may take (the budget's leases are sized from it)
+        self.timing = CallTiming(float(timeout_s), int(retries), float(backoff_initial_s),
+                                 float(backoff_max_s))
         self._key = SecretStr(secret.get_secret_value().strip())
         self.base_url = base_url.rstrip("/")
-        self.timeout_s = float(timeout_s)
-        self.retries = int(retries)
+        self.timeout_s = self.timing.timeout_s
+        self.retries = self.timing.retries
         self._sleep = sleep
-        self._backoff_initial_s = float(backoff_initial_s)
-        self._backoff_max_s = float(backoff_max_s)
         self._listeners: list[StatusListener] = []
         self._request_listeners: list[RequestListener] = []
         self._listeners_lock = threading.Lock()
@@ -142,8 +144,9 @@ class KeepaHTTP:
                 "KEEPA_API_KEY is not set: put your Keepa access key in the environment "
                 "or in .env (or point KEEPA_API_URL at a sandbox and use its key)"
             )
-        kwargs.setdefault("timeout_s", settings.http_timeout_s)
-        kwargs.setdefault("retries", settings.http_retries)
+        timing = CallTiming.from_settings(settings)
+        kwargs.setdefault("timeout_s", timing.timeout_s)
+        kwargs.setdefault("retries", timing.retries)
         return cls(settings.keepa_api_key, base_url=settings.keepa_api_url, **kwargs)
 
     def __repr__(self) -> str:
@@ -250,9 +253,9 @@ class KeepaHTTP:
 
     def _backoff(self, state: RetryCallState) -> float:
         """initial × 2^(n-1) plus up to ``initial`` of jitter, never above the maximum."""
-        initial = self._backoff_initial_s
+        initial = self.timing.backoff_initial_s
         delay = initial * float(2 ** (state.attempt_number - 1)) + random.uniform(0, initial)
-        return min(self._backoff_max_s, delay)
+        return min(self.timing.backoff_max_s, delay)
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -30,8 +30,8 @@ from keepa_deals.keepa.products import (
     parse_product_batch,
     parse_stats,
 )
-from keepa_deals.keepa.queries import DateRange
 from keepa_deals.keepa.series import ByDateRange, CsvHistory, CsvPoint, CsvValues
+from keepa_deals.keepa.validation import DateRange
 
 __all__ = [
     "DEALS_PER_PAGE",

@@ -15,7 +15,7 @@ from typing import Any
 from keepa_deals.keepa import _shape
 from keepa_deals.keepa.errors import MalformedResponse
 from keepa_deals.keepa.series import CsvHistory, CsvPoint, CsvValues, parse_points
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 _EMPTY: list[int] = []
 

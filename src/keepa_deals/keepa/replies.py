@@ -25,7 +25,7 @@ from keepa_deals.keepa.errors import (
     PaymentRequired,
     RequestRejected,
 )
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 #: Keepa's names for the status codes, as its own clients print them.
 STATUS_NAMES = {

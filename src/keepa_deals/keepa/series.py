@@ -17,7 +17,7 @@ from typing import Any
 
 from keepa_deals.keepa import _shape
 from keepa_deals.keepa.csvtypes import SHIPPING_TYPES, CsvType, csv_index
-from keepa_deals.keepa.queries import DateRange
+from keepa_deals.keepa.validation import DateRange
 
 CsvKey = CsvType | int | str
 #: One point of a history: when, and the value then (None: no offer / no data).

@@ -60,8 +60,8 @@ def open_runner_lock(settings: Settings, store: DealStore) -> RunnerLock:
     """The Redis lock when ``REDIS_URL`` is set (no fallback when Redis is down), else the
     database lock on the deal store."""
     if settings.redis_url:
-        from keepa_deals.budget.keys import settings_fingerprint
         from keepa_deals.locks.redis_lock import RedisLock
+        from keepa_deals.redis_db.keys import settings_fingerprint
 
         return RedisLock(settings.redis_url, settings_fingerprint(settings))
     return store.runner_lock()

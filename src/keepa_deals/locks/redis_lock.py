@@ -2,7 +2,7 @@
 
 The same :class:`~keepa_deals.store.locks.RunnerLock` interface as the
 database lock.  A lock is one string key, ``keepa-deals:{<fp>}:lock:<name>``
-(named by :class:`~keepa_deals.budget.keys.KeyBuilder`), holding the owner id,
+(named by :class:`~keepa_deals.redis_db.keys.KeyBuilder`), holding the owner id,
 **always with a TTL**:
 
 * ``acquire``: ``SET NX PX`` when free, ``PEXPIRE`` when already ours, nothing
@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import redis
 from redis.commands.core import Script
 
-from keepa_deals.budget.keys import KeyBuilder
-from keepa_deals.budget.redis_store import connect, describe
 from keepa_deals.locks.errors import LockError, LockUnavailable
+from keepa_deals.redis_db.connection import connect, describe
+from keepa_deals.redis_db.keys import KeyBuilder
 from keepa_deals.store.locks import LockHolder
 
 T = TypeVar("T")

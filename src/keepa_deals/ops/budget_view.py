@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keepa_deals.budget.core import Policy, Snapshot
-from keepa_deals.keepa.economics import MINUTE_MS
+from keepa_deals.tokens.economics import MINUTE_MS
 from keepa_deals.ops.sources import BUDGET
 
 if TYPE_CHECKING:
@@ -85,13 +85,13 @@ def explain(snap: Snapshot, policy: Policy, kind: str, sync_interval_s: float) -
     elif snap.recharge is not None:
         r = snap.recharge
         state = RECHARGING
-        wait = _wait_s(snap, r["target"])
-        why = (f"since {r['since_s_ago']} s: the balance fell below what a call needs, so the "
-               f"budget waits for a burst of {r['target']} tokens ({policy.burst_minutes:g} min "
+        wait = _wait_s(snap, r.target)
+        why = (f"since {r.since_s_ago} s: the balance fell below what a call needs, so the "
+               f"budget waits for a burst of {r.target} tokens ({policy.burst_minutes:g} min "
                "of refill) instead of spending single tokens as they arrive; it leaves at "
-               f"{r['target']} available"
+               f"{r.target} available"
                + (f" (in about {wait:.0f} s)" if wait is not None else "")
-               + f" or at its deadline in {r['deadline_in_s']} s, whichever comes first")
+               + f" or at its deadline in {r.deadline_in_s} s, whichever comes first")
     elif snap.available is not None and snap.available < policy.min_balance:
         state = LOW
         wait = _wait_s(snap, policy.min_balance)

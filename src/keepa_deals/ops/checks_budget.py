@@ -6,7 +6,7 @@ from typing import Any
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import RECHARGE_FIELDS, Policy, Snapshot
-from keepa_deals.budget.errors import BudgetStoreUnavailable
+from keepa_deals.tokens.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import effective
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.ops.sources import BUDGET, KEEPA, KeepaProbe
@@ -111,7 +111,8 @@ def check_recharge(ctx: Context) -> CheckResult:
     store, snap, policy = got
     fields, _ = store.raw()
     present = [f for f in RECHARGE_FIELDS if fields.get(f) is not None]
-    evidence: dict[str, Any] = {"recharge": snap.recharge, "projected": snap.projected,
+    recharge = None if snap.recharge is None else snap.recharge.as_dict()
+    evidence: dict[str, Any] = {"recharge": recharge, "projected": snap.projected,
                                 "available": snap.available, "refill_rate": snap.rate}
     if snap.recharge is None:
         if present:
@@ -120,13 +121,13 @@ def check_recharge(ctx: Context) -> CheckResult:
                         **evidence, raw={f: fields.get(f) for f in RECHARGE_FIELDS})
         return ok(name, "not in recharge mode", **evidence)
     r = snap.recharge
-    target, deadline_in = r["target"], r["deadline_in_s"]
+    target, deadline_in = r.target, r.deadline_in_s
     probe = _probe(ctx)
     if probe is not None:
         evidence["keepa_tokens"] = effective(probe.status).tokens_left
     if deadline_in < 0:
         return fail(name, f"recharge mode is {-deadline_in} s past its deadline (since "
-                    f"{r['since_s_ago']} s): no budget step has run to leave it",
+                    f"{r.since_s_ago} s): no budget step has run to leave it",
                     "is ingestion running? " + RECHARGE_FIX, **evidence)
     if snap.available is not None and snap.available >= target:
         return warn(name, f"recharge exit condition met ({snap.available} ≥ {target} tokens) but "
@@ -154,8 +155,8 @@ def repair_recharge(ctx: Context, result: CheckResult) -> list[str]:
     r = snap.recharge
     fields, _ = store.raw()
     corrupt = r is None and any(fields.get(f) is not None for f in RECHARGE_FIELDS)
-    if corrupt or (r is not None and (r["deadline_in_s"] < 0 or (
-            snap.available is not None and snap.available >= r["target"]))):
+    if corrupt or (r is not None and (r.deadline_in_s < 0 or (
+            snap.available is not None and snap.available >= r.target))):
         store.write_raw({f: None for f in RECHARGE_FIELDS}, {})
         done.append("cleared the recharge mode (its exit condition holds)")
     return done

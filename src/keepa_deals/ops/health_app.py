@@ -67,10 +67,10 @@ class _Stores:
     def sources(self) -> Sources:
         with self._lock:
             if self._budget_store is None:
-                from keepa_deals.budget.factory import open_store
+                from keepa_deals.budget.factory import open_budget_store
 
                 try:  # connects lazily: a store that is down fails per call, not here
-                    self._budget_store = open_store(self.settings, clock=self.clock)
+                    self._budget_store = open_budget_store(self.settings, clock=self.clock)
                 except KeepaDealsError:
                     pass
             if self._deal_store is None:

@@ -204,7 +204,7 @@ def _database_locks(store: Any, now: datetime, max_age: timedelta) -> list[LockV
 
 
 def _lock_pattern(sources: Sources) -> tuple[str, str]:
-    from keepa_deals.budget.keys import KeyBuilder, settings_fingerprint
+    from keepa_deals.redis_db.keys import KeyBuilder, settings_fingerprint
 
     kb = KeyBuilder(settings_fingerprint(sources.settings))
     prefix = kb.lock("x")[:-1]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.errors import KeepaDealsError
-from keepa_deals.keepa.status import TokenStatus
+from keepa_deals.tokens.status import TokenStatus
 
 if TYPE_CHECKING:
     import redis
@@ -136,10 +136,10 @@ class Sources:
         if self._budget_store is not None or BUDGET in self._tried:
             return self._budget_store
         self._tried.add(BUDGET)
-        from keepa_deals.budget.factory import open_store
+        from keepa_deals.budget.factory import open_budget_store
 
         try:
-            self._budget_store = open_store(self.settings, clock=self._clock_given)
+            self._budget_store = open_budget_store(self.settings, clock=self._clock_given)
         except KeepaDealsError as exc:
             self.errors[BUDGET] = f"unreachable: {exc}"
         return self._budget_store
@@ -172,7 +172,7 @@ class Sources:
             return None
         import redis as redis_lib
 
-        from keepa_deals.budget.redis_store import connect, describe
+        from keepa_deals.redis_db.connection import connect, describe
 
         try:
             client = connect(self.settings.redis_url)

@@ -3,7 +3,7 @@
 An account refills ``+rate`` at every instant ``t`` with ``t % 60000 ==
 phase_ms`` (never at a background timer: the refills owed are computed from
 the time of the last update whenever the account is touched), clamped to the
-cap of 60 × rate by :mod:`keepa_deals.keepa.economics`.  A request is admitted
+cap of 60 × rate by :mod:`keepa_deals.tokens.economics`.  A request is admitted
 on arrival while the balance is positive and charged its real cost after the
 work, so balances can go negative.
 
@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from keepa_deals.keepa import economics
+from keepa_deals.tokens import economics
 
 MINUTE_MS = economics.MINUTE_MS
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from keepa_deals.keepa.csvtypes import CsvType
-from keepa_deals.keepa.economics import OFFER_PAGE_COST, OFFERS_PER_PAGE
+from keepa_deals.tokens.costs import OFFER_PAGE_COST, OFFERS_PER_PAGE
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog, ProductState
 from keepa_deals.sandbox.history import RATING_TYPES, build_csv, extremes, normal_since_ms, trim

@@ -11,7 +11,7 @@ import hashlib
 from typing import Any
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.keepa.economics import MINUTE_MS, cap_for
+from keepa_deals.tokens.economics import MINUTE_MS, cap_for
 from keepa_deals.sandbox.accounts import DEMO_KEY, Account, AccountBook, AccountState
 from keepa_deals.sandbox.catalog import Catalog, CatalogConfig
 from keepa_deals.sandbox.faults import FaultConfig, Faults

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keepa_deals.keepa.economics import DEAL_PAGE_COST
+from keepa_deals.tokens.costs import DEAL_PAGE_COST
 from keepa_deals.sandbox.accounts import Account, is_well_formed_key
 from keepa_deals.sandbox.deals import parse_selection, run_deals, selection_from_text
 from keepa_deals.sandbox.products import parse_product_query, run_products

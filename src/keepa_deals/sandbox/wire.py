@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from keepa_deals.keepa.status import WIRE_FIELDS
+from keepa_deals.tokens.status import WIRE_FIELDS
 
 
 class ApiError(Exception):

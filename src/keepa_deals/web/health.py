@@ -66,7 +66,8 @@ def tokens(ctx: WebContext, snap: Snapshot | None, error: str | None) -> models.
         problems=list(snap.problems), projected=snap.projected, spendable=snap.available,
         anchor_tokens=snap.tokens, anchor_age_s=snap.anchor_age_s, refill_rate=snap.rate,
         cap=snap.cap, floor=floor, next_refill_in_ms=snap.next_refill_in_ms,
-        leases=len(snap.leases), recharge=snap.recharge, last_sync_age_s=snap.last_sync_age_s,
+        leases=len(snap.leases), last_sync_age_s=snap.last_sync_age_s,
+        recharge=None if snap.recharge is None else snap.recharge.as_dict(),
     )
 
 

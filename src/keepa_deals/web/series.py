@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from keepa_deals.budget.core import Snapshot
-from keepa_deals.keepa.economics import cap_for
+from keepa_deals.tokens.economics import cap_for
 from keepa_deals.store.runs import RunOutcome
 from keepa_deals.store.schema import IngestRun, MetricPoint
 from keepa_deals.web import models
@@ -124,7 +124,7 @@ def recharge_periods(
         if e >= window.start and s <= window.end
     ]
     if snapshot is not None and snapshot.recharge is not None:
-        since = now - timedelta(seconds=snapshot.recharge["since_s_ago"])
+        since = now - timedelta(seconds=snapshot.recharge.since_s_ago)
         periods.append(models.Period(start=max(since, window.start), end=now, ongoing=True,
                                      source="budget"))
     return periods

@@ -68,6 +68,7 @@ if r ~= nil then
   end
 end
 
+-- the admission rule, core.grant_limit_mt, in its "balance needed" form
 if available >= need then
   local expires = now + P.lease_ttl_ms
   ch.add[lease_id] = fmt(cost) .. ':' .. fmt(expires)

@@ -1,7 +1,7 @@
 --[[ lib.lua: the part every budget script shares (redis_store.py prepends it).
 
-A line-by-line transcription of keepa_deals.budget.core (parse, acquire,
-settle, observe, claim_sync) and keepa_deals.keepa.economics (cap, project,
+A line-by-line transcription of keepa_deals.budget.state (parse), .core (acquire,
+settle, observe, claim_sync) and keepa_deals.tokens.economics (cap, project,
 wait_ms_for).  tests/budget/test_redis_differential.py keeps the two in step.
 
 Numbers: every value is an integer (milli-tokens, epoch ms) held exactly in a

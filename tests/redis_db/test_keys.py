@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 from redis.crc import key_slot
 
-from keepa_deals.budget.keys import PREFIX, KeyBuilder, fingerprint, settings_fingerprint
+from keepa_deals.redis_db.keys import PREFIX, KeyBuilder, fingerprint, settings_fingerprint
 from keepa_deals.settings import Settings
 
 API_KEY = "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz01"

@@ -1,4 +1,4 @@
-"""Errors from the shared token budget.
+"""Errors a TokenBudget raises (the shared token budget in ``budget/`` implements it).
 
 ::
 

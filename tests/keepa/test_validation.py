@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 
 from keepa_deals.errors import ConfigError
-from keepa_deals.keepa.economics import estimate_product_cost
 from keepa_deals.keepa.errors import InvalidQuery, KeepaError
-from keepa_deals.keepa.queries import (
+from keepa_deals.keepa.validation import (
     DateRange,
     DealSelection,
     normalize_asins,
     product_params,
     validate_selection,
 )
+from keepa_deals.tokens.costs import estimate_product_cost
 
 BASE = {"domainId": 1, "priceTypes": [2]}
 

@@ -22,6 +22,8 @@ TEST_REF = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 CODE_REF = re.compile(r"`(keepa_deals(?:\.\w+)+)`")
 ANCHOR = re.compile(r'<a id="([\w-]+)"></a>')
 CITATION = re.compile(r"\b(FC|IN)-(\d+)\b")
+#: The older form, "lessons, class 11", "lesson 10", "lessons 1, 2".
+OLD_CITATION = re.compile(r"lessons?(?:\.md)?,? (?:class(?:es)? )?(\d+(?:(?:, | and )\d+)*)")
 
 
 def doc_text() -> str:
@@ -108,14 +110,15 @@ def test_every_citation_in_the_code_tests_and_docs_is_a_class_of_the_page() -> N
             if path.suffix not in {".py", ".md", ".lua", ".toml"} or path == DOC:
                 continue
             for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if "failure-classes" not in line and "lessons" not in line:
+                if "failure-classes" not in line and "lesson" not in line.lower():
                     continue
                 for kind, n in CITATION.findall(line):
                     if f"{kind}-{n}" not in known:
                         unknown.append(f"{path.relative_to(ROOT)}:{lineno}: {kind}-{n}")
-                for n in re.findall(r"lessons,? class (\d+)", line):
-                    if f"FC-{n}" not in known:
-                        unknown.append(f"{path.relative_to(ROOT)}:{lineno}: class {n}")
+                for numbers in OLD_CITATION.findall(line.lower()):
+                    for n in re.findall(r"\d+", numbers):
+                        if f"FC-{n}" not in known:
+                            unknown.append(f"{path.relative_to(ROOT)}:{lineno}: class {n}")
     assert not unknown, "citations of classes the page does not have:\n" + "\n".join(unknown)
 
 
@@ -126,3 +129,11 @@ def test_the_resolver_tells_real_names_from_stale_ones() -> None:
     assert not resolves("keepa_deals.budget.core.no_such_function")
     assert not resolves("keepa_deals.budget.manager.TokenManager.no_such_method")
     assert not resolves("keepa_deals.no_such_package.module")
+
+
+def test_both_citation_forms_are_read() -> None:
+    assert CITATION.findall("(docs/failure-classes.md, FC-6; IN-2)") == [("FC", "6"), ("IN", "2")]
+    assert OLD_CITATION.findall("(lessons, class 11) and (lesson 10)") == ["11", "10"]
+    assert OLD_CITATION.findall("(lessons 1, 2, 5) (lessons.md classes 1, 7, 13)") == [
+        "1, 2, 5", "1, 7, 13"]
+    assert OLD_CITATION.findall("(lessons, class 1 and 2)") == ["1 and 2"]

@@ -60,7 +60,7 @@ BACKLOG_S = 36_000.0
 
 def query_file(path: Path) -> Path:
     """The built-in query, buying offers for the survivors of the product check."""
-    text = resources.files("keepa_deals").joinpath("queries/used-books-us.toml").read_text()
+    text = resources.files("keepa_deals.query").joinpath("builtin/used-books-us.toml").read_text()
     text = text.replace('name = "used-books-us"', f'name = "{QUERY}"')
     path.write_text(text.replace("fetch_offers = false", "fetch_offers = true"))
     return path

@@ -153,7 +153,7 @@ def test_a_grace_must_be_positive() -> None:
 def test_the_configured_query_files_bring_their_thresholds(tmp_path: object) -> None:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "src/keepa_deals/queries/used-books-us.toml"
+    text = (Path(__file__).resolve().parents[2] / "src/keepa_deals/query/builtin/used-books-us.toml"
             ).read_text()
     text = text.replace('name = "used-books-us"', 'name = "my-books"').replace(
         "min_profit_cents = 500", "min_profit_cents = 1234")

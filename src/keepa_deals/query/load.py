@@ -24,7 +24,8 @@ from keepa_deals.errors import ConfigError
 from keepa_deals.query.model import DealQuery
 
 DEFAULT_QUERY = "used-books-us"
-_PACKAGE_DIR = "queries"
+#: The built-in query files: package data of this package, ``query/builtin/*.toml``.
+_BUILTIN_DIR = "builtin"
 
 
 class QueryFileError(ConfigError):
@@ -78,14 +79,14 @@ def query_from_data(data: Any, *, source: str = "<query>") -> DealQuery:
 
 def builtin_queries() -> list[str]:
     """The names of the query files shipped with keepa-deals."""
-    folder = resources.files("keepa_deals") / _PACKAGE_DIR
+    folder = resources.files("keepa_deals.query") / _BUILTIN_DIR
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
                   if p.name.endswith(".toml"))
 
 
 def load_builtin(name: str = DEFAULT_QUERY) -> DealQuery:
     """A query file shipped with keepa-deals, by name."""
-    resource = resources.files("keepa_deals") / _PACKAGE_DIR / f"{name}.toml"
+    resource = resources.files("keepa_deals.query") / _BUILTIN_DIR / f"{name}.toml"
     if not resource.is_file():
         raise ConfigError(f"no built-in query {name!r} (there are: {', '.join(builtin_queries())})")
     return parse_query(resource.read_text(encoding="utf-8"), source=f"{name}.toml")

@@ -3,9 +3,13 @@
 An account refills ``+rate`` at every instant ``t`` with ``t % 60000 ==
 phase_ms`` (never at a background timer: the refills owed are computed from
 the time of the last update whenever the account is touched), clamped to the
-cap of 60 × rate by :mod:`keepa_deals.tokens.economics`.  A request is admitted
-on arrival while the balance is positive and charged its real cost after the
-work, so balances can go negative.
+cap of 60 × rate.  A request is admitted on arrival while the balance is
+positive and charged its real cost after the work, so balances can go
+negative.  This bucket is written here from Keepa's documented rules
+(section 2 of the Keepa facts), not borrowed from the client's projection
+(``keepa_deals.tokens.economics``), so that tests of the budget's projections
+meet an independent bucket; ``tests/sandbox/test_costs_agree.py`` checks the
+two agree.
 
 Accounts are stored under the sha256 of their key; the key itself is never
 kept, printed or returned.  Admin views name an account by
@@ -21,9 +25,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from keepa_deals.tokens import economics
-
-MINUTE_MS = economics.MINUTE_MS
+#: Keepa refills once a minute. [C]
+MINUTE_MS = 60_000
+#: Tokens expire after 60 minutes, so the bucket holds 60 × rate. [C: the
+#: plans page's worked example; I: that it holds for every plan]
+CAP_MINUTES = 60
 
 #: The demo account's key: 64 characters of [a-z0-9] like a real key, and
 #: plainly a sandbox key.  It grants nothing at api.keepa.com.
@@ -44,6 +50,33 @@ def _digest(key: str) -> str:
 def fingerprint(key: str) -> str:
     """A short, stable, non-reversible name for a key (safe to print)."""
     return _digest(key)[:12]
+
+
+def cap_for(rate: int) -> int:
+    """The bucket of a plan refilling ``rate`` a minute: 60 minutes of tokens."""
+    return CAP_MINUTES * max(int(rate), 0)
+
+
+def admits(tokens: int) -> bool:
+    """Keepa runs a request while the balance is positive. [C; I: exactly > 0]"""
+    return tokens > 0
+
+
+def refills_since(first_tick_ms: int, now_ms: int) -> int:
+    """How many refill instants ``first_tick_ms + k·60 s`` (k ≥ 0) are ≤ ``now_ms``."""
+    if now_ms < first_tick_ms:
+        return 0
+    return 1 + (now_ms - first_tick_ms) // MINUTE_MS
+
+
+def refilled(tokens: int, rate: int, refills: int, cap: int) -> int:
+    """The balance after ``refills`` refills of ``rate``, clamped to ``cap``.
+
+    A balance already above the cap (after a plan downgrade) is not cut.
+    """
+    if refills <= 0 or rate <= 0 or tokens >= cap:
+        return tokens
+    return min(cap, tokens + refills * rate)
 
 
 def next_tick_after(now_ms: int, phase_ms: int) -> int:
@@ -139,16 +172,16 @@ class Account:
 
     @property
     def cap(self) -> int:
-        return self.cap_override if self.cap_override is not None else economics.cap_for(self.refill_rate)
+        return self.cap_override if self.cap_override is not None else cap_for(self.refill_rate)
 
     def _sync(self, now_ms: int) -> None:
         if now_ms <= self.synced_ms:
             return
         first = next_tick_after(self.synced_ms, self.phase_ms)
-        refills = economics.refills_between(first, now_ms)
+        refills = refills_since(first, now_ms)
         before = self.tokens
         rate = net_rate(self.refill_rate, self.token_flow_reduction)
-        self.tokens = economics.refill(self.tokens, rate, refills, self.cap)
+        self.tokens = refilled(self.tokens, rate, refills, self.cap)
         self.tokens_refilled += self.tokens - before
         self.synced_ms = now_ms
 
@@ -162,7 +195,7 @@ class Account:
         """
         with self._lock:
             self._sync(now_ms)
-            if economics.admits(self.tokens):
+            if admits(self.tokens):
                 return True
             self.refused += 1
             return False

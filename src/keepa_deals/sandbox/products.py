@@ -1,13 +1,14 @@
 """``/product``: parameters, product objects and their real cost.
 
-Cost per returned product (section 3.2 of the Keepa facts):
+Cost per returned product, charged from the sandbox's own table
+(:func:`keepa_deals.sandbox.costs.product_cost`):
 
 * 1; with ``offers`` instead 6 per page of up to 10 offers found, where the
   offers found are min(the product's offers, the number requested), and at
   least one page; 1 if the offer fetch fails (a fault);
 * ``rating=1``: +1 when the product's rating data is fresh (< 14 days);
 * ``buybox=1``: +2, ignored with ``offers``;
-* ``update=0``: +1.
+* ``update=0``: +1 (every sandbox product was updated within the hour).
 
 Unknown (or malformed) ASINs, and every ASIN on a locale other than
 amazon.com, are not returned and cost 0.  More than 100 ASINs, or ``offers``
@@ -23,9 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from keepa_deals.keepa.csvtypes import CsvType
-from keepa_deals.tokens.costs import OFFER_PAGE_COST, OFFERS_PER_PAGE
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog, ProductState
+from keepa_deals.sandbox.costs import product_cost
 from keepa_deals.sandbox.history import RATING_TYPES, build_csv, extremes, normal_since_ms, trim
 from keepa_deals.sandbox.offers import Offer, all_offers, buy_box, render_offer
 from keepa_deals.sandbox.params import CATALOG_DOMAIN, domain_param, flag_param, int_param
@@ -131,10 +132,6 @@ def parse_product_query(params: Mapping[str, str]) -> ProductQuery:
     )
 
 
-def offer_pages(found: int) -> int:
-    return max(1, math.ceil(found / OFFERS_PER_PAGE))
-
-
 def _avg_for_interval(avgs: tuple[int, int, int, int], days: int) -> int:
     for span, value in zip((30, 90, 180, 365), avgs, strict=True):
         if days <= span:
@@ -225,14 +222,11 @@ def render_product(
     show_offers = q.offers is not None and not failed
     found = min(len(offers), q.offers or 0)
 
-    if q.offers is not None:
-        cost = 1 if failed else OFFER_PAGE_COST * offer_pages(found)
-    else:
-        cost = 1 + (2 if q.buybox else 0)
-    if q.rating and spec.rating_fresh:
-        cost += 1
-    if q.update == 0:
-        cost += 1
+    cost = product_cost(
+        offers=q.offers, offers_found=found, offer_fetch_failed=failed,
+        rating=q.rating, rating_fresh=spec.rating_fresh, buybox=q.buybox,
+        update=q.update, updated_within_hour=True,  # lastUpdate below is < 1 h old
+    )
 
     csv = build_csv(state, seed, start, rating=q.rating)
     current = list(state.current)

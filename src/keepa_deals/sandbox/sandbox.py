@@ -11,8 +11,14 @@ import hashlib
 from typing import Any
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
-from keepa_deals.tokens.economics import MINUTE_MS, cap_for
-from keepa_deals.sandbox.accounts import DEMO_KEY, Account, AccountBook, AccountState
+from keepa_deals.sandbox.accounts import (
+    DEMO_KEY,
+    MINUTE_MS,
+    Account,
+    AccountBook,
+    AccountState,
+    cap_for,
+)
 from keepa_deals.sandbox.catalog import Catalog, CatalogConfig
 from keepa_deals.sandbox.faults import FaultConfig, Faults
 

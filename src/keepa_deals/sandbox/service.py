@@ -23,8 +23,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keepa_deals.tokens.costs import DEAL_PAGE_COST
 from keepa_deals.sandbox.accounts import Account, is_well_formed_key
+from keepa_deals.sandbox.costs import deal_page_cost, token_cost
 from keepa_deals.sandbox.deals import parse_selection, run_deals, selection_from_text
 from keepa_deals.sandbox.products import parse_product_query, run_products
 from keepa_deals.sandbox.sandbox import Sandbox
@@ -137,7 +137,7 @@ class KeepaCall:
         sb = self.sandbox
         params = self.request.query_params
         if self.endpoint == "token":
-            return lambda now: ({}, 0)
+            return lambda now: ({}, token_cost())
         if self.endpoint == "product":
             pq = parse_product_query(params)
             return lambda now: run_products(pq, sb.catalog, now, sb.faults.offer_fetch_fails)
@@ -146,7 +146,7 @@ class KeepaCall:
         else:
             selection = selection_from_text(params.get("selection"))
         dq = parse_selection(selection, params.get("domain"))
-        return lambda now: (run_deals(dq, sb.catalog, now), DEAL_PAGE_COST)
+        return lambda now: (run_deals(dq, sb.catalog, now), deal_page_cost())
 
 
 async def keepa_request(sandbox: Sandbox, endpoint: str, request: Request) -> Response:

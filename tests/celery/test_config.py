@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from keepa_deals.cli import app as cli
-from keepa_deals.fanout.app import create_app
+from keepa_deals.fanout import tasks
+from keepa_deals.fanout.app import make_celery_app
 from keepa_deals.fanout.config import (
     BATCH_QUEUE,
     BATCH_TASK,
@@ -103,9 +104,14 @@ def test_queries_default_to_the_built_in_one_and_names_are_unique(tmp_path: Path
 
 
 def test_the_app_has_its_three_tasks() -> None:
-    app = create_app(settings())
+    app = make_celery_app(settings())
     assert {TICK_TASK, BATCH_TASK, JANITOR_TASK} <= set(app.tasks)
     assert app.conf.task_acks_late is True
+    # the module's functions, bound to the task (they read their settings from its app)
+    assert app.tasks[TICK_TASK].run.__func__ is tasks.ingest_tick
+    assert app.tasks[BATCH_TASK].run.__func__ is tasks.product_batch
+    assert app.tasks[JANITOR_TASK].run.__func__ is tasks.janitor
+    assert app.tasks[BATCH_TASK].max_retries is None
 
 
 @pytest.mark.parametrize("verb", ["worker", "beat"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,18 @@ def test_the_app_has_its_three_tasks() -> None:
     assert app.tasks[BATCH_TASK].run.__func__ is tasks.product_batch
     assert app.tasks[JANITOR_TASK].run.__func__ is tasks.janitor
     assert app.tasks[BATCH_TASK].max_retries is None
+
+
+def test_a_ready_worker_logs_what_it_runs(caplog: pytest.LogCaptureFixture) -> None:
+    """Once Celery has set up logging (worker_ready, not worker_init), so the lines are seen."""
+    from celery.signals import worker_ready
+
+    app = make_celery_app(settings(database_url="sqlite:////var/lib/kd/deals.sqlite3"))
+    with caplog.at_level(logging.INFO, logger="keepa_deals.fanout"):
+        worker_ready.send(sender=None)
+    assert "Celery mode: queries used-books-us" in caplog.text
+    assert "this host" in caplog.text, "the settings' warnings too"
+    assert app.queries[0].name == "used-books-us"
 
 
 @pytest.mark.parametrize("verb", ["worker", "beat"])

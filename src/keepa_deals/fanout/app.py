@@ -25,8 +25,8 @@ from celery import Celery
 from celery.signals import (
     beat_init,
     setup_logging,
-    worker_init,
     worker_process_shutdown,
+    worker_ready,
     worker_shutdown,
 )
 
@@ -59,7 +59,7 @@ class CeleryModeApp(Celery):
         register_tasks(self)
         # bound methods, held weakly: they go when the app goes
         setup_logging.connect(self._configure_logging)
-        worker_init.connect(self._log_start)
+        worker_ready.connect(self._log_start)  # worker_init comes before Celery sets up logging
         beat_init.connect(self._prepare_beat)
         worker_process_shutdown.connect(self.close_worker_env)
         worker_shutdown.connect(self.close_worker_env)

@@ -12,6 +12,6 @@ from the settings (``REDIS_URL``, ``DATABASE_URL``, ``KEEPA_DEALS_QUERIES``
 saying what to set.
 """
 
-from keepa_deals.fanout.app import create_app
+from keepa_deals.fanout.app import make_celery_app
 
-app = create_app()
+app = make_celery_app()

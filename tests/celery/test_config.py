@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from keepa_deals.cli import app as cli
-from keepa_deals.fanout.app import create_app
+from keepa_deals.fanout import tasks
+from keepa_deals.fanout.app import make_celery_app
 from keepa_deals.fanout.config import (
     BATCH_QUEUE,
     BATCH_TASK,
@@ -103,9 +105,26 @@ def test_queries_default_to_the_built_in_one_and_names_are_unique(tmp_path: Path
 
 
 def test_the_app_has_its_three_tasks() -> None:
-    app = create_app(settings())
+    app = make_celery_app(settings())
     assert {TICK_TASK, BATCH_TASK, JANITOR_TASK} <= set(app.tasks)
     assert app.conf.task_acks_late is True
+    # the module's functions, bound to the task (they read their settings from its app)
+    assert app.tasks[TICK_TASK].run.__func__ is tasks.ingest_tick
+    assert app.tasks[BATCH_TASK].run.__func__ is tasks.product_batch
+    assert app.tasks[JANITOR_TASK].run.__func__ is tasks.janitor
+    assert app.tasks[BATCH_TASK].max_retries is None
+
+
+def test_a_ready_worker_logs_what_it_runs(caplog: pytest.LogCaptureFixture) -> None:
+    """Once Celery has set up logging (worker_ready, not worker_init), so the lines are seen."""
+    from celery.signals import worker_ready
+
+    app = make_celery_app(settings(database_url="sqlite:////var/lib/kd/deals.sqlite3"))
+    with caplog.at_level(logging.INFO, logger="keepa_deals.fanout"):
+        worker_ready.send(sender=None)
+    assert "Celery mode: queries used-books-us" in caplog.text
+    assert "this host" in caplog.text, "the settings' warnings too"
+    assert app.queries[0].name == "used-books-us"
 
 
 @pytest.mark.parametrize("verb", ["worker", "beat"])

@@ -15,31 +15,35 @@ Exit 2 when the settings cannot run Celery mode or Celery is not installed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from keepa_deals.cli._app import AppContext, app, fail, pass_app
 from keepa_deals.errors import KeepaDealsError
 
+if TYPE_CHECKING:
+    from keepa_deals.fanout.app import CeleryModeApp
+
 _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 
-def _celery_app(obj: AppContext) -> Any:
+def _celery_app(obj: AppContext) -> CeleryModeApp:
     try:
         import celery  # noqa: F401
     except ImportError:
         fail("Celery mode needs Celery: pip install 'keepa-deals[celery]'")
-    from keepa_deals.fanout.app import create_app
+    from keepa_deals.fanout.app import make_celery_app
     from keepa_deals.fanout.config import check_settings
 
     try:
         settings = obj.settings
         for warning in check_settings(settings):
             click.echo(f"warning: {warning}", err=True)
-        return create_app(settings)
+        return make_celery_app(settings)
     except KeepaDealsError as exc:
         fail(str(exc))
+        raise  # not reached: fail() exits
 
 
 @app.command("worker", context_settings=_PASS_THROUGH)

@@ -12,9 +12,10 @@
                                               transaction; send follow-up offers
 
 Modules: ``batches`` (the durable batch records), ``planner`` (fair share,
-batch cuts), ``tick``, ``worker`` (one batch), ``tasks`` (Celery wrappers),
-``config`` (Celery settings, checks, beat schedule), ``app`` (the app).
-See docs/deploy.md.
+batch cuts), ``tick``, ``worker`` (one batch), ``tasks`` (the three Celery
+tasks, module-level functions), ``config`` (Celery settings, checks, beat
+schedule), ``app`` (``CeleryModeApp``: the settings, the tasks, and the parts
+each worker process opens once).  See docs/deploy.md.
 """
 
 from keepa_deals.fanout.batches import Batch, BatchBook, Outcome

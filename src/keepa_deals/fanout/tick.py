@@ -58,11 +58,11 @@ class DispatchError(KeepaDealsError):
 
 def run_tick(env: IngestEnv, query: DealQuery, *, queries: int, send: Send) -> IngestReport:
     """One tick of ``query`` (one of ``queries`` sharing the key's budget)."""
-    return smart_ingestor(env, query, stages=Tick(env, queries, send).run)
+    return smart_ingestor(env, query, stages=TickStages(env, queries, send).run)
 
 
-class Tick:
-    """The stages of one tick on the run's pipeline."""
+class TickStages:
+    """The stages of one tick (fold, send again, scan, plan and send) on the run's pipeline."""
 
     def __init__(self, env: IngestEnv, queries: int, send: Send) -> None:
         self.env = env

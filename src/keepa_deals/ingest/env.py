@@ -59,10 +59,12 @@ class IngestEnv:
 
 
 def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal | None = None,
-             transport: Any = None) -> IngestEnv:
+             transport: Any = None, max_wait_s: float | None = None) -> IngestEnv:
     """Open the store (migrating it), the Keepa wire, the shared budget and the runner lock.
 
     ``transport`` replaces httpx's network transport (tests inject failures with it).
+    ``max_wait_s`` bounds the Keepa client's waits for tokens (default: the budget's,
+    ``KEEPA_DEALS_BUDGET_MAX_WAIT_S``).
     """
     stop = stop or StopSignal()
     base = clock or SYSTEM_CLOCK
@@ -83,7 +85,7 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
         http.close()
         store.close()
         raise
-    client = metrics.instrument_client(KeepaClient(http, budget))
+    client = metrics.instrument_client(KeepaClient(http, budget, max_wait_s=max_wait_s))
     return IngestEnv(settings, store, http, budget, client, lock, base, stop)
 
 

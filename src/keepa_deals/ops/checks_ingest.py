@@ -40,6 +40,8 @@ def check_ingestion(ctx: Context) -> CheckResult:
     evidence: dict[str, Any] = {"progress": prog.as_dict(),
                                 "last_runs": [facts.run_dict(r) for r in recent]}
     finished = [r for r in recent if r.outcome != RunOutcome.RUNNING.value]
+    if prog.failing:
+        return fail(name, f"ingestion is {prog.reason}", _stall_fix(finished), **evidence)
     if not prog.ok:
         return fail(name, f"ingestion is stalled: {prog.reason}", _stall_fix(finished), **evidence)
     stale_running = [r for r in recent if r.outcome == RunOutcome.RUNNING.value
@@ -78,6 +80,8 @@ def _stall_fix(runs: Sequence[IngestRun]) -> str:
                 "`keepa-deals doctor --fix` forces a /token sync")
     if outcome == RunOutcome.LOCKED.value:
         return "runs find the ingest lock taken: see the locks check"
+    if outcome == RunOutcome.ERROR.value and (runs[0].error or "").startswith(facts.KEY_REFUSED):
+        return "Keepa refuses the key: see the key check"
     if outcome == RunOutcome.ERROR.value:
         return f"runs fail: {(runs[0].error or 'see the logs')[:200]}"
     if outcome == RunOutcome.ABANDONED.value:
@@ -184,6 +188,9 @@ def check_yield(ctx: Context) -> CheckResult:
 
 def check_queries(ctx: Context) -> CheckResult:
     name = "queries"
+    broken = _configured(ctx)
+    if broken is not None:
+        return broken
     store, skip = _store(ctx, name)
     if skip:
         return skip
@@ -197,7 +204,7 @@ def check_queries(ctx: Context) -> CheckResult:
     for r in runs:
         by_query.setdefault(r.query_name, []).append(r)
     rows: list[dict[str, Any]] = []
-    empty, quiet = [], []
+    empty, quiet, failing = [], [], []
     for q in facts.query_facts(store, names):
         ok_runs = [r for r in by_query.get(q.name, []) if r.outcome == RunOutcome.OK.value]
         candidates = sum(_rate([r])[1] for r in ok_runs)
@@ -208,8 +215,13 @@ def check_queries(ctx: Context) -> CheckResult:
                      "last_run_outcome": q.last_run_outcome})
         if len(ok_runs) >= EMPTY_QUERY_RUNS and candidates == 0:
             (empty if deals == 0 else quiet).append(q.name)
+        elif not ok_runs and deals == 0 and q.name in by_query:
+            failing.append(f"{q.name} (last run {q.last_run_outcome})")
     fix = ("check the query's selection (`keepa-deals` query file): Keepa returns no deal for it; "
            "a category, price range or title filter may exclude everything")
+    if failing:
+        return warn(name, f"no successful run in 24 h and no deal: {', '.join(failing)}",
+                    "see the ingestion check for why the runs fail", queries=rows)
     if empty:
         return warn(name, f"returns nothing: {', '.join(empty)} (≥ {EMPTY_QUERY_RUNS} successful "
                     "runs in 24 h, no candidate, no deal stored)", fix, queries=rows)
@@ -217,6 +229,20 @@ def check_queries(ctx: Context) -> CheckResult:
         return warn(name, f"no new candidate in 24 h: {', '.join(quiet)}", fix, queries=rows)
     return ok(name, f"{len(names)} quer{'y' if len(names) == 1 else 'ies'} finding deals",
               queries=rows)
+
+
+def _configured(ctx: Context) -> CheckResult | None:
+    """A failed result when the effective queries cannot be read, else None."""
+    from keepa_deals.errors import ConfigError
+    from keepa_deals.settings import resolve_queries
+
+    try:
+        resolve_queries(ctx.settings)
+    except ConfigError as exc:
+        return fail("queries", f"a query cannot be used: {exc}",
+                    "fix the query file or KEEPA_DEALS_QUERIES (`keepa-deals settings` shows "
+                    "the effective queries)", queries=ctx.settings.query_specs())
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:

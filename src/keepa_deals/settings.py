@@ -130,6 +130,16 @@ class Settings(BaseSettings):
             raise ValueError("names no host")
         return v
 
+    @field_validator("redis_url", "celery_broker_url")
+    @classmethod
+    def _check_redis_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, v: str) -> str:
@@ -285,7 +295,9 @@ def _problem_text(error: Mapping[str, Any], *, secret: bool) -> str:
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         words = {"greater_than": "more than", "greater_than_equal": "at least",
                  "less_than": "less than", "less_than_equal": "at most"}[kind]
-        text = f"must be {words} {next(iter(ctx.values()))}"
+        bound = next(iter(ctx.values()))
+        text = f"must be {words} {bound:g}" if isinstance(bound, float) else \
+            f"must be {words} {bound}"
     elif kind == "string_pattern_mismatch" and "pattern" in ctx:
         choices = re.findall(r"\w+", str(ctx["pattern"]))
         text = f"must be one of {', '.join(choices)}"

@@ -31,7 +31,17 @@ class AppContext:
 
 
 class _Verbs(click.Group):
-    """The root group: an error of ours that a verb did not catch is one line and exit 2."""
+    """The root group: a bad command line, or an error of ours that a verb did not catch, is
+    one line on stderr and exit 2."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # an option of the root command
+            click.echo(f"error: {exc.format_message()} (see `{info_name or 'keepa-deals'} "
+                       "--help`)", err=True)
+            sys.exit(2)
 
     def invoke(self, ctx: click.Context) -> Any:
         from keepa_deals.errors import KeepaDealsError
@@ -39,6 +49,10 @@ class _Verbs(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad command line: one line, not click's usage block
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            ctx.exit(2)
         except KeepaDealsError as exc:
             obj = ctx.find_object(AppContext)
             key = obj.secret_key() if obj is not None else None

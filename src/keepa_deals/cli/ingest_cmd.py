@@ -26,7 +26,8 @@ def describe(report: object) -> str:
 
     assert isinstance(report, IngestReport)
     c = report.counts
-    text = (f"run {report.run_id} {report.outcome.value}: {c.added} new, {c.updated} updated, "
+    run = f"run {report.run_id}" if report.run_id is not None else "run (not recorded)"
+    text = (f"{run} {report.outcome.value}: {c.added} new, {c.updated} updated, "
             f"{c.rejected} rejected, {c.removed} removed; {c.tokens_spent} tokens, "
             f"{c.pages} page{'s' if c.pages != 1 else ''}")
     if report.balance is not None:

@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from keepa_deals.cli._app import AppContext, app, cannot_listen, fail, pass_app
 from keepa_deals.errors import KeepaDealsError
@@ -95,7 +96,7 @@ def _sandbox() -> Iterator[Settings]:
         click.echo(f"sandbox Keepa server  {server.url}  (demo key; no real Keepa account used)")
         click.echo(f"data directory        {data_dir}  (temporary, removed at exit)")
         # Init arguments win over the environment and .env: the demo never touches a real setup.
-        yield Settings(keepa_api_url=server.url, keepa_api_key=DEMO_KEY, data_dir=Path(data_dir),
+        yield Settings(keepa_api_url=server.url, keepa_api_key=SecretStr(DEMO_KEY), data_dir=Path(data_dir),
                        database_url=None, redis_url=None)
 
 

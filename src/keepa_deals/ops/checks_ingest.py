@@ -204,7 +204,9 @@ def check_queries(ctx: Context) -> CheckResult:
     for r in runs:
         by_query.setdefault(r.query_name, []).append(r)
     rows: list[dict[str, Any]] = []
-    empty, quiet, failing = [], [], []
+    empty: list[str] = []
+    quiet: list[str] = []
+    failing: list[str] = []
     for q in facts.query_facts(store, names):
         ok_runs = [r for r in by_query.get(q.name, []) if r.outcome == RunOutcome.OK.value]
         candidates = sum(_rate([r])[1] for r in ok_runs)

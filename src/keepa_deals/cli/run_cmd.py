@@ -177,7 +177,9 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
         settings = obj.settings
         with _signals(stop), (_sandbox() if sandbox else _plain(settings)) as settings:
             queries = resolve_queries(settings, query_spec)
-            ops_logging.configure(settings, level="WARNING", force=True)
+            # the run's one line per run is the console; logs below WARNING only when asked
+            explicit = settings.value_sources()["log_level"] != "default"
+            ops_logging.configure(settings, level=None if explicit else "WARNING", force=True)
             every = interval or (SANDBOX_INTERVAL_S if sandbox else settings.ingest_interval_s)
             with open_env(settings, stop=stop) as env, ExitStack() as servers:
                 if web:

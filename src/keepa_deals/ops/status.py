@@ -165,8 +165,9 @@ def render(status: dict[str, Any]) -> list[str]:
     lines.append("")
     r = status["redis"]
     if r["configured"]:
+        error = str(r.get("error") or "").removeprefix("unreachable ")
         lines.append("redis        " + (f"reachable at {r['where']}" if r["reachable"]
-                                        else f"UNREACHABLE: {r.get('error')}"))
+                                        else f"UNREACHABLE: {error}"))
     else:
         lines.append("redis        not configured (budget and locks in SQLite)")
     d = status["database"]

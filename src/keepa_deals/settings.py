@@ -250,7 +250,8 @@ def key_problem(key: str) -> str | None:
     if len(key) != 64:
         return (f"a Keepa access key is 64 lower-case letters and digits; this one has "
                 f"{len(key)} characters")
-    return "a Keepa access key is 64 lower-case letters and digits; this one has others"
+    return ("a Keepa access key is 64 lower-case letters and digits; this one has other "
+            "characters (upper case, punctuation or spaces)")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -8,6 +8,7 @@ from keepa_deals.budget import core
 from keepa_deals.budget.core import RECHARGE_FIELDS, Policy, Snapshot
 from keepa_deals.budget.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import effective
+from keepa_deals.errors import ConfigError
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.ops.sources import BUDGET, KEEPA, KeepaProbe
 
@@ -198,6 +199,8 @@ def _no_answer(ctx: Context) -> str:
     """Why the /token probe gave no time to compare with, as it happened."""
     if ctx.sources.key_refused:
         return "Keepa refused the key, see the key check"
+    if isinstance(ctx.sources.keepa_error, ConfigError):  # no key, or a malformed one
+        return "no Keepa call without a usable key, see the key check"
     error = ctx.sources.errors.get(KEEPA)
     return f"no answer from Keepa: {error}" if error else "no answer from Keepa"
 

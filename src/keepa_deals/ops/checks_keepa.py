@@ -1,7 +1,9 @@
 """doctor's check of the Keepa access key: set, well-formed, and accepted by Keepa.
 
 The first thing a new user gets wrong.  The key is read from the settings and
-checked for its form (64 lower-case letters and digits) without any call;
+checked for its form (64 lower-case letters and digits) without any call (an
+unset key is only skipped when no Keepa call is allowed: the dashboard needs
+none);
 when doctor may call Keepa, the one ``/token`` probe (free) it shares with the
 other checks says whether Keepa accepts it: 400 (a bad key) and 402 (no
 active plan) are refusals, anything else is Keepa or the network.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, warn
+from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.settings import key_problem
 
 KEY_FIX = ("put your Keepa access key (keepa.com > API access) in KEEPA_API_KEY, in the "
@@ -22,6 +24,9 @@ def check_key(ctx: Context) -> CheckResult:
     name = "key"
     secret = ctx.settings.keepa_api_key
     url = ctx.settings.keepa_api_url
+    if secret is None and not ctx.keepa:  # the dashboard's cheap mode: it needs no key
+        return skipped(name, "KEEPA_API_KEY is not set in this process (no Keepa call made "
+                       "here)", api_url=url)
     if secret is None:
         return fail(name, "KEEPA_API_KEY is not set: nothing can be fetched from Keepa",
                     KEY_FIX, api_url=url)

@@ -75,7 +75,7 @@ def cli(env: dict[str, str], *args: str, cwd: Path, timeout: float = 50
         ) -> subprocess.CompletedProcess[str]:
     """``python -m keepa_deals ARGS``; never a traceback, never a secret."""
     proc = subprocess.run([sys.executable, "-m", "keepa_deals", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     everything = proc.stdout + proc.stderr
     assert "Traceback" not in everything, everything
     for secret in SECRETS:
@@ -290,7 +290,8 @@ def test_queries_setting_is_honoured_by_ingest_run_and_settings(tmp_path: Path, 
 
 def test_two_queries_are_both_ingested(tmp_path: Path, keepa_url: str) -> None:
     db = tmp_path / "deals.sqlite3"
-    queries = f"{my_query(tmp_path / 'a.toml', 'books-a')},{my_query(tmp_path / 'b.toml', 'books-b')}"
+    a, b = my_query(tmp_path / "a.toml", "books-a"), my_query(tmp_path / "b.toml", "books-b")
+    queries = f"{a},{b}"
     env = clean_env(tmp_path, KEEPA_API_KEY=KEY, KEEPA_API_URL=keepa_url,
                     DATABASE_URL=f"sqlite:///{db}", KEEPA_DEALS_HTTP_RETRIES="0",
                     KEEPA_DEALS_QUERIES=queries)
@@ -341,7 +342,8 @@ def test_key_check_accepts_a_good_key_and_names_a_missing_one(tmp_path: Path, ke
     assert check["verdict"] == "ok" and check["summary"].startswith("accepted by Keepa (300 tokens")
     del env["KEEPA_API_KEY"]
     missing = cli(env, "doctor", "--check", "key", cwd=tmp_path)
-    assert missing.returncode == 1 and "[FAIL] key          KEEPA_API_KEY is not set" in missing.stdout
+    assert missing.returncode == 1
+    assert "[FAIL] key          KEEPA_API_KEY is not set" in missing.stdout
     env["KEEPA_API_KEY"] = "not-a-key"
     bad = cli(env, "doctor", "--check", "key", cwd=tmp_path)
     assert bad.returncode == 1 and "KEEPA_API_KEY is malformed" in bad.stdout
@@ -436,7 +438,8 @@ def test_beat_starts_on_a_fresh_host_and_three_workers_store_deals_within_two_mi
     pytest.importorskip("celery")
     from keepa_deals.sandbox import DEMO_KEY
     from tests._services import postgres_database
-    from tests.celery._cluster import Cluster, SandboxProcess, clean_env as cluster_env, wait_for
+    from tests.celery._cluster import Cluster, SandboxProcess, wait_for
+    from tests.celery._cluster import clean_env as cluster_env
 
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -123,7 +123,7 @@ def prepare_schedule(path: Path) -> str | None:
         with shelve.open(str(path), flag="r") as db:
             for name in list(db.keys()):
                 db[name]
-    except Exception as exc:  # any way a shelf breaks: unpickling, dbm, truncation
+    except Exception as exc:  # noqa: BLE001 - any way a shelf breaks: pickle, dbm, truncation
         for f in files:
             f.unlink(missing_ok=True)
         return f"{type(exc).__name__}: {exc}"[:200]

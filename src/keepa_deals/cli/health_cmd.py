@@ -18,7 +18,8 @@ from keepa_deals.cli._app import AppContext, app, cannot_listen, emit_json, fail
 
 @app.command("health")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--serve", "serve_port", type=click.IntRange(-1, 65535), default=None, is_flag=False, flag_value=-1,
+@click.option("--serve", "serve_port", type=click.IntRange(-1, 65535), default=None,
+              is_flag=False, flag_value=-1,
               metavar="PORT",
               help="Serve /healthz and /metrics on PORT (default: KEEPA_DEALS_METRICS_PORT).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")

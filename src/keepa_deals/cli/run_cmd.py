@@ -96,7 +96,8 @@ def _sandbox() -> Iterator[Settings]:
         click.echo(f"sandbox Keepa server  {server.url}  (demo key; no real Keepa account used)")
         click.echo(f"data directory        {data_dir}  (temporary, removed at exit)")
         # Init arguments win over the environment and .env: the demo never touches a real setup.
-        yield Settings(keepa_api_url=server.url, keepa_api_key=SecretStr(DEMO_KEY), data_dir=Path(data_dir),
+        yield Settings(keepa_api_url=server.url, keepa_api_key=SecretStr(DEMO_KEY),
+                       data_dir=Path(data_dir),
                        database_url=None, redis_url=None)
 
 

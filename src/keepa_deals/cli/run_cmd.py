@@ -66,7 +66,7 @@ def parse_duration(text: str) -> float:
     return total
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[float, Any]):
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None,

@@ -12,6 +12,7 @@ from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skippe
 from keepa_deals.ops.sources import DATABASE
 from keepa_deals.store.runs import RunOutcome
 from keepa_deals.store.schema import IngestRun
+from keepa_deals.store.store import DealStore
 
 #: Consecutive runs ending like this are worth a warning even while progress is fine.
 STUCK_RUNS = 3
@@ -22,18 +23,19 @@ MIN_BASELINE_CANDIDATES = 50
 EMPTY_QUERY_RUNS = 3
 
 
-def _store(ctx: Context, name: str) -> Any:
+def _store(ctx: Context, name: str) -> DealStore | CheckResult:
+    """The deal store, or the skipped result that says why there is none."""
     store = ctx.sources.deal_store()
     if store is None:
-        return None, skipped(name, f"database: {ctx.sources.errors.get(DATABASE, 'unreachable')}")
-    return store, None
+        return skipped(name, f"database: {ctx.sources.errors.get(DATABASE, 'unreachable')}")
+    return store
 
 
 def check_ingestion(ctx: Context) -> CheckResult:
     name = "ingestion"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     prog = facts.progress(store, now, window_s(ctx.settings))
     recent = store.recent_runs(limit=10)
@@ -97,9 +99,9 @@ def check_deal_count(ctx: Context) -> CheckResult:
     """The stored count against 24 h ago (the metrics series counts rows), and deals aging
     past the janitor's grace unchecked (the dashboard's count falls before any deletion)."""
     name = "deal_count"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     limit = ctx.settings.doctor_deal_drop_percent
     rows = store.count_deals()
@@ -150,9 +152,9 @@ def _rate(runs: Sequence[IngestRun]) -> tuple[int, int]:
 
 def check_yield(ctx: Context) -> CheckResult:
     name = "yield"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     recent_span = max(timedelta(hours=1), timedelta(seconds=3 * ctx.settings.ingest_interval_s))
     runs = [r for r in facts.runs_since(store, now - timedelta(hours=24))
@@ -191,9 +193,9 @@ def check_queries(ctx: Context) -> CheckResult:
     broken = _configured(ctx)
     if broken is not None:
         return broken
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     since = now - timedelta(hours=24)
     names = facts.known_queries(store, now - timedelta(days=7))

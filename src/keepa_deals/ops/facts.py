@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import Connection, func, select
 
@@ -110,7 +110,7 @@ def count_at(store: DealStore, at: datetime) -> tuple[int, datetime] | None:
         row = conn.execute(stmt).one_or_none()
     if row is None:
         return None
-    return int(row[0]), utc(row[1])  # type: ignore[return-value]
+    return int(row[0]), utc(row[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,18 +174,18 @@ def runs_since(store: DealStore, since: datetime, *, limit: int = 5000) -> list[
 def last_success(store: DealStore) -> datetime | None:
     stmt = select(func.max(_RUNS.c.ended_at)).where(_RUNS.c.outcome == RunOutcome.OK.value)
     with _read(store) as conn:
-        return utc(conn.execute(stmt).scalar_one())
+        return _utc_or_none(conn.execute(stmt).scalar_one())
 
 
 def first_run_at(store: DealStore) -> datetime | None:
     with _read(store) as conn:
-        return utc(conn.execute(select(func.min(_RUNS.c.started_at))).scalar_one())
+        return _utc_or_none(conn.execute(select(func.min(_RUNS.c.started_at))).scalar_one())
 
 
 def newest_watermark_move(store: DealStore) -> datetime | None:
     stmt = select(func.max(_STATE.c.updated_at)).where(_STATE.c.key == WATERMARK_KEY)
     with _read(store) as conn:
-        return utc(conn.execute(stmt).scalar_one())
+        return _utc_or_none(conn.execute(stmt).scalar_one())
 
 
 def janitor_state(store: DealStore) -> list[dict[str, Any]]:
@@ -362,10 +362,22 @@ def _progress(store: DealStore, now: datetime, window_s: float,
 # --- helpers ---------------------------------------------------------------------------------
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
 def utc(value: datetime | None) -> datetime | None:
+    """``value`` as an aware UTC time (a database may hand back naive UTC), None as None."""
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    """A MAX/MIN over a possibly empty table, as an aware UTC time or None."""
+    return utc(value)
 
 
 def _iso(value: datetime | None) -> str | None:

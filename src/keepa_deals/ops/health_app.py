@@ -219,7 +219,7 @@ def metrics_endpoint(settings: Settings, *, clock: Clock | None = None,
     """``GET /metrics``: this process's counters and the stores' gauges, Prometheus text."""
     stores = _stores or _Stores(settings, clock)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StoreCollector(stores))  # type: ignore[arg-type]
+    registry.register(_StoreCollector(stores))
 
     def render() -> bytes:
         stored = metrics.exposition(registry)  # first: it may move the last-success gauge

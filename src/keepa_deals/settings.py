@@ -9,20 +9,33 @@ a test fails when one is not.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from keepa_deals.errors import ConfigError
+
+if TYPE_CHECKING:
+    from keepa_deals.query import DealQuery
+
 DEFAULT_API_URL = "https://api.keepa.com"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Settings whose value is never printed, not even when it is rejected: secrets, and URLs,
+#: which may carry a password.
+SECRET_FIELDS = frozenset({"keepa_api_key", "web_token", "redis_url", "database_url",
+                           "celery_broker_url"})
+_KEY_RE = re.compile(r"[a-z0-9]{64}")
 
 
 def _default_data_dir() -> Path:
-    import os
-
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "keepa-deals"
 
@@ -107,8 +120,35 @@ class Settings(BaseSettings):
     def _strip_url(cls, v: str) -> str:
         v = v.strip().rstrip("/")
         if not v.startswith(("http://", "https://")):
-            raise ValueError("KEEPA_API_URL must start with http:// or https://")
+            raise ValueError("must start with http:// or https://")
+        try:
+            host = urlsplit(v).hostname
+            urlsplit(v).port  # noqa: B018  (raises for a port that is not a number)
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc})") from None
+        if not host:
+            raise ValueError("names no host")
         return v
+
+    @field_validator("redis_url", "celery_broker_url")
+    @classmethod
+    def _check_redis_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level == "WARN":
+            level = "WARNING"
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("queries", mode="before")
     @classmethod
@@ -134,7 +174,7 @@ class Settings(BaseSettings):
         if not s:
             return None
         if len(s) < 12:
-            raise ValueError("KEEPA_DEALS_WEB_TOKEN must be at least 12 characters")
+            raise ValueError("must be at least 12 characters")
         return SecretStr(s)
 
     @cached_property
@@ -144,6 +184,49 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """``DATABASE_URL`` when set, else the embedded SQLite file under ``data_dir``."""
         return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def query_specs(self) -> list[str]:
+        """The effective ``KEEPA_DEALS_QUERIES``: as set, else the built-in default query."""
+        from keepa_deals.query.load import DEFAULT_QUERY
+
+        return list(self.queries) or [DEFAULT_QUERY]
+
+    def require_api_key(self) -> str:
+        """The access key, or ConfigError when it is unset or malformed (before any network)."""
+        if self.keepa_api_key is None:
+            raise ConfigError(
+                "KEEPA_API_KEY is not set: put your Keepa access key in the environment "
+                "or in .env (or point KEEPA_API_URL at a sandbox and use its key)"
+            )
+        key = self.keepa_api_key.get_secret_value()
+        problem = key_problem(key)
+        if problem:
+            raise ConfigError(f"KEEPA_API_KEY is malformed: {problem}")
+        return key
+
+    def deployment_id(self) -> str:
+        """A short, stable fingerprint of this deployment (its database and Redis), for
+        per-deployment local files; it never contains a URL or a password in clear."""
+        parts = (self.effective_database_url(), self.redis_url or "",
+                 self.celery_broker_url or "")
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+
+    def value_sources(self) -> dict[str, str]:
+        """Where each field's value came from: ``env``, ``.env`` or ``default``."""
+        names = self.env_names()
+        environ = {k.upper() for k in os.environ}
+        dotenv = {k.upper() for k in _dotenv_names(self.model_config.get("env_file"))}
+        out: dict[str, str] = {}
+        for field, env in names.items():
+            if field in self.model_fields_set and env not in environ and env not in dotenv:
+                out[field] = "argument"
+            elif env in environ:
+                out[field] = "env"
+            elif env in dotenv:
+                out[field] = ".env"
+            else:
+                out[field] = "default"
+        return out
 
     @classmethod
     def env_names(cls) -> dict[str, str]:
@@ -156,6 +239,108 @@ class Settings(BaseSettings):
             else:
                 names[name] = (cls.model_config.get("env_prefix", "") + name).upper()
         return names
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a Keepa access key (64 lower-case letters and digits), or None.
+
+    The message never quotes the key."""
+    if _KEY_RE.fullmatch(key):
+        return None
+    if len(key) != 64:
+        return (f"a Keepa access key is 64 lower-case letters and digits; this one has "
+                f"{len(key)} characters")
+    return ("a Keepa access key is 64 lower-case letters and digits; this one has other "
+            "characters (upper case, punctuation or spaces)")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings()``, with every problem as one ConfigError line naming the variables.
+
+    A rejected value is quoted only for settings that are neither secrets nor URLs."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line for pydantic's errors: ``invalid settings: NAME: problem; NAME: problem``."""
+    names = Settings.env_names()
+    by_alias = {alias.upper(): field for field, alias in names.items()}
+    problems = []
+    for error in exc.errors(include_url=False, include_input=True):
+        loc = error.get("loc") or ("?",)
+        raw = str(loc[0])
+        field = raw if raw in names else by_alias.get(raw.upper(), raw)
+        env = names.get(field, raw.upper())
+        problems.append(f"{env} {_problem_text(error, secret=field in SECRET_FIELDS)}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+_FRIENDLY = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+    "string_pattern_mismatch": "is not one of the allowed values",
+    "missing": "is required",
+}
+
+
+def _problem_text(error: Mapping[str, Any], *, secret: bool) -> str:
+    kind = str(error.get("type", ""))
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    if kind == "value_error":
+        text = str(ctx.get("error", error.get("msg", "is invalid")))
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": "more than", "greater_than_equal": "at least",
+                 "less_than": "less than", "less_than_equal": "at most"}[kind]
+        bound = next(iter(ctx.values()))
+        text = f"must be {words} {bound:g}" if isinstance(bound, float) else \
+            f"must be {words} {bound}"
+    elif kind == "string_pattern_mismatch" and "pattern" in ctx:
+        choices = re.findall(r"\w+", str(ctx["pattern"]))
+        text = f"must be one of {', '.join(choices)}"
+    else:
+        text = _FRIENDLY.get(kind) or str(error.get("msg", "is invalid")).lower()
+    value = error.get("input")
+    if not secret and isinstance(value, str | int | float) and not isinstance(value, bool):
+        shown = str(value)
+        text += f" (got {shown[:60]!r})"
+    return text
+
+
+def _dotenv_names(env_file: object) -> Sequence[str]:
+    if not isinstance(env_file, str | Path):
+        return ()
+    path = Path(env_file)
+    if not path.is_file():
+        return ()
+    from dotenv import dotenv_values
+
+    return [k for k in dotenv_values(path) if k]
+
+
+def resolve_queries(settings: Settings, spec: str | None = None) -> list[DealQuery]:
+    """The queries a command ingests: ``spec`` (``--query``) when given, else every query of
+    ``KEEPA_DEALS_QUERIES`` (files or built-in names; the built-in default when unset).
+
+    The one resolver of the effective queries, for ``run``, ``ingest --once``, ``serve`` and
+    Celery mode alike.  Raises ConfigError (a QueryFileError names the file and the field)
+    for a query that cannot be read, and for two queries of the same name (each query has
+    its own watermark and lock)."""
+    from keepa_deals.query import resolve_query
+
+    specs = [spec] if spec else settings.query_specs()
+    queries = [resolve_query(s) for s in specs]
+    names = [q.name for q in queries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(
+            f"KEEPA_DEALS_QUERIES names the query {', '.join(twice)} more than once: each "
+            "query has its own watermark and lock, so names must be unique")
+    return queries
 
 
 def get_settings(**overrides: object) -> Settings:

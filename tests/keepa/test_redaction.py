@@ -132,3 +132,18 @@ def test_redact() -> None:
         "http://x/product?asin=A,B&key=***"
     )
     assert display_url("http://x", "token") == "http://x/token?key=***"
+
+
+def test_redact_hides_pieces_of_the_key_and_any_case() -> None:
+    """A server or a proxy may quote a truncated key, or change its case: 16+ characters of
+    it are masked wherever they appear; shorter runs are ordinary text."""
+    key = SANDBOX_KEY
+    assert redact(f"bad key {key[:16]}...", key) == "bad key ***..."
+    assert redact(f"tail {key[-20:]}!", key) == "tail ***!"
+    assert redact(f"middle {key[10:40]} end", key) == "middle *** end"
+    assert redact(f"upper {key.upper()} and {key[:24].upper()}", key) == "upper *** and ***"
+    assert redact(f"short {key[:15]}", key) == f"short {key[:15]}"
+    assert redact(f"{key}{key}", key) == "******"
+    assert redact("no secret here", key) == "no secret here"
+    short = "s3cr3tkeyy"  # under 16 characters: the whole secret, in any case
+    assert redact(f"a {short} b {short.upper()}", short) == "a *** b ***"

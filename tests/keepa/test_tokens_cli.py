@@ -100,7 +100,7 @@ def test_missing_key_exits_2() -> None:
     assert "KEEPA_API_KEY is not set" in result.output
 
 
-@pytest.mark.parametrize(("key", "text"), [("notakey", "rejected the access key"),
+@pytest.mark.parametrize(("key", "text"), [("notakey", "KEEPA_API_KEY is malformed"),
                                            (UNKNOWN_KEY, "no active Keepa plan")])
 def test_invalid_key_exits_2(sandbox_server: Any, monkeypatch: pytest.MonkeyPatch, key: str,
                              text: str) -> None:

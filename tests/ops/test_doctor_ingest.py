@@ -216,5 +216,5 @@ def test_fix_never_deletes_a_deal(deployment: Deployment) -> None:
     results = run_checks(deployment.settings, fix=True, clock=deployment.clock)
     assert store.count_deals() == before == 20
     names = [r.name for r in results]
-    assert names == ["database", "redis", "locks", "version", "token_state", "recharge",
+    assert names == ["database", "redis", "locks", "version", "key", "token_state", "recharge",
                      "clock_skew", "ingestion", "deal_count", "yield", "queries"]

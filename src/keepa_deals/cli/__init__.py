@@ -12,6 +12,7 @@ import sys
 from keepa_deals.cli import _commands  # noqa: F401  (registers the verbs)
 from keepa_deals.cli._app import app
 from keepa_deals.errors import KeepaDealsError
+from keepa_deals.keepa.redact import redact
 from keepa_deals.runtime import tune_gc
 
 
@@ -19,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     tune_gc()  # see keepa_deals/runtime.py
     try:
         app.main(args=argv, prog_name="keepa-deals", standalone_mode=True)
-    except KeepaDealsError as exc:  # pragma: no cover - click handles most
-        print(f"error: {exc}", file=sys.stderr)
+    except KeepaDealsError as exc:  # pragma: no cover - the root group catches ours
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from keepa_deals import __version__
-from keepa_deals.settings import Settings
+from keepa_deals.settings import Settings, load_settings
 
 
 class AppContext:
@@ -21,18 +21,46 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from pydantic import ValidationError
-
-            from keepa_deals.errors import ConfigError
-
-            try:
-                self._settings = Settings()
-            except ValidationError as exc:
-                raise ConfigError(f"invalid settings: {exc}") from None
+            self._settings = load_settings()  # ConfigError: one line, no secret
         return self._settings
 
+    def secret_key(self) -> str | None:
+        """The key of the settings already read (to mask it in a message), else None."""
+        s = self._settings
+        return s.keepa_api_key.get_secret_value() if s and s.keepa_api_key else None
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Verbs(click.Group):
+    """The root group: a bad command line, or an error of ours that a verb did not catch, is
+    one line on stderr and exit 2."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # an option of the root command
+            click.echo(f"error: {exc.format_message()} (see `{info_name or 'keepa-deals'} "
+                       "--help`)", err=True)
+            sys.exit(2)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from keepa_deals.errors import KeepaDealsError
+        from keepa_deals.keepa.redact import redact
+
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad command line: one line, not click's usage block
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            ctx.exit(2)
+        except KeepaDealsError as exc:
+            obj = ctx.find_object(AppContext)
+            key = obj.secret_key() if obj is not None else None
+            click.echo(f"error: {redact(str(exc), key)}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Verbs, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keepa-deals")
 @click.pass_context
 def app(ctx: click.Context) -> None:
@@ -47,6 +75,12 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def cannot_listen(what: str, host: str, port: int, exc: OSError) -> str:
+    """The one line for a port we cannot bind (busy, or not ours to take)."""
+    return (f"cannot serve {what} on {host}:{port}: {exc.strerror or exc} "
+            "(choose another port, or stop what listens there)")

@@ -1,7 +1,8 @@
 """``keepa-deals doctor``: one check per failure class, each with its evidence and fix.
 
-By default doctor makes one ``/token`` call (free) when a key is configured,
-for the clock-skew and projection-drift checks; ``--offline`` makes none.
+By default doctor makes one ``/token`` call (free) when a well-formed key is
+configured, for the key check (does Keepa accept it?), clock skew and the
+projection's drift; ``--offline`` makes none.
 ``--fix`` applies the safe repairs only (a forced /token sync, releasing an
 expired or orphaned lock, clearing a recharge mode whose exit condition
 holds) and checks again; it never deletes a deal.  Exit 1 when any check
@@ -32,7 +33,7 @@ def doctor_command(obj: AppContext, as_json: bool, fix: bool, offline: bool,
 
     from keepa_deals.ops.doctor import exit_code, overall, run_checks
 
-    keepa = not offline and obj.settings.keepa_api_key is not None
+    keepa = not offline  # without a key, the key check says so; the others skip Keepa
     try:
         results = run_checks(obj.settings, keepa=keepa, fix=fix and not offline,
                              only=list(only) or None)

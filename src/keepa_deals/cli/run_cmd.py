@@ -4,12 +4,21 @@ One line per run (outcome, deals added and updated, tokens, balance, next
 run); the janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``; SIGINT or SIGTERM
 stops it cleanly between two paid calls (a second one stops it at once).
 
+Every query of ``KEEPA_DEALS_QUERIES`` is ingested in turn (the built-in
+default when unset); ``--query`` names one instead.
+
 ``--sandbox`` serves the sandbox Keepa server in this process (real clock,
-the demo key, a free port) and points this process at it, with a new
-temporary data directory (kept after exit, its path printed): nothing of a
-real setup (``DATABASE_URL``, ``REDIS_URL``, the data directory) is touched.
-``--for 90s`` stops after that long.  Exit 0 when stopped or done, 2 on a
-setup error.
+the demo key, a free port) and points this process at it, with a temporary
+data directory (its path printed; removed at exit): nothing of a real setup
+(``DATABASE_URL``, ``REDIS_URL``, the data directory) is touched.
+``--for 90s`` stops after that long.
+
+Exit 0 when stopped or done and at least one run succeeded (``ok``,
+``waiting_for_tokens`` or ``locked``) or none was made; 2 when every run
+failed (Keepa unreachable, the key refused, the database or Redis down: the
+last error is printed) and on a setup error, such as a port in use.  A
+``run`` without ``--for`` keeps going through failures; ``keepa-deals
+health`` then reports them.
 """
 
 from __future__ import annotations
@@ -27,8 +36,9 @@ from types import FrameType
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
-from keepa_deals.cli._app import AppContext, app, fail, pass_app
+from keepa_deals.cli._app import AppContext, app, cannot_listen, fail, pass_app
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
 from keepa_deals.stop import RunStopped
@@ -57,7 +67,7 @@ def parse_duration(text: str) -> float:
     return total
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[float, Any]):
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None,
@@ -78,15 +88,17 @@ def _sandbox() -> Iterator[Settings]:
     """Serve a sandbox here and yield settings pointing at it (with a temporary data dir)."""
     from keepa_deals.sandbox import DEMO_KEY, CatalogConfig, Sandbox, SandboxServer
 
-    data_dir = tempfile.mkdtemp(prefix="keepa-deals-demo-")
     # A feed that already holds the last 12 h of deals (Keepa's window), as a real one does.
-    with SandboxServer(Sandbox(catalog=CatalogConfig(backlog_s=12 * 3600))) as server:
+    with tempfile.TemporaryDirectory(prefix="keepa-deals-demo-",
+                                     ignore_cleanup_errors=True) as data_dir, \
+            SandboxServer(Sandbox(catalog=CatalogConfig(backlog_s=12 * 3600))) as server:
         os.environ["KEEPA_API_URL"] = server.url  # this process only
         os.environ["KEEPA_API_KEY"] = DEMO_KEY
         click.echo(f"sandbox Keepa server  {server.url}  (demo key; no real Keepa account used)")
-        click.echo(f"data directory        {data_dir}  (temporary, kept after exit)")
+        click.echo(f"data directory        {data_dir}  (temporary, removed at exit)")
         # Init arguments win over the environment and .env: the demo never touches a real setup.
-        yield Settings(keepa_api_url=server.url, keepa_api_key=DEMO_KEY, data_dir=Path(data_dir),
+        yield Settings(keepa_api_url=server.url, keepa_api_key=SecretStr(DEMO_KEY),
+                       data_dir=Path(data_dir),
                        database_url=None, redis_url=None)
 
 
@@ -114,7 +126,8 @@ def _clock(at: datetime | None) -> str:
 
 @app.command("run")
 @click.option("--query", "query_spec", default=None, metavar="FILE",
-              help="A query file, or the name of a built-in query (default: used-books-us).")
+              help="A query file, or the name of a built-in query "
+                   "(default: every query of KEEPA_DEALS_QUERIES, else used-books-us).")
 @click.option("--sandbox", is_flag=True,
               help="Run against a sandbox Keepa server started in this process (no key needed).")
 @click.option("--for", "duration", type=Duration(), default=None,
@@ -134,13 +147,20 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     from keepa_deals.ingest.loop import Tick, run_loop
     from keepa_deals.janitor import JanitorReport
     from keepa_deals.ops import logging as ops_logging
-    from keepa_deals.query import resolve_query
+    from keepa_deals.settings import resolve_queries
 
     stop = StopSignal()
+    runs: dict[str, int] = {"made": 0, "succeeded": 0}
+    last_error: list[str] = []
 
     def tick(t: Tick) -> None:
         r = t.report
         c = r.counts
+        runs["made"] += 1
+        if r.ok:
+            runs["succeeded"] += 1
+        elif r.error:
+            last_error[:] = [f"{r.query}: {r.error}"]
         line = (f"{_clock(datetime.now().astimezone())}  {r.outcome.value:<18} "
                 f"+{c.added:<3} new  {c.updated:>3} updated  {c.tokens_spent:>5} tokens  "
                 f"balance {'?' if r.balance is None else r.balance:>5}  "
@@ -157,9 +177,11 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
 
     try:
         settings = obj.settings
-        query = resolve_query(query_spec)
         with _signals(stop), (_sandbox() if sandbox else _plain(settings)) as settings:
-            ops_logging.configure(settings, level="WARNING", force=True)
+            queries = resolve_queries(settings, query_spec)
+            # the run's one line per run is the console; logs below WARNING only when asked
+            explicit = settings.value_sources()["log_level"] != "default"
+            ops_logging.configure(settings, level=None if explicit else "WARNING", force=True)
             every = interval or (SANDBOX_INTERVAL_S if sandbox else settings.ingest_interval_s)
             with open_env(settings, stop=stop) as env, ExitStack() as servers:
                 if web:
@@ -167,28 +189,38 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                     from keepa_deals.web.server import WebServer
 
                     dashboard = create_app(settings, engine=env.store.engine, budget=env.budget)
-                    started = servers.enter_context(
-                        WebServer(dashboard, host=settings.web_host, port=settings.web_port))
+                    try:
+                        started = servers.enter_context(
+                            WebServer(dashboard, host=settings.web_host, port=settings.web_port))
+                    except OSError as exc:
+                        fail(cannot_listen("the dashboard (--web)", settings.web_host,
+                                           settings.web_port, exc))
                     click.echo(f"dashboard at {started.url}")
                 if metrics:
                     from keepa_deals.ops.health_app import serve_in_thread
 
-                    health = serve_in_thread(settings)
+                    try:
+                        health = serve_in_thread(settings)
+                    except OSError as exc:
+                        fail(cannot_listen("/healthz and /metrics (--metrics)", "127.0.0.1",
+                                           settings.metrics_port, exc))
                     servers.callback(health.stop)
                     click.echo(f"health and metrics at {health.url}/healthz, {health.url}/metrics")
                 until = env.store.now() + timedelta(seconds=duration) if duration else None
-                click.echo(f"ingesting {query.name} every {every:g} s"
+                click.echo(f"ingesting {', '.join(q.name for q in queries)} every {every:g} s"
                            + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")
-                run_loop(env, query, interval_s=every,
+                run_loop(env, queries, interval_s=every,
                          janitor_interval_s=settings.janitor_interval_s, until=until,
                          on_tick=tick, on_janitor=janitor)
     except RunStopped:
         pass  # asked for: the run in progress ended cleanly, everything bought is saved
     except KeepaDealsError as exc:
         fail(str(exc))
-        return
     click.echo("stopped" if stop.is_set else "done")
     sys.stdout.flush()
+    if runs["made"] and not runs["succeeded"]:
+        why = f": last error {last_error[0]}" if last_error else ""
+        fail(f"all {runs['made']} run{'s' if runs['made'] != 1 else ''} failed{why}")
 
 
 @contextmanager

@@ -24,7 +24,6 @@ from typing import Any
 
 from keepa_deals.errors import ConfigError
 from keepa_deals.query import DealQuery, resolve_query
-from keepa_deals.query.load import DEFAULT_QUERY
 from keepa_deals.settings import Settings
 
 TICK_QUEUE = "keepa-deals.ticks"
@@ -71,7 +70,7 @@ def check_settings(settings: Settings) -> list[str]:
 
 def configured_queries(settings: Settings) -> list[DealQuery]:
     """The queries of ``KEEPA_DEALS_QUERIES`` (default: the built-in query), names unique."""
-    queries = [resolve_query(spec) for spec in (settings.queries or [DEFAULT_QUERY])]
+    queries = [resolve_query(spec) for spec in settings.query_specs()]
     names = [q.name for q in queries]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,7 +57,7 @@ def janitor_due(env: IngestEnv, query: str, interval_s: float) -> bool:
 
 def run_loop(
     env: IngestEnv,
-    query: DealQuery,
+    query: DealQuery | Sequence[DealQuery],
     *,
     interval_s: float,
     janitor_interval_s: float,
@@ -65,25 +65,36 @@ def run_loop(
     on_tick: Callable[[Tick], None] = lambda tick: None,
     on_janitor: Callable[[list[JanitorReport]], None] = lambda reports: None,
 ) -> int:
-    """Ingest until stopped (or ``until``); returns how many runs were made."""
+    """Ingest ``query`` (or each of several, in turn) until stopped (or ``until``);
+    returns how many runs were made."""
+    queries = [query] if isinstance(query, DealQuery) else list(query)
     runs = 0
     while not env.stop.is_set and (until is None or env.store.now() < until):
-        report = smart_ingestor(env, query)
-        runs += 1
+        delays = []
+        last = False
+        for i, q in enumerate(queries):
+            if env.stop.is_set:
+                break
+            report = smart_ingestor(env, q)
+            runs += 1
+            delay = next_delay(report, interval_s)
+            delays.append(delay)
+            next_at: datetime | None = env.store.now() + timedelta(seconds=delay)
+            last = env.stop.is_set or (until is not None and next_at is not None
+                                       and next_at >= until)
+            if last or i < len(queries) - 1:
+                next_at = None if last else env.store.now()
+            on_tick(Tick(report, next_at))
+            if not env.stop.is_set:
+                try:
+                    if janitor_due(env, q.name, janitor_interval_s):
+                        on_janitor(run_janitor(env.store, env.settings, [q.name]))
+                except KeepaDealsError as exc:
+                    log.error("janitor failed: %s", exc)
         now = env.store.now()
-        delay = next_delay(report, interval_s)
-        next_at: datetime | None = now + timedelta(seconds=delay)
-        last = env.stop.is_set or (until is not None and next_at is not None and next_at >= until)
-        if last:
-            next_at = None
-        on_tick(Tick(report, next_at))
-        if not env.stop.is_set:
-            try:
-                if janitor_due(env, query.name, janitor_interval_s):
-                    on_janitor(run_janitor(env.store, env.settings, [query.name]))
-            except KeepaDealsError as exc:
-                log.error("janitor failed: %s", exc)
-        wake = next_at if next_at is not None else until
-        if wake is None or env.stop.wait((wake - env.store.now()).total_seconds()) or last:
+        wake: datetime | None = now + timedelta(seconds=min(delays, default=interval_s))
+        if until is not None and wake is not None and wake >= until:
+            wake = until
+        if env.stop.is_set or wake is None or env.stop.wait((wake - now).total_seconds()) or last:
             break
     return runs

@@ -139,15 +139,11 @@ class KeepaHTTP:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> KeepaHTTP:
         """A client for ``settings.keepa_api_url`` with the key, timeout and retries set there."""
-        if settings.keepa_api_key is None:
-            raise ConfigError(
-                "KEEPA_API_KEY is not set: put your Keepa access key in the environment "
-                "or in .env (or point KEEPA_API_URL at a sandbox and use its key)"
-            )
+        key = settings.require_api_key()  # unset or malformed: ConfigError, no network
         timing = CallTiming.from_settings(settings)
         kwargs.setdefault("timeout_s", timing.timeout_s)
         kwargs.setdefault("retries", timing.retries)
-        return cls(settings.keepa_api_key, base_url=settings.keepa_api_url, **kwargs)
+        return cls(SecretStr(key), base_url=settings.keepa_api_url, **kwargs)
 
     def __repr__(self) -> str:
         return (

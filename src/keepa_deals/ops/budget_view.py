@@ -110,7 +110,10 @@ def explain(snap: Snapshot, policy: Policy, kind: str, sync_interval_s: float) -
 
 def render(view: dict[str, Any]) -> list[str]:
     """Lines for people."""
-    lines = [f"state        {view['state']}: {view['why']}"]
+    why = str(view["why"])
+    if view["state"] == UNREACHABLE:
+        why = why.removeprefix(f"{UNREACHABLE}: ")
+    lines = [f"state        {view['state']}: {why}"]
     if view["state"] == UNREACHABLE:
         return lines
     reasons = view.get("reasons", {})

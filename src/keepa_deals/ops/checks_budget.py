@@ -8,6 +8,7 @@ from keepa_deals.budget import core
 from keepa_deals.budget.core import RECHARGE_FIELDS, Policy, Snapshot
 from keepa_deals.tokens.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import effective
+from keepa_deals.errors import ConfigError
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.ops.sources import BUDGET, KEEPA, KeepaProbe
 
@@ -62,6 +63,9 @@ def check_token_state(ctx: Context) -> CheckResult:
         evidence["keepa"] = _keepa_evidence(probe)
     elif ctx.keepa:
         evidence["keepa_error"] = ctx.sources.errors.get(KEEPA)
+    if stale and ctx.sources.key_refused:
+        return warn(name, "token state is unknown: Keepa refuses the key, so no balance can be "
+                    "known (see the key check)", "fix the key (see the key check)", **evidence)
     if stale:
         return warn(name, f"token state is stale: {'; '.join(stale)}",
                     "harmless while idle (the next call asks Keepa first); " + SYNC_FIX,
@@ -179,7 +183,7 @@ def check_clock_skew(ctx: Context) -> CheckResult:
         skews["redis"] = _beyond(*redis_skew)
         evidence["redis_minus_ours_ms"] = redis_skew[0]
     if not skews:
-        why = "no Keepa call allowed" if not ctx.keepa else "Keepa unreachable"
+        why = "no Keepa call allowed" if not ctx.keepa else _no_answer(ctx)
         return skipped(name, f"nothing to compare our clock with ({why}; no Redis)", **evidence)
     worst_name, worst = max(skews.items(), key=lambda kv: abs(kv[1]))
     text = ", ".join(f"{k} {v / 1000:+.1f} s" for k, v in skews.items())
@@ -190,6 +194,16 @@ def check_clock_skew(ctx: Context) -> CheckResult:
     if abs(worst) > limit_s * 1000:
         return warn(name, f"our clock is off: {text}", fix, **evidence)
     return ok(name, f"clocks agree ({text})", **evidence)
+
+
+def _no_answer(ctx: Context) -> str:
+    """Why the /token probe gave no time to compare with, as it happened."""
+    if ctx.sources.key_refused:
+        return "Keepa refused the key, see the key check"
+    if isinstance(ctx.sources.keepa_error, ConfigError):  # no key, or a malformed one
+        return "no Keepa call without a usable key, see the key check"
+    error = ctx.sources.errors.get(KEEPA)
+    return f"no answer from Keepa: {error}" if error else "no answer from Keepa"
 
 
 def _beyond(skew_ms: int, uncertainty_ms: int) -> float:

@@ -12,6 +12,7 @@ from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skippe
 from keepa_deals.ops.sources import DATABASE
 from keepa_deals.store.runs import RunOutcome
 from keepa_deals.store.schema import IngestRun
+from keepa_deals.store.store import DealStore
 
 #: Consecutive runs ending like this are worth a warning even while progress is fine.
 STUCK_RUNS = 3
@@ -22,24 +23,27 @@ MIN_BASELINE_CANDIDATES = 50
 EMPTY_QUERY_RUNS = 3
 
 
-def _store(ctx: Context, name: str) -> Any:
+def _store(ctx: Context, name: str) -> DealStore | CheckResult:
+    """The deal store, or the skipped result that says why there is none."""
     store = ctx.sources.deal_store()
     if store is None:
-        return None, skipped(name, f"database: {ctx.sources.errors.get(DATABASE, 'unreachable')}")
-    return store, None
+        return skipped(name, f"database: {ctx.sources.errors.get(DATABASE, 'unreachable')}")
+    return store
 
 
 def check_ingestion(ctx: Context) -> CheckResult:
     name = "ingestion"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     prog = facts.progress(store, now, window_s(ctx.settings))
     recent = store.recent_runs(limit=10)
     evidence: dict[str, Any] = {"progress": prog.as_dict(),
                                 "last_runs": [facts.run_dict(r) for r in recent]}
     finished = [r for r in recent if r.outcome != RunOutcome.RUNNING.value]
+    if prog.failing:
+        return fail(name, f"ingestion is {prog.reason}", _stall_fix(finished), **evidence)
     if not prog.ok:
         return fail(name, f"ingestion is stalled: {prog.reason}", _stall_fix(finished), **evidence)
     stale_running = [r for r in recent if r.outcome == RunOutcome.RUNNING.value
@@ -78,6 +82,8 @@ def _stall_fix(runs: Sequence[IngestRun]) -> str:
                 "`keepa-deals doctor --fix` forces a /token sync")
     if outcome == RunOutcome.LOCKED.value:
         return "runs find the ingest lock taken: see the locks check"
+    if outcome == RunOutcome.ERROR.value and (runs[0].error or "").startswith(facts.KEY_REFUSED):
+        return "Keepa refuses the key: see the key check"
     if outcome == RunOutcome.ERROR.value:
         return f"runs fail: {(runs[0].error or 'see the logs')[:200]}"
     if outcome == RunOutcome.ABANDONED.value:
@@ -93,9 +99,9 @@ def check_deal_count(ctx: Context) -> CheckResult:
     """The stored count against 24 h ago (the metrics series counts rows), and deals aging
     past the janitor's grace unchecked (the dashboard's count falls before any deletion)."""
     name = "deal_count"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     limit = ctx.settings.doctor_deal_drop_percent
     rows = store.count_deals()
@@ -146,9 +152,9 @@ def _rate(runs: Sequence[IngestRun]) -> tuple[int, int]:
 
 def check_yield(ctx: Context) -> CheckResult:
     name = "yield"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     recent_span = max(timedelta(hours=1), timedelta(seconds=3 * ctx.settings.ingest_interval_s))
     runs = [r for r in facts.runs_since(store, now - timedelta(hours=24))
@@ -184,9 +190,12 @@ def check_yield(ctx: Context) -> CheckResult:
 
 def check_queries(ctx: Context) -> CheckResult:
     name = "queries"
-    store, skip = _store(ctx, name)
-    if skip:
-        return skip
+    broken = _configured(ctx)
+    if broken is not None:
+        return broken
+    store = _store(ctx, name)
+    if isinstance(store, CheckResult):
+        return store
     now = ctx.now()
     since = now - timedelta(hours=24)
     names = facts.known_queries(store, now - timedelta(days=7))
@@ -197,7 +206,9 @@ def check_queries(ctx: Context) -> CheckResult:
     for r in runs:
         by_query.setdefault(r.query_name, []).append(r)
     rows: list[dict[str, Any]] = []
-    empty, quiet = [], []
+    empty: list[str] = []
+    quiet: list[str] = []
+    failing: list[str] = []
     for q in facts.query_facts(store, names):
         ok_runs = [r for r in by_query.get(q.name, []) if r.outcome == RunOutcome.OK.value]
         candidates = sum(_rate([r])[1] for r in ok_runs)
@@ -208,8 +219,13 @@ def check_queries(ctx: Context) -> CheckResult:
                      "last_run_outcome": q.last_run_outcome})
         if len(ok_runs) >= EMPTY_QUERY_RUNS and candidates == 0:
             (empty if deals == 0 else quiet).append(q.name)
+        elif not ok_runs and deals == 0 and q.name in by_query:
+            failing.append(f"{q.name} (last run {q.last_run_outcome})")
     fix = ("check the query's selection (`keepa-deals` query file): Keepa returns no deal for it; "
            "a category, price range or title filter may exclude everything")
+    if failing:
+        return warn(name, f"no successful run in 24 h and no deal: {', '.join(failing)}",
+                    "see the ingestion check for why the runs fail", queries=rows)
     if empty:
         return warn(name, f"returns nothing: {', '.join(empty)} (≥ {EMPTY_QUERY_RUNS} successful "
                     "runs in 24 h, no candidate, no deal stored)", fix, queries=rows)
@@ -217,6 +233,20 @@ def check_queries(ctx: Context) -> CheckResult:
         return warn(name, f"no new candidate in 24 h: {', '.join(quiet)}", fix, queries=rows)
     return ok(name, f"{len(names)} quer{'y' if len(names) == 1 else 'ies'} finding deals",
               queries=rows)
+
+
+def _configured(ctx: Context) -> CheckResult | None:
+    """A failed result when the effective queries cannot be read, else None."""
+    from keepa_deals.errors import ConfigError
+    from keepa_deals.settings import resolve_queries
+
+    try:
+        resolve_queries(ctx.settings)
+    except ConfigError as exc:
+        return fail("queries", f"a query cannot be used: {exc}",
+                    "fix the query file or KEEPA_DEALS_QUERIES (`keepa-deals settings` shows "
+                    "the effective queries)", queries=ctx.settings.query_specs())
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:

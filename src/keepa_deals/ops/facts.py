@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import Connection, func, select
 
@@ -110,7 +110,7 @@ def count_at(store: DealStore, at: datetime) -> tuple[int, datetime] | None:
         row = conn.execute(stmt).one_or_none()
     if row is None:
         return None
-    return int(row[0]), utc(row[1])  # type: ignore[return-value]
+    return int(row[0]), utc(row[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,18 +174,18 @@ def runs_since(store: DealStore, since: datetime, *, limit: int = 5000) -> list[
 def last_success(store: DealStore) -> datetime | None:
     stmt = select(func.max(_RUNS.c.ended_at)).where(_RUNS.c.outcome == RunOutcome.OK.value)
     with _read(store) as conn:
-        return utc(conn.execute(stmt).scalar_one())
+        return _utc_or_none(conn.execute(stmt).scalar_one())
 
 
 def first_run_at(store: DealStore) -> datetime | None:
     with _read(store) as conn:
-        return utc(conn.execute(select(func.min(_RUNS.c.started_at))).scalar_one())
+        return _utc_or_none(conn.execute(select(func.min(_RUNS.c.started_at))).scalar_one())
 
 
 def newest_watermark_move(store: DealStore) -> datetime | None:
     stmt = select(func.max(_STATE.c.updated_at)).where(_STATE.c.key == WATERMARK_KEY)
     with _read(store) as conn:
-        return utc(conn.execute(stmt).scalar_one())
+        return _utc_or_none(conn.execute(stmt).scalar_one())
 
 
 def janitor_state(store: DealStore) -> list[dict[str, Any]]:
@@ -229,6 +229,12 @@ class Progress:
     last_progress_at: datetime | None
     #: each kind of progress and when it last happened
     signals: dict[str, datetime | None] = field(default_factory=dict)
+    #: the runs failing in a row right now, if any
+    failures: Failures | None = None
+
+    @property
+    def failing(self) -> bool:
+        return not self.ok and self.reason.startswith("failing")
 
     @property
     def stalled_for_s(self) -> float | None:
@@ -245,15 +251,89 @@ class Progress:
             "last_progress_at": _iso(self.last_progress_at),
             "seconds_since_progress": self.stalled_for_s,
             "signals": {k: _iso(v) for k, v in self.signals.items()},
+            "failures": self.failures.as_dict() if self.failures else None,
         }
+
+
+#: This many failed runs in a row fail health even within the window (a refused key: one).
+FAILED_RUNS = 3
+#: How a stored run error begins when Keepa refused the key (the exception's class name).
+KEY_REFUSED = ("PaymentRequired", "InvalidKey")
+_FAILED = (RunOutcome.ERROR.value, RunOutcome.ABANDONED.value)
+_RUNNING = RunOutcome.RUNNING.value
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """The runs that failed in a row, newest first, since the last run that did not fail."""
+
+    count: int
+    since: datetime | None
+    cause: str
+    #: True when Keepa refused the key (402 no plan, 400 bad key): no retry will help
+    key_refused: bool
+    #: the count is at least this (the query was capped: more may have failed)
+    capped: bool = False
+
+    def describe(self) -> str:
+        if self.count == 1:
+            runs = "the last run failed"
+        else:
+            runs = f"the last {'50+' if self.capped else self.count} runs failed in a row"
+        if self.key_refused:
+            return f"Keepa refuses the key (KEEPA_API_KEY): {runs}: {self.cause}"
+        return f"{runs}: {self.cause}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "since": _iso(self.since), "cause": self.cause,
+                "key_refused": self.key_refused}
+
+
+def failures(store: DealStore, limit: int = 50) -> Failures | None:
+    """The streak of failed runs (``error``, ``abandoned``) ending with the newest finished
+    run, every query counted; None when the newest finished run did not fail."""
+    stmt = (select(_RUNS.c.outcome, _RUNS.c.started_at, _RUNS.c.error)
+            .where(_RUNS.c.outcome != _RUNNING)
+            .order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(limit))
+    with _read(store) as conn:
+        rows = conn.execute(stmt).all()
+    streak = []
+    for row in rows:
+        if row.outcome not in _FAILED:
+            break
+        streak.append(row)
+    if not streak:
+        return None
+    cause = next((r.error for r in streak if r.error), None) or "see the logs"
+    cause = " ".join(cause.split())
+    return Failures(len(streak), utc(streak[-1].started_at),
+                    cause if len(cause) <= 240 else cause[:239] + "…",
+                    key_refused=any((r.error or "").startswith(KEY_REFUSED) for r in streak[:1]),
+                    capped=len(streak) == limit)
 
 
 def progress(store: DealStore, now: datetime, window_s: float) -> Progress:
     """Progress is a successful run, a watermark move or a deal row written within the window.
 
     A system whose first run started less than a window ago is still starting
-    and counts as progressing; one that never ran has not progressed.
+    and counts as progressing, unless a run has failed since; one that never ran
+    has not progressed.  Runs that keep failing (:data:`FAILED_RUNS` in a row, or
+    one refused key) are no progress whatever the other signals say.
     """
+    failed = failures(store)
+    result = _progress(store, now, window_s, failed)
+    if failed is None:
+        return result
+    failing = failed.key_refused or failed.count >= FAILED_RUNS or (
+        not result.ok or result.reason.startswith("starting"))
+    if not failing:
+        return result
+    return Progress(False, f"failing: {failed.describe()}", window_s, now,
+                    result.last_progress_at, result.signals, failed)
+
+
+def _progress(store: DealStore, now: datetime, window_s: float,
+              failed: Failures | None) -> Progress:
     stats = deal_stats(store)
     signals = {
         "successful_run": last_success(store),
@@ -266,7 +346,7 @@ def progress(store: DealStore, now: datetime, window_s: float) -> Progress:
     if last is not None and now - last <= window:
         kind = next(k for k, v in signals.items() if v == last)
         return Progress(True, f"progress {_ago(now - last)} ago ({kind.replace('_', ' ')})",
-                        window_s, now, last, signals)
+                        window_s, now, last, signals, failed)
     first = first_run_at(store)
     if last is None and first is not None and now - first <= window:
         return Progress(True, f"starting: the first run began {_ago(now - first)} ago",
@@ -282,10 +362,22 @@ def progress(store: DealStore, now: datetime, window_s: float) -> Progress:
 # --- helpers ---------------------------------------------------------------------------------
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
 def utc(value: datetime | None) -> datetime | None:
+    """``value`` as an aware UTC time (a database may hand back naive UTC), None as None."""
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    """A MAX/MIN over a possibly empty table, as an aware UTC time or None."""
+    return utc(value)
 
 
 def _iso(value: datetime | None) -> str | None:

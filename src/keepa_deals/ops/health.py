@@ -2,9 +2,13 @@
 
 :func:`health_report` says whether ingestion has progressed (a successful
 run, a watermark move, a deal row written) within ``health_stall_intervals``
-× ``ingest_interval_s``.  ``keepa-deals health`` exits 0 when it has, 1 when
-it has not, 2 when the database cannot be read; ``/healthz`` (see
-:mod:`keepa_deals.ops.health_app`) answers 200 or 503 with the same report.
+× ``ingest_interval_s``, and whether runs keep failing: ``failing`` when the
+last runs failed in a row (3, or a single one that Keepa refused the key
+for), with their cause, whatever else moved; a fresh system is ``starting``
+only until its first run fails.  ``keepa-deals health`` exits 0 when
+healthy, 1 when stalled or failing, 2 when the database cannot be read;
+``/healthz`` (see :mod:`keepa_deals.ops.health_app`) answers 200 or 503 with
+the same report.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from keepa_deals.ops.sources import DATABASE, Sources
 if TYPE_CHECKING:
     from keepa_deals.settings import Settings
 
-HEALTHY, STALLED, UNKNOWN = "healthy", "stalled", "unknown"
+HEALTHY, STALLED, FAILING, UNKNOWN = "healthy", "stalled", "failing", "unknown"
 
 
 @dataclass(frozen=True, slots=True)
 class HealthReport:
-    #: "healthy", "stalled", or "unknown" (the database cannot be read)
+    #: "healthy", "stalled", "failing" (runs fail in a row), or "unknown" (no database)
     state: str
     reason: str
     window_s: float
@@ -40,7 +44,7 @@ class HealthReport:
 
     @property
     def exit_code(self) -> int:
-        return {HEALTHY: 0, STALLED: 1}.get(self.state, 2)
+        return {HEALTHY: 0, STALLED: 1, FAILING: 1}.get(self.state, 2)
 
     @property
     def http_status(self) -> int:
@@ -80,10 +84,11 @@ def health_report(
         try:
             prog = facts.progress(store, now, window)
         except KeepaDealsError as exc:
-            return HealthReport(UNKNOWN, f"database unreachable: {exc}", window, now,
+            return HealthReport(UNKNOWN, f"the database cannot be read: {exc}", window, now,
                                 version=__version__)
-        return HealthReport(HEALTHY if prog.ok else STALLED, prog.reason, window, now,
-                            prog.as_dict(), version=__version__)
+        state = HEALTHY if prog.ok else FAILING if prog.failing else STALLED
+        reason = prog.reason.removeprefix("failing: ")
+        return HealthReport(state, reason, window, now, prog.as_dict(), version=__version__)
     finally:
         if own:
             src.close()

@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from keepa_deals.clock import Clock
-from keepa_deals.errors import KeepaDealsError
+from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.ops import facts, metrics
 from keepa_deals.ops.health import health_report, window_s
 from keepa_deals.ops.sources import Sources
@@ -150,6 +150,10 @@ class _StoreCollector:
             success = facts.last_success(store)
             queries = facts.query_facts(store, facts.known_queries(store, now - QUERY_HORIZON))
             prog = facts.progress(store, now, window_s(self.stores.settings))
+        except ConfigError:  # a query file of KEEPA_DEALS_QUERIES: the database is fine
+            up.add_metric([], 1)
+            yield up
+            return
         except KeepaDealsError:
             self.stores.forget()
             up.add_metric([], 0)
@@ -189,6 +193,7 @@ def _budget_gauges(src: Sources) -> Iterator[GaugeMetricFamily]:
         snap = store.snapshot(Policy.from_settings(src.settings))
     except KeepaDealsError:
         return
+    metrics.seed_tokens(snap.tokens, snap.rate)
     yield _gauge("keepa_deals_budget_state_known", "1 when the token state is known.",
                  1 if snap.known else 0)
     if snap.projected is not None:
@@ -214,7 +219,7 @@ def metrics_endpoint(settings: Settings, *, clock: Clock | None = None,
     """``GET /metrics``: this process's counters and the stores' gauges, Prometheus text."""
     stores = _stores or _Stores(settings, clock)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StoreCollector(stores))  # type: ignore[arg-type]
+    registry.register(_StoreCollector(stores))
 
     def render() -> bytes:
         stored = metrics.exposition(registry)  # first: it may move the last-success gauge

@@ -276,7 +276,7 @@ def _delete_expired_row(store: Any, lock: LockView, now: datetime) -> bool:
     from keepa_deals.store.schema import LockRecord
 
     table = LockRecord.__table__
-    stmt = delete(table).where(table.c.name == lock.name, table.c.owner == lock.owner,
-                               table.c.expires_at <= now)
+    stmt = delete(table).where(  # type: ignore[arg-type]  # a Table, typed as a FromClause
+        table.c.name == lock.name, table.c.owner == lock.owner, table.c.expires_at <= now)
     with translate_errors(store.engine.url), store.engine.begin() as conn:
         return bool(conn.execute(stmt).rowcount)

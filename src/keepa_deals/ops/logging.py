@@ -52,7 +52,7 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def redact_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """Mask the Keepa key (``key=...`` and the configured key itself) in every value."""
-    return _redact_mapping(event_dict)  # type: ignore[return-value]
+    return _redact_mapping(event_dict)
 
 
 def _redact_mapping(d: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

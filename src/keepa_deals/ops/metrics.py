@@ -169,8 +169,25 @@ class StatusRecorder:
             if status.timestamp_ms < self._newest_ms:
                 return  # a late reply: the gauges keep the newer balance
             self._newest_ms = status.timestamp_ms
+        _heard_from_keepa.set()
         _safe(lambda: TOKENS_BALANCE.set(status.tokens_left))
         _safe(lambda: TOKENS_REFILL_RATE.set(status.refill_rate))
+
+
+#: Set once a Keepa reply was recorded in this process: its gauges are then first-hand.
+_heard_from_keepa = threading.Event()
+
+
+def seed_tokens(tokens_left: int | None, refill_rate: int | None) -> None:
+    """The balance and rate last stored in the shared budget (Keepa's word at the last sync),
+    for a process that has not heard from Keepa itself (``health --serve``): without it the
+    gauges would read 0.  A reply this process receives always wins."""
+    if _heard_from_keepa.is_set():
+        return
+    if tokens_left is not None:
+        _safe(lambda: TOKENS_BALANCE.set(tokens_left))
+    if refill_rate is not None:
+        _safe(lambda: TOKENS_REFILL_RATE.set(refill_rate))
 
 
 def keepa_request(endpoint: str, status: str, seconds: float) -> None:

@@ -79,6 +79,8 @@ class Sources:
         self._redis: redis.Redis | None = None
         self._manager: TokenManager | None = None
         self._probe: KeepaProbe | None = None
+        #: why the /token probe failed (the error itself: a refused key is not an outage)
+        self.keepa_error: KeepaDealsError | None = None
         self._tried: set[str] = set()
         self.database_display: str | None = None
         self.redis_where: str | None = None
@@ -204,6 +206,7 @@ class Sources:
         try:
             self._http = build_http(self.settings, retries=1)
         except KeepaDealsError as exc:
+            self.keepa_error = exc
             self.errors[KEEPA] = str(exc)
         return self._http
 
@@ -215,8 +218,16 @@ class Sources:
         try:
             self._probe = self._call_token()
         except KeepaDealsError as exc:
+            self.keepa_error = exc
             self.errors[KEEPA] = str(exc)
         return self._probe
+
+    @property
+    def key_refused(self) -> bool:
+        """True when Keepa answered the probe by refusing the key (400 bad key, 402 no plan)."""
+        from keepa_deals.keepa.errors import InvalidKey, PaymentRequired
+
+        return isinstance(self.keepa_error, InvalidKey | PaymentRequired)
 
     def _call_token(self) -> KeepaProbe:
         http = self.http()

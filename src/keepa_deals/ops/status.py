@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from keepa_deals.clock import Clock
-from keepa_deals.errors import KeepaDealsError
+from keepa_deals.errors import ConfigError, KeepaDealsError
 from keepa_deals.ops import budget_view, facts
 from keepa_deals.ops import locks as lockview
 from keepa_deals.ops.health import window_s
@@ -73,6 +73,8 @@ def _locks(src: Sources, now: datetime) -> dict[str, Any]:
 def _guarded(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
+    except ConfigError as exc:  # a query file of KEEPA_DEALS_QUERIES, say: not the database
+        return {"unknown": f"unknown: {exc}"}
     except KeepaDealsError as exc:
         return {"unknown": f"database unreachable: {exc}"}
 
@@ -163,8 +165,9 @@ def render(status: dict[str, Any]) -> list[str]:
     lines.append("")
     r = status["redis"]
     if r["configured"]:
+        error = str(r.get("error") or "").removeprefix("unreachable ")
         lines.append("redis        " + (f"reachable at {r['where']}" if r["reachable"]
-                                        else f"UNREACHABLE: {r.get('error')}"))
+                                        else f"UNREACHABLE: {error}"))
     else:
         lines.append("redis        not configured (budget and locks in SQLite)")
     d = status["database"]
@@ -186,7 +189,8 @@ def render(status: dict[str, Any]) -> list[str]:
     if "unknown" in p:
         lines.append(f"progress     {p['unknown']}")
     else:
-        lines.append(f"progress     {'ok' if p['ok'] else 'STALLED'}: {p['reason']}")
+        word = "ok" if p["ok"] else "FAILING" if p["reason"].startswith("failing") else "STALLED"
+        lines.append(f"progress     {word}: {p['reason'].removeprefix('failing: ')}")
     deals = status["deals"]
     if "unknown" in deals:
         lines.append(f"deals        {deals['unknown']}")
@@ -211,8 +215,9 @@ def render(status: dict[str, Any]) -> list[str]:
     if "unknown" in j:
         lines.append(f"janitor      {j['unknown']}")
     else:
-        state = ", ".join(f"{s['query']}.{s['key']}={s['value']}" for s in j["state"]) or "no state"
-        lines.append(f"janitor      removed {j['removed_24h']} in 24 h; {state}")
+        lines.append(f"janitor      removed {j['removed_24h']} in 24 h"
+                     + ("" if j["state"] else "; has not run yet"))
+        lines += [f"  {text}" for text in _janitor_lines(j["state"])]
     runs = status["runs"]
     lines.append("")
     if isinstance(runs, dict):
@@ -228,7 +233,32 @@ def render(status: dict[str, Any]) -> list[str]:
             if run["error"]:
                 tail += f", error: {run['error'][:80]}"
             lines.append(f"  #{run['id']} {run['query']} {run['started_at']} {run['outcome']}: "
-                         f"{run['pages']} pages, +{run['added']} ~{run['updated']} "
-                         f"-{run['removed']} x{run['rejected']}, {run['tokens_spent']} tokens"
+                         f"{_plural(run['pages'], 'page')}, {run['added']} new, "
+                         f"{run['updated']} updated, {run['removed']} removed, "
+                         f"{run['rejected']} rejected, {_plural(run['tokens_spent'], 'token')}"
                          + tail)
+    return lines
+
+
+def _plural(n: int | None, word: str) -> str:
+    n = n or 0
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _janitor_lines(state: list[dict[str, Any]]) -> list[str]:
+    """The janitor's stored state per query, in words."""
+    by_query: dict[str, dict[str, Any]] = {}
+    for row in state:
+        by_query.setdefault(row["query"], {})[row["key"]] = row["value"]
+    lines = []
+    for query, values in sorted(by_query.items()):
+        last = values.get("janitor_last_run")
+        text = f"{query}: last pass {last or 'never'}"
+        if values.get("janitor_held_back"):
+            text += f", deleted nothing: {values['janitor_held_back']}"
+        elif "janitor_removed" in values:
+            text += f", retired {values['janitor_removed']}"
+        if "janitor_removed_total" in values:
+            text += f" ({values['janitor_removed_total']} in all)"
+        lines.append(text)
     return lines

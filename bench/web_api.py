@@ -6,8 +6,14 @@ grace), some priced below the query's thresholds.  Then times ``GET /api/deals``
 set of typical pages, in process through ``httpx.ASGITransport`` (the whole request:
 validation, the count, the page, JSON), and the SQL alone (``list_deals``).
 
+Each page is timed ``--rounds`` times (100 by default) and reported on its own line:
+p50, p95 and the maximum of its own samples.  A p95 is printed only for a page with at
+least 100 samples (with fewer it is a maximum by another name).  The figure held to the
+goal is the **worst typical page's p95**, never a p95 of all pages pooled.  ``ref ms``
+(bench/_ref.py) is the machine's speed when each block ran.
+
     .venv/bin/python bench/web_api.py
-    .venv/bin/python bench/web_api.py --deals 100000 --rounds 30 --backend sqlite
+    .venv/bin/python bench/web_api.py --deals 1000000 --backend postgresql
 
 PostgreSQL: ``KEEPA_DEALS_BENCH_PG_URL``, else a ``postgres`` ``DATABASE_URL``, else
 postgresql://postgres@127.0.0.1:5432/postgres; a scratch database is created and
@@ -30,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from _ref import reference_ms
 from sqlalchemy import Engine, insert
 
 from keepa_deals.clock import FakeClock
@@ -201,17 +208,26 @@ def time_api(engine: Engine, rounds: int, pages: dict[str, str]) -> dict[str, li
     return out
 
 
-def report(backend: str, n: int, label: str, results: dict[str, list[float]]) -> float:
-    print(f"\n{backend}, {n:,} deals, {label} (ms)")
-    print(f"  {'page':32} {'p50':>7} {'p95':>7} {'max':>7}")
-    all_times: list[float] = []
+#: Fewer samples than this and a page's "p95" is not reported.
+MIN_P95_SAMPLES = 100
+
+
+def report(backend: str, n: int, label: str,
+           results: dict[str, list[float]]) -> tuple[float, str] | None:
+    """Print one line per page; return (worst p95, its page) over pages with a p95."""
+    print(f"\n{backend}, {n:,} deals, {label} (ms; ref {reference_ms():.0f} ms)")
+    print(f"  {'page':32} {'samples':>7} {'p50':>7} {'p95':>7} {'max':>7}")
+    worst: tuple[float, str] | None = None
     for name, times in results.items():
-        all_times += times
-        print(f"  {name:32} {percentile(times, 50):7.1f} {percentile(times, 95):7.1f} "
+        p95 = percentile(times, 95) if len(times) >= MIN_P95_SAMPLES else None
+        shown = f"{p95:7.1f}" if p95 is not None else f"{'-':>7}"
+        print(f"  {name:32} {len(times):>7} {percentile(times, 50):7.1f} {shown} "
               f"{max(times):7.1f}")
-    p95 = percentile(all_times, 95)
-    print(f"  {'all pages':32} {percentile(all_times, 50):7.1f} {p95:7.1f} {max(all_times):7.1f}")
-    return p95
+        if p95 is not None and (worst is None or p95 > worst[0]):
+            worst = (p95, name)
+    if worst is not None:
+        print(f"  worst page p95: {worst[0]:.1f} ms ({worst[1]})")
+    return worst
 
 
 @contextmanager
@@ -247,13 +263,15 @@ def postgres_engine() -> Iterator[Engine]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--deals", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--deals", type=int, default=100_000,
+                        help="deals in the store (up to 1,000,000 and more)")
+    parser.add_argument("--rounds", type=int, default=MIN_P95_SAMPLES,
+                        help="samples per typical page (at least 100 for a p95)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--goal-ms", type=float, default=50.0)
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    worst = 0.0
+    verdicts: list[tuple[str, tuple[float, str] | None]] = []
     for backend in backends:
         opener = sqlite_engine if backend == "sqlite" else postgres_engine
         with opener() as engine:
@@ -263,15 +281,23 @@ def main() -> int:
             time_sql(engine, 3, PAGES)  # warm the caches
             report(backend, args.deals, "SQL (list_deals: count + page)",
                    time_sql(engine, args.rounds, PAGES))
-            worst = max(worst, report(backend, args.deals, "GET /api/deals in process",
-                                      time_api(engine, args.rounds, PAGES)))
+            verdicts.append((backend, report(backend, args.deals, "GET /api/deals in process",
+                                             time_api(engine, args.rounds, PAGES))))
             report(backend, args.deals, "unusual pages, GET /api/deals (not held to the goal)",
                    time_api(engine, max(5, args.rounds // 3), UNUSUAL))
             report(backend, args.deals, "the HTML deal page (not held to the goal)",
                    time_api(engine, max(5, args.rounds // 3), HTML))
-    ok = worst <= args.goal_ms
-    print(f"\nworst p95 over the typical pages: {worst:.1f} ms (goal ≤ {args.goal_ms:g} ms): "
-          f"{'met' if ok else 'NOT met'}")
+    ok = True
+    print()
+    for backend, worst in verdicts:
+        if worst is None:
+            ok = False
+            print(f"{backend}: fewer than {MIN_P95_SAMPLES} samples per page: no p95 to judge")
+            continue
+        met = worst[0] <= args.goal_ms
+        ok = ok and met
+        print(f"{backend}, {args.deals:,} deals: worst typical page p95 {worst[0]:.1f} ms "
+              f"({worst[1]}); goal <= {args.goal_ms:g} ms: {'met' if met else 'NOT met'}")
     return 0 if ok else 1
 
 

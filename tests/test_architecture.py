@@ -240,6 +240,25 @@ def test_no_module_imports_another_packages_private_names() -> None:
     assert not found, "private names imported across packages:\n" + "\n".join(found)
 
 
+#: The leaves at the bottom, and the only parts of keepa_deals each may import: what the
+#: Keepa client and the budget both need (tokens), what the budget and the locks both need
+#: (redis_db), the stop signal, the clock and the error tree.
+LEAVES: dict[str, set[str]] = {
+    "tokens": {"errors", "settings"},
+    "redis_db": {"errors", "settings"},
+    "stop": {"clock"},
+    "clock": set(),
+    "errors": set(),
+}
+
+
+def test_the_leaves_import_nothing_above_them() -> None:
+    graph = package_graph()
+    above = {leaf: sorted(set(graph.get(leaf, {})) - allowed)
+             for leaf, allowed in LEAVES.items()}
+    assert not any(above.values()), f"leaves importing from above: {above}"
+
+
 def test_no_file_in_src_is_over_500_lines() -> None:
     found = long_files()
     assert not found, "files too long:\n" + "\n".join(found)

@@ -34,18 +34,22 @@ from typing import Any, Literal
 import orjson
 
 from keepa_deals.errors import KeepaDealsError
+from keepa_deals.store.state import LEDGER_KEY
 
 #: Deals can surface in the feed a little after their ``lastUpdate`` (Keepa caches
 #: query results for 120 s): the scan re-reads this many minutes below the
 #: watermark, and the ledger remembers the deals there so none is paid for twice.
 LATE_MINUTES = 10
 
-LEDGER_KEY = "ingest_ledger"
 #: 2: checked deals as ``done: {asin: lastUpdate}`` (1, which listed them whole, is read)
 VERSION = 2
 
 Stage = Literal["stats", "offers", "done"]
 STAGES: tuple[Stage, ...] = ("stats", "offers", "done")
+
+
+__all__ = ["LATE_MINUTES", "LEDGER_KEY", "STAGES", "Candidate", "Ledger", "LedgerError",
+           "Segment", "Stage"]
 
 
 class LedgerError(KeepaDealsError):

@@ -32,9 +32,9 @@ from _databases import BACKENDS
 
 from keepa_deals.budget.core import Policy, Snapshot
 from keepa_deals.clock import FakeClock
-from keepa_deals.ingest import persist
+from keepa_deals.ingest.env import IngestEnv
+from keepa_deals.ingest.pipeline import Pipeline
 from keepa_deals.ingest.report import IngestReport
-from keepa_deals.ingest.stages import Pipeline
 from keepa_deals.keepa.deals import DealPage, parse_deal_page
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
 from keepa_deals.keepa.replies import decode_body
@@ -144,16 +144,16 @@ class PlentyBudget:
 
 def run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, float, IngestReport]:
     """One ingest pass; the store stage (upsert, watermark, ledger, commit) is timed apart."""
-    commit = persist.commit
+    commit = store.commit
 
     def timed_commit(*args: Any, **kwargs: Any) -> Any:
         return client.timer.time("store", commit, *args, **kwargs)
 
-    persist.commit = timed_commit  # type: ignore[assignment]
+    store.commit = timed_commit  # type: ignore[method-assign]
     try:
         return _run_pass(store, client, n)
     finally:
-        persist.commit = commit  # type: ignore[assignment]
+        del store.commit
 
 
 def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, float, IngestReport]:
@@ -166,13 +166,14 @@ def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, floa
                            offers=OffersFilters(min_profit_cents=-10**9)),
         "run": base.run.model_copy(update={"max_pages": min(67, n // PAGE + 1)})})
     report = IngestReport(query.name)
-    pipe = Pipeline(settings=Settings(), store=store, client=client,  # type: ignore[arg-type]
-                    budget=PlentyBudget(), query=query, report=report,  # type: ignore[arg-type]
-                    checkpoint=lambda: None, now_ms=lambda: START_MS)
+    env = IngestEnv(settings=Settings(), store=store, http=None,  # type: ignore[arg-type]
+                    budget=PlentyBudget(), client=client,  # type: ignore[arg-type]
+                    lock=None, clock=FakeClock(START_MS))  # type: ignore[arg-type]
+    pipe = Pipeline(env, query, report, checkpoint=lambda: None)
     cpu0, t0 = time.process_time(), time.perf_counter()
     pipe.load()
-    pipe.scan(check_each_page=True)
-    pipe.candidates()
+    pipe.scan_and_check()
+    pipe.check_pending()
     return time.perf_counter() - t0, time.process_time() - cpu0, report
 
 

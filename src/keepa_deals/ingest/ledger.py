@@ -2,7 +2,7 @@
 
 One ledger per query, stored as JSON in ``system_state`` (key ``ingest_ledger``)
 and written in the same transaction as the deals and the watermark it goes
-with (see persist.py).  It holds:
+with (the deal store's unit of work; see pipeline.py).  It holds:
 
 * **segments**: stretches of the feed (Keepa minutes ``[lo, hi]``) an
   unfinished scan has already walked, above the watermark.  A scan stopped

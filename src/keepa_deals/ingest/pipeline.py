@@ -85,6 +85,12 @@ def log_result(query: str, result: StageResult) -> None:
                  "the next run", query, len(result.retry))
 
 
+def source_for(env: IngestEnv, query: DealQuery, *, max_pages: int) -> Source:
+    """The source a query's run reads its candidates from (the one place a source is
+    chosen: a new source is a module implementing :class:`Source` and a line here)."""
+    return DealFeedSource(env.client, query, max_pages=max_pages, now_ms=env.clock.now_ms)
+
+
 class RunMeter:
     """A run's :class:`~keepa_deals.ingest.source.Meter`: pays into its report."""
 
@@ -116,9 +122,7 @@ class Pipeline:
         self.meter = RunMeter(report, checkpoint)
         self.max_pages = (query.run.max_pages if "max_pages" in query.run.model_fields_set
                           else env.settings.ingest_max_pages)
-        self.source: Source = source or DealFeedSource(env.client, query,
-                                                       max_pages=self.max_pages,
-                                                       now_ms=self.now_ms)
+        self.source = source or source_for(env, query, max_pages=self.max_pages)
         self.fetch_offers = query.filters.offers.fetch_offers
         self.offers = query.filters.offers.offers if self.fetch_offers else None
         self.ledger = Ledger()

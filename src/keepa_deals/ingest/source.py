@@ -15,7 +15,8 @@ transaction before the source is asked for the next one.  A source that stops
 committed so far is its progress.
 
 To add a source: one module implementing :class:`Source` (its walk, its free
-filter, its mark), and a line where the pipeline is built choosing it.
+filter, its mark), and the line that chooses it in
+:func:`keepa_deals.ingest.pipeline.source_for`.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from keepa_deals.ingest import evaluate as ev
@@ -115,9 +116,9 @@ def _unreadable(reply: ProductBatch) -> tuple[dict[str, str], list[Rejection]]:
 
 
 def _new_row(c: Candidate, query: DealQuery, facts: ev.ProductFacts, est: ProfitEstimate,
-             *, shipping: bool, now_ms: int) -> DealRow:
+             *, shipping: bool, now: datetime) -> DealRow:
     return ev.build_row(
-        c.asin, query, facts, est, includes_shipping=shipping, now=ev.ms_to_datetime(now_ms),
+        c.asin, query, facts, est, includes_shipping=shipping, now=now,
         feed=ev.FeedView.from_json(c.feed), seen_in_feed=ev.ms_to_datetime(c.seen_ms),
         feed_minute=c.last_update,
     )
@@ -129,6 +130,7 @@ def check_stats(batch: Sequence[Candidate], reply: ProductBatch, query: DealQuer
     fetch_offers = query.filters.offers.fetch_offers
     found = reply.by_asin()
     bad, malformed = _unreadable(reply)
+    now = ev.ms_to_datetime(now_ms)
     rows: list[DealRow] = []
     finished: list[str] = []
     survivors: list[Candidate] = []
@@ -143,7 +145,7 @@ def check_stats(batch: Sequence[Candidate], reply: ProductBatch, query: DealQuer
             row = None
             if why is None and not fetch_offers:
                 assert facts is not None and est is not None
-                row = _new_row(c, query, facts, est, shipping=False, now_ms=now_ms)
+                row = _new_row(c, query, facts, est, shipping=False, now=now)
         except MalformedResponse as exc:
             if c.asin not in bad:
                 malformed.append(Rejection(c.asin, str(exc)))
@@ -199,7 +201,7 @@ def check_offers(batch: Sequence[Candidate], reply: ProductBatch, query: DealQue
                 assert facts is not None and est is not None
                 row = (ev.build_row(c.asin, query, facts, est, includes_shipping=True, now=now)
                        if c.refresh else
-                       _new_row(c, query, facts, est, shipping=True, now_ms=now_ms))
+                       _new_row(c, query, facts, est, shipping=True, now=now))
         except MalformedResponse as exc:
             if c.asin not in bad:
                 malformed.append(Rejection(c.asin, str(exc)))

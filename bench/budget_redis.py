@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis  # noqa: E402
 
 from keepa_deals.budget.core import MT, Policy  # noqa: E402
-from keepa_deals.redis_db.keys import fingerprint  # noqa: E402
 from keepa_deals.budget.redis_store import RedisStore  # noqa: E402
+from keepa_deals.redis_db.keys import fingerprint  # noqa: E402
 from keepa_deals.tokens.status import TokenStatus  # noqa: E402
 
 FP = fingerprint("bench-budget-redis")

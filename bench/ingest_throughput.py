@@ -32,13 +32,12 @@ from _databases import BACKENDS
 
 from keepa_deals.budget.core import MT, Policy, Snapshot
 from keepa_deals.clock import FakeClock
-from keepa_deals.ingest import persist
+from keepa_deals.ingest.env import IngestEnv
+from keepa_deals.ingest.pipeline import Pipeline
 from keepa_deals.ingest.report import IngestReport
-from keepa_deals.ingest.stages import Pipeline
 from keepa_deals.keepa.deals import DealPage, parse_deal_page
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
 from keepa_deals.keepa.replies import decode_body
-from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.query import FeedFilters, Filters, OffersFilters, StatsFilters, default_query
 from keepa_deals.runtime import tune_gc
@@ -48,6 +47,7 @@ from keepa_deals.sandbox.products import ProductQuery, render_product
 from keepa_deals.sandbox.universe import build_universe
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore
+from keepa_deals.tokens.status import TokenStatus
 
 START_MS = 1_800_000_000_000
 DAY_MS = 86_400_000
@@ -144,16 +144,16 @@ class PlentyBudget:
 
 def run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, float, IngestReport]:
     """One ingest pass; the store stage (upsert, watermark, ledger, commit) is timed apart."""
-    commit = persist.commit
+    commit = Pipeline.commit
 
     def timed_commit(*args: Any, **kwargs: Any) -> Any:
         return client.timer.time("store", commit, *args, **kwargs)
 
-    persist.commit = timed_commit  # type: ignore[assignment]
+    Pipeline.commit = timed_commit  # type: ignore[method-assign]
     try:
         return _run_pass(store, client, n)
     finally:
-        persist.commit = commit  # type: ignore[assignment]
+        Pipeline.commit = commit  # type: ignore[method-assign]
 
 
 def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, float, IngestReport]:
@@ -166,13 +166,14 @@ def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, floa
                            offers=OffersFilters(min_profit_cents=-10**9)),
         "run": base.run.model_copy(update={"max_pages": min(67, n // PAGE + 1)})})
     report = IngestReport(query.name)
-    pipe = Pipeline(settings=Settings(), store=store, client=client,  # type: ignore[arg-type]
-                    budget=PlentyBudget(), query=query, report=report,  # type: ignore[arg-type]
-                    checkpoint=lambda: None, now_ms=lambda: START_MS)
+    env = IngestEnv(settings=Settings(), store=store, http=None,  # type: ignore[arg-type]
+                    budget=PlentyBudget(), client=client,  # type: ignore[arg-type]
+                    lock=None, clock=FakeClock(START_MS))  # type: ignore[arg-type]
+    pipe = Pipeline(env, query, report, checkpoint=lambda: None)
     cpu0, t0 = time.process_time(), time.perf_counter()
     pipe.load()
-    pipe.scan(check_each_page=True)
-    pipe.candidates()
+    pipe.scan_and_check()
+    pipe.check_pending()
     return time.perf_counter() - t0, time.process_time() - cpu0, report
 
 

@@ -47,7 +47,7 @@ import httpx
 
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ingest import StopSignal, open_env
-from keepa_deals.ingest.loop import Tick, run_loop
+from keepa_deals.ingest.loop import ScheduledRun, run_loop
 from keepa_deals.ops import logging as ops_logging
 from keepa_deals.ops import metrics
 from keepa_deals.ops.doctor import overall, run_checks
@@ -56,7 +56,6 @@ from keepa_deals.ops.status import collect_status
 from keepa_deals.query import default_query
 from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
 from keepa_deals.settings import Settings
-
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' service helpers
 from tests._services import RedisServer  # noqa: E402
@@ -145,7 +144,7 @@ def main() -> int:
     print(f"soaking {args.minutes:g} min, a run every {args.interval:g} s; work dir {work}",
           flush=True)
 
-    def on_tick(t: Tick) -> None:
+    def on_tick(t: ScheduledRun) -> None:
         outcomes[t.report.outcome.value] += 1
         r = t.report
         print(f"  run {r.run_id}: {r.outcome.value:<18} +{r.counts.added} new, "
@@ -162,7 +161,7 @@ def main() -> int:
                 with open_env(settings, stop=stop) as env:
                     run_loop(env, default_query(), interval_s=args.interval,
                              janitor_interval_s=settings.janitor_interval_s, until=until,
-                             on_tick=on_tick)
+                             on_run=on_tick)
             except KeepaDealsError as exc:
                 deaths.append(f"{type(exc).__name__}: {exc}")
                 print(f"  [{time.strftime('%H:%M:%S')}] the ingest loop died: {deaths[-1]}; "

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _databases import BACKENDS
+
 from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.profit import ProfitSettings, estimate_profit
 from keepa_deals.store import DealRow, DealStore

@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 from keepa_deals.cli import app
 from keepa_deals.clock import FakeClock
-from keepa_deals.ingest.stages import REFRESH_COVERED_KEY
 from keepa_deals.janitor import (
     HELD_BACK_KEY,
     REMOVED_KEY,
@@ -25,6 +24,7 @@ from keepa_deals.janitor import (
 )
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealRow, DealStore, RunOutcome
+from keepa_deals.store.state import REFRESH_COVERED_KEY
 
 START_MS = 1_800_000_000_000
 Q = "used-books-us"

@@ -27,12 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from keepa_deals.ingest.stages import REFRESH_COVERED_KEY
 from keepa_deals.settings import Settings
-from keepa_deals.store import DealRecord, DealStore, RunOutcome
-from keepa_deals.store.engine import translate_errors
+from keepa_deals.store import Changes, DealStore, RunOutcome
+from keepa_deals.store.state import REFRESH_COVERED_KEY
 
 log = logging.getLogger("keepa_deals.janitor")
 
@@ -81,9 +78,7 @@ def ingest_health(store: DealStore, query: str, settings: Settings, now: datetim
 
 def query_names(store: DealStore) -> list[str]:
     """Every query that has stored deals."""
-    stmt = select(DealRecord.query_name).distinct().order_by(DealRecord.query_name)
-    with translate_errors(store.engine.url), store.engine.connect() as conn:
-        return [name for (name,) in conn.execute(stmt)]
+    return store.query_names()
 
 
 def run_janitor(store: DealStore, settings: Settings,
@@ -102,11 +97,12 @@ def run_janitor(store: DealStore, settings: Settings,
         else:
             log.warning("janitor: query %s: deleting nothing: %s", query, why)
         total = store.get_state(query, REMOVED_TOTAL_KEY)
-        for key, value in ((LAST_RUN_KEY, now.isoformat(timespec="seconds")),
-                           (REMOVED_KEY, removed),
-                           (REMOVED_TOTAL_KEY, (total if isinstance(total, int) else 0) + removed),
-                           (HELD_BACK_KEY, why)):
-            store.set_state(query, key, value)
+        store.commit(query, Changes(state={
+            LAST_RUN_KEY: now.isoformat(timespec="seconds"),
+            REMOVED_KEY: removed,
+            REMOVED_TOTAL_KEY: (total if isinstance(total, int) else 0) + removed,
+            HELD_BACK_KEY: why,
+        }))
         reports.append(JanitorReport(query, removed, why, cutoff))
     if any(r.removed for r in reports):
         from keepa_deals.ops.facts import deal_count

@@ -15,7 +15,7 @@ from keepa_deals.budget.core import MT, Policy
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import FakeClock
-from keepa_deals.tokens import costs, economics
+from keepa_deals.tokens import costs
 from keepa_deals.tokens.errors import TokenRechargeError
 from tests.budget._keepa import KeepaAccount
 

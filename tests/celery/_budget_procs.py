@@ -14,11 +14,11 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from keepa_deals.budget import open_budget
-from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.keepa import build_http
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.query import default_query
 from keepa_deals.settings import Settings
+from keepa_deals.tokens.errors import TokenRechargeError
 
 
 def pay_for_a_page(settings: dict[str, Any], start: Event, out: Queue[dict[str, Any]]) -> None:

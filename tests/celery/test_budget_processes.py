@@ -24,8 +24,8 @@ import pytest
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import MT, Policy
-from keepa_deals.redis_db.keys import fingerprint
 from keepa_deals.budget.redis_store import RedisStore
+from keepa_deals.redis_db.keys import fingerprint
 from keepa_deals.sandbox import Sandbox, SandboxServer
 from tests.budget.test_chaos import FIELD_CORRUPTIONS
 from tests.celery._budget_procs import pay_for_a_page

@@ -30,11 +30,11 @@ from typing import Any
 import pytest
 import redis
 
-from keepa_deals.redis_db.keys import KeyBuilder, fingerprint
 from keepa_deals.fanout import BatchBook
 from keepa_deals.ingest import open_env, smart_ingestor
 from keepa_deals.ingest.ledger import LEDGER_KEY, Ledger
 from keepa_deals.query import load_query
+from keepa_deals.redis_db.keys import KeyBuilder, fingerprint
 from keepa_deals.sandbox import DEMO_KEY, Catalog, CatalogConfig
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore, RunOutcome

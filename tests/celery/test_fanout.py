@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 from keepa_deals.clock import FakeClock
 from keepa_deals.fanout import BatchBook, run_batch, run_tick
 from keepa_deals.ingest import IngestEnv, smart_ingestor

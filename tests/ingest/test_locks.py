@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from keepa_deals.redis_db.keys import fingerprint
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import IngestEnv, smart_ingestor
 from keepa_deals.locks import LockKeeper, lock_name
 from keepa_deals.locks.redis_lock import RedisLock
 from keepa_deals.query import DealQuery
+from keepa_deals.redis_db.keys import fingerprint
 from keepa_deals.sandbox import Sandbox
 from keepa_deals.store import DealStore, RunnerLock, RunOutcome
 from tests._services import RedisServer

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import IngestEnv, smart_ingestor
-from keepa_deals.ingest.stages import REFRESH_COVERED_KEY
 from keepa_deals.janitor import run_janitor
 from keepa_deals.profit import estimate_profit
 from keepa_deals.query import DealQuery
 from keepa_deals.sandbox import Sandbox
 from keepa_deals.store import DealRow, RunOutcome
+from keepa_deals.store.state import REFRESH_COVERED_KEY
 from tests.ingest import _oracle as oracle
 from tests.ingest.conftest import KEY, stored, with_offers
 

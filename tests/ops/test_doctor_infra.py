@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from keepa_deals.redis_db.keys import KeyBuilder, settings_fingerprint
 from keepa_deals.ops.doctor import CheckResult, Verdict, run_checks
 from keepa_deals.ops.locks import owner_id, parse_owner, short_host
+from keepa_deals.redis_db.keys import KeyBuilder, settings_fingerprint
 from keepa_deals.store.locks import DatabaseLock
 from tests._services import RedisServer, free_port
 from tests.ops.conftest import Deployment, deal, make_settings

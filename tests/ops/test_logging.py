@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import structlog
 
-from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.budget.factory import open_budget
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.ops import logging as ops_logging
 from keepa_deals.sandbox import Sandbox
 from keepa_deals.settings import Settings
+from keepa_deals.tokens.errors import TokenRechargeError
 from tests.ops.conftest import KEY, Deployment
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.budget.factory import open_budget
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.errors import KeepaError
@@ -23,6 +22,7 @@ from keepa_deals.ops import metrics
 from keepa_deals.ops.health_app import create_app
 from keepa_deals.sandbox import Sandbox
 from keepa_deals.store import RunCounts
+from keepa_deals.tokens.errors import TokenRechargeError
 from tests.ops.conftest import KEY, Deployment, deal
 
 SELECTION = {"domainId": 1, "priceTypes": [2], "page": 0}

@@ -26,12 +26,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# The client's cost code: the one place this test names it.
-from keepa_deals.tokens import costs as client_costs
-from keepa_deals.tokens import economics as client_bucket
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.sandbox import accounts as sandbox_bucket
 from keepa_deals.sandbox import costs as sandbox_costs
+
+# The client's cost code: the one place this test names it.
+from keepa_deals.tokens import costs as client_costs
+from keepa_deals.tokens import economics as client_bucket
 
 #: ``offers`` values of the documented range 20-100, each page boundary and its neighbours.
 OFFERS = (None, 20, 21, 29, 30, 31, 40, 50, 55, 60, 70, 80, 90, 99, 100)

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.sandbox import FaultConfig, Faults, Sandbox, SandboxServer
 from keepa_deals.sandbox.universe import COUNT_NEW
+from keepa_deals.tokens.status import TokenStatus
 from tests.sandbox.conftest import KEY
 
 ASIN_PARAMS = {"domain": 1, "asin": "0000000001"}

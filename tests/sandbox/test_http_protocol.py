@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from keepa_deals.tokens.status import WIRE_FIELDS, TokenStatus
 from keepa_deals.sandbox import DEMO_KEY, Sandbox, SandboxServer
+from keepa_deals.tokens.status import WIRE_FIELDS, TokenStatus
 from tests.sandbox.conftest import KEY, PHASE, START_MS, UNKNOWN_KEY
 
 SELECTION = {"domainId": 1, "priceTypes": [2], "page": 0}

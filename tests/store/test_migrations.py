@@ -9,8 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from keepa_deals.store import DealStore, SchemaNotCurrent, create_store_engine
-from keepa_deals.store import migrate
+from keepa_deals.store import DealStore, SchemaNotCurrent, create_store_engine, migrate
 from keepa_deals.store.schema import Base
 
 TABLES = {"deals", "system_state", "ingest_runs", "metrics_series", "locks", "alembic_version"}

@@ -23,7 +23,6 @@ from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.store import DealStore
 from tests.store._rows import row
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 

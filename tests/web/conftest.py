@@ -17,9 +17,9 @@ import pytest
 
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import FakeClock
-from keepa_deals.tokens.status import TokenStatus
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore
+from keepa_deals.tokens.status import TokenStatus
 
 START_MS = 1_800_000_000_000  # 2027-01-15T08:00:00Z
 NOW = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ from keepa_deals.deals_view import DealDefinition, Thresholds
 from keepa_deals.query import load_builtin
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealRecord, DealRow, DealStore
-from tests.web.conftest import NOW, QUERY, START_MS
 from tests.web._deals import records
+from tests.web.conftest import NOW, QUERY, START_MS
 
 GRACE = timedelta(hours=72)
 DEFINITION = DealDefinition(

@@ -144,7 +144,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                 interval: float | None, web: bool, metrics: bool) -> None:
     """Ingest on a schedule (and run the janitor) until stopped."""
     from keepa_deals.ingest import StopSignal, open_env
-    from keepa_deals.ingest.loop import Tick, run_loop
+    from keepa_deals.ingest.loop import ScheduledRun, run_loop
     from keepa_deals.janitor import JanitorReport
     from keepa_deals.ops import logging as ops_logging
     from keepa_deals.settings import resolve_queries
@@ -153,7 +153,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     runs: dict[str, int] = {"made": 0, "succeeded": 0}
     last_error: list[str] = []
 
-    def tick(t: Tick) -> None:
+    def tick(t: ScheduledRun) -> None:
         r = t.report
         c = r.counts
         runs["made"] += 1
@@ -211,7 +211,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                            + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")
                 run_loop(env, queries, interval_s=every,
                          janitor_interval_s=settings.janitor_interval_s, until=until,
-                         on_tick=tick, on_janitor=janitor)
+                         on_run=tick, on_janitor=janitor)
     except RunStopped:
         pass  # asked for: the run in progress ended cleanly, everything bought is saved
     except KeepaDealsError as exc:

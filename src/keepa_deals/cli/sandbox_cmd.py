@@ -36,8 +36,8 @@ def sandbox_command(
     Point keepa-deals at it with KEEPA_API_URL=<url> and KEEPA_API_KEY=<demo key>.
     The demo key is a sandbox key: it grants nothing at api.keepa.com.
     """
-    from keepa_deals.tokens.economics import cap_for
     from keepa_deals.sandbox import DEMO_KEY, DEMO_RATE, CatalogConfig, Sandbox, serve
+    from keepa_deals.tokens.economics import cap_for
 
     rate = DEMO_RATE if rate is None else rate
     sandbox = Sandbox(

@@ -8,11 +8,13 @@ sent.  The life of a record::
       \\--(nobody claimed or finished it for a while: the message was lost)--> sent again
 
 * A worker marks the record done **in the same transaction** as the deals it
-  saved, with what it decided per ASIN (:class:`Outcome`).  A second delivery
+  saved, with what it decided per ASIN (:class:`Outcome`; :meth:`BatchBook.settle`).  A second delivery
   of the same task finds it done (or gone) and does nothing.
 * The query's next tick folds done records into the scan ledger and deletes
   them, in one transaction; only the tick (under the query's lock) writes the
   ledger, so workers never race over it.
+* Every read and write goes through the deal store's unit of work
+  (store/work.py): this module holds no SQL.
 * ``epoch`` counts the sends.  Sending again bumps it; a message of an older
   epoch (a retry chain still waiting, a copy the broker restored) does nothing.
 """
@@ -21,26 +23,19 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, select
-
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ingest.ledger import Candidate
-from keepa_deals.store import DealStore, SystemState
-from keepa_deals.store import state as store_state
-from keepa_deals.store.engine import translate_errors
+from keepa_deals.store import Changes, DealStore, UnitOfWork
 
 KEY_PREFIX = "fanout_batch:"
 VERSION = 1
 
 Kind = Literal["stats", "offers", "refresh"]
 KINDS: tuple[Kind, ...] = ("stats", "offers", "refresh")
-
-_STATE = SystemState.__table__
 
 #: (asin, the lastUpdate it was observed with): names one ledger observation.
 Observation = tuple[str, int | None]
@@ -177,57 +172,10 @@ class Batch:
 # --- storage ----------------------------------------------------------------------
 
 
-@contextmanager
-def write_transaction(store: DealStore) -> Iterator[Connection]:
-    """One write transaction on the deal store (SQLite takes its write lock at BEGIN)."""
-    with translate_errors(store.engine.url), store.engine.connect() as conn:
-        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            yield conn
-
-
-def _rows(conn: Connection, query: str) -> list[tuple[str, str | None]]:
-    stmt = (select(_STATE.c.key, _STATE.c.text_value)
-            .where(_STATE.c.query_name == query, _STATE.c.key.startswith(KEY_PREFIX))
-            .order_by(_STATE.c.key))
-    return [(r.key, r.text_value) for r in conn.execute(stmt)]
-
-
-def load_batches(conn: Connection, query: str) -> tuple[list[Batch], list[str]]:
-    """Every batch record of ``query`` (planned order), and the keys of unreadable ones."""
-    batches, broken = [], []
-    for key, text in _rows(conn, query):
-        try:
-            batches.append(Batch.loads(text or ""))
-        except BatchRecordError:
-            broken.append(key)
-    batches.sort(key=lambda b: (b.planned_ms, b.id))
-    return batches, broken
-
-
-def read_batch(conn: Connection, query: str, batch_id: str, *,
-               for_update: bool = False) -> Batch | None:
-    """One batch record; ``for_update`` locks its row until the transaction ends (PostgreSQL)."""
-    stmt = select(_STATE.c.text_value).where(_STATE.c.query_name == query,
-                                             _STATE.c.key == KEY_PREFIX + batch_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    text = conn.execute(stmt).scalar_one_or_none()
+def _read(work: UnitOfWork, batch_id: str) -> Batch | None:
+    """One record, its row locked until the commit (PostgreSQL)."""
+    text = work.read_text(KEY_PREFIX + batch_id, for_update=True)
     return None if text is None else Batch.loads(text)
-
-
-def write_batches(conn: Connection, batches: Iterable[Batch], store: DealStore) -> None:
-    now = store.now()
-    for b in batches:
-        store_state.write_state(conn, b.query, b.key, b.dumps(), now)
-
-
-def delete_records(conn: Connection, query: str, keys: Iterable[str]) -> int:
-    keys = list(keys)
-    if not keys:
-        return 0
-    return int(conn.execute(delete(_STATE).where(
-        _STATE.c.query_name == query, _STATE.c.key.in_(keys))).rowcount)
 
 
 class BatchBook:
@@ -238,30 +186,68 @@ class BatchBook:
         self.query = query
 
     def all(self) -> tuple[list[Batch], list[str]]:
-        with translate_errors(self.store.engine.url), self.store.engine.connect() as conn, \
-                conn.begin():
-            return load_batches(conn, self.query)
+        """Every record (planned order), and the keys of unreadable ones."""
+        batches, broken = [], []
+        for key, text in self.store.state_texts(self.query, KEY_PREFIX):
+            try:
+                batches.append(Batch.loads(text or ""))
+            except BatchRecordError:
+                broken.append(key)
+        batches.sort(key=lambda b: (b.planned_ms, b.id))
+        return batches, broken
 
     def get(self, batch_id: str) -> Batch | None:
-        with translate_errors(self.store.engine.url), self.store.engine.connect() as conn, \
-                conn.begin():
-            return read_batch(conn, self.query, batch_id)
+        text = self.store.state_text(self.query, KEY_PREFIX + batch_id)
+        return None if text is None else Batch.loads(text)
 
     def defer(self, batch_id: str, epoch: int, due_ms: int) -> bool:
         """The task of ``epoch`` runs again at ``due_ms`` (a retry with a countdown): the
         record says so, so that no tick takes the wait for a lost message.  False when the
         batch is done, gone or sent again meanwhile."""
-        with write_transaction(self.store) as conn:
-            b = read_batch(conn, self.query, batch_id, for_update=True)
+        with self.store.unit_of_work(self.query) as work:
+            b = _read(work, batch_id)
             if b is None or b.done or b.epoch != epoch:
                 return False
             b.dispatched_ms = max(b.dispatched_ms, due_ms)
-            write_batches(conn, [b], self.store)
+            work.set_state(b.key, b.dumps())
             return True
 
     def record(self, batches: Iterable[Batch]) -> None:
         """Write (insert or replace) these records in one transaction."""
         batches = list(batches)
         if batches:
-            with write_transaction(self.store) as conn:
-                write_batches(conn, batches, self.store)
+            with self.store.unit_of_work(self.query) as work:
+                for b in batches:
+                    work.set_state(b.key, b.dumps())
+
+    def send_again(self, stale: Iterable[Batch], now_ms: int) -> list[Batch]:
+        """A new epoch for each of these that is still open (a worker may have just finished
+        it), sent now; returns those, as recorded, in one transaction."""
+        again = []
+        with self.store.unit_of_work(self.query) as work:
+            for b in stale:
+                current = _read(work, b.id)
+                if current is not None and not current.done:
+                    current.epoch += 1
+                    current.dispatched_ms = now_ms
+                    work.set_state(current.key, current.dumps())
+                    again.append(current)
+        return again
+
+    def settle(self, batch_id: str, changes: Changes, outcome: Outcome,
+               follow_ups: Iterable[Batch]) -> Outcome | None:
+        """The batch's one transaction: ``changes`` (the deals it bought, the deals it
+        retired), its record done with ``outcome`` (the counts of what was written filled
+        in), its follow-up records.  None, and nothing written, when the record is done or
+        gone already (another worker saved it)."""
+        with self.store.unit_of_work(self.query) as work:
+            current = _read(work, batch_id)
+            if current is None or current.done:
+                return None
+            done = work.apply(changes)
+            outcome.added, outcome.updated, outcome.removed = done.added, done.updated, \
+                done.removed
+            current.outcome = outcome
+            for b in (current, *follow_ups):
+                work.set_state(b.key, b.dumps())
+        return outcome

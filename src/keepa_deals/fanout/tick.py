@@ -33,15 +33,15 @@ from keepa_deals.errors import KeepaDealsError
 from keepa_deals.fanout import batches as records
 from keepa_deals.fanout.batches import Batch, BatchBook
 from keepa_deals.fanout.planner import Planner, tick_allowance
-from keepa_deals.ingest import persist
 from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.ledger import Candidate
+from keepa_deals.ingest.pipeline import Pipeline
 from keepa_deals.ingest.plan import unit_cost
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.ingest.runner import smart_ingestor
-from keepa_deals.ingest.stages import Pipeline
 from keepa_deals.locks import lock_name
 from keepa_deals.query import DealQuery
+from keepa_deals.store import Changes
 
 log = logging.getLogger("keepa_deals.fanout")
 
@@ -77,7 +77,7 @@ class TickStages:
         open_ = [b for b in batches if not b.done]
         self.fold(pipe, [b for b in batches if b.done], broken)
         resent = self.redispatch(book, open_)
-        pipe.scan(check_each_page=False)  # the product calls are the workers'
+        pipe.scan()  # the product calls are the workers'
         planned = self.plan(pipe, open_)
         book.record(planned)
         sent = self.dispatch(planned)
@@ -109,7 +109,7 @@ class TickStages:
                       "planned again", pipe.query.name, len(broken))
         gone: dict[str, int | str | None] = {b.key: None for b in done}
         gone.update({key: None for key in broken})
-        persist.commit(pipe.store, pipe.query.name, ledger, extra_state=gone)
+        pipe.commit(Changes(state=gone))
 
     # --- 2. send again what was lost -------------------------------------------------------
 
@@ -120,15 +120,7 @@ class TickStages:
                  and self.env.lock.holder(lock_name("batch", b.id)) is None]
         if not stale:
             return 0
-        with records.write_transaction(book.store) as conn:
-            again = []
-            for b in stale:  # only if still open: a worker may have just finished it
-                current = records.read_batch(conn, book.query, b.id, for_update=True)
-                if current is not None and not current.done:
-                    current.epoch += 1
-                    current.dispatched_ms = now_ms
-                    again.append(current)
-            records.write_batches(conn, again, book.store)
+        again = book.send_again(stale, now_ms)  # only those still open
         for b in again:
             log.warning("query %s: batch %s (%s) was not finished %.0f s after it was sent: "
                         "sending it again (epoch %d)", book.query, b.id, b.kind,

@@ -13,14 +13,16 @@
    lives): a batch is paid for by one worker at a time.  A batch claimed by a
    live worker is left to it (``claimed``, with when the claim would expire).
 3. **Pay** through the shared budget (the Keepa client's budget path; no
-   Celery rate limit): the same evaluation as the embedded run
-   (:class:`~keepa_deals.ingest.stages.Pipeline`), on just these candidates.
+   Celery rate limit) and **evaluate** with the embedded run's own stage
+   (:mod:`keepa_deals.ingest.stages`: ``check_stats``, ``check_offers``,
+   ``recheck``), on just these candidates.
    A wait longer than ``KEEPA_DEALS_CELERY_TASK_MAX_WAIT_S`` ends the attempt
    (``waiting`` with ``retry_after``, which the record notes): no worker slot
    sleeps.
-4. **Save** in ONE transaction: the deals bought, the rows retired, the
-   record marked done with what was decided per ASIN, and the follow-up offers
-   batches for the survivors of a product check.  If the record turns out to
+4. **Save** in ONE transaction on the store's unit of work
+   (:meth:`~keepa_deals.fanout.batches.BatchBook.settle`): the deals bought,
+   the rows retired, the record marked done with what was decided per ASIN,
+   and the follow-up offers batches for the survivors of a product check.  If the record turns out to
    be done already (two workers paid, which only a claim that expired under a
    stalled worker allows), nothing is written twice.
 """
@@ -28,40 +30,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.errors import KeepaDealsError
-from keepa_deals.fanout import batches as records
 from keepa_deals.fanout.batches import Batch, BatchBook, Observation, Outcome, new_batch_id
 from keepa_deals.fanout.planner import offers_batch_limit
-from keepa_deals.ingest import persist
 from keepa_deals.ingest.env import IngestEnv
-from keepa_deals.ingest.ledger import Candidate, Ledger
-from keepa_deals.ingest.plan import Affordable, unit_cost
+from keepa_deals.ingest.ledger import Candidate
+from keepa_deals.ingest.pipeline import buy_products, log_result
+from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
-from keepa_deals.ingest.runner import _retry_after_429 as retry_after_429
-from keepa_deals.ingest.stages import Pipeline
+from keepa_deals.ingest.runner import retry_after_429
+from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
 from keepa_deals.query import DealQuery
 from keepa_deals.stop import RunStopped
-from keepa_deals.store import DatabaseUnavailable, DealRow
+from keepa_deals.store import DatabaseUnavailable
+from keepa_deals.tokens.errors import TokenRechargeError
 
 log = logging.getLogger("keepa_deals.fanout")
 
-#: when a batch stopped on request comes back (another worker takes it)
+#: When a batch stopped on request comes back (another worker takes it).
 STOPPED_RETRY_S = 1.0
 
 Status = Literal["done", "already_done", "obsolete", "claimed", "waiting", "error"]
 
 #: Tries of a batch's save when the database is unreachable (a deadlock, a restart).
 SAVE_ATTEMPTS = 4
-
-#: A planned batch is sized by its tick; the worker's pipeline buys exactly it.
-_WHOLE_BATCH = Affordable(spendable=1 << 40, cap=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,35 +73,12 @@ class BatchRun:
     error: str | None = None
 
 
-class BatchPipeline(Pipeline):
-    """The embedded run's evaluation of one planned batch, saved with its record.
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """A batch paid for and evaluated: the stage's result, booked in a report of its own."""
 
-    The ledger holds only the batch's candidates; ``affordable`` lets the
-    pipeline buy the whole batch (the tick sized it from the budget); the
-    commit is the batch's own (:meth:`_commit`).
-    """
-
-    def __init__(self, *, batch: Batch, save: Callable[..., None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.batch = batch
-        self.ledger = Ledger(candidates={c.asin: c for c in batch.candidates})
-        self._save = save
-
-    def affordable(self) -> Affordable:
-        return _WHOLE_BATCH
-
-    def _commit(self, **kwargs: Any) -> None:  # the pipeline's one write per paid call
-        self._save(self, **kwargs)
-
-    def buy(self) -> None:
-        """Make the batch's one paid call and save what it bought."""
-        b = self.batch
-        if b.kind == "stats":
-            self._stats_batch(list(b.candidates))
-        elif b.kind == "offers":
-            self._offers_batch(list(b.candidates))
-        else:
-            self._refresh_batch(b.asins)
+    result: StageResult
+    report: IngestReport
 
 
 def run_batch(env: IngestEnv, query: DealQuery, batch_id: str, epoch: int, *,
@@ -126,7 +100,7 @@ def run_batch(env: IngestEnv, query: DealQuery, batch_id: str, epoch: int, *,
         batch = book.get(batch_id)  # what it is now that it is ours
         if batch is None or batch.done:
             return BatchRun(batch_id, "already_done")
-        run = _buy(env, query, batch)
+        run = _buy(env, query, book, batch)
         if run.status == "waiting" and run.retry_after_s is not None:
             # its task comes back then: no tick may take the wait for a lost message
             book.defer(batch_id, epoch, env.clock.now_ms() + int(run.retry_after_s * 1000))
@@ -135,19 +109,30 @@ def run_batch(env: IngestEnv, query: DealQuery, batch_id: str, epoch: int, *,
         keeper.release()
 
 
-def _buy(env: IngestEnv, query: DealQuery, batch: Batch) -> BatchRun:
-    saved: dict[str, Any] = {}
+def evaluate_batch(env: IngestEnv, query: DealQuery, batch: Batch) -> Evaluated:
+    """Make the batch's one paid call and run its stage on the reply (nothing is saved)."""
+    fetch_offers = query.filters.offers.fetch_offers
+    report = IngestReport(query.name)
+    if batch.kind == "refresh":
+        asins = batch.asins
+        paid = buy_products(env.client, query, asins, None)
+        result = recheck(asins, paid.reply, query, env.clock.now_ms())
+    else:
+        offers = (query.filters.offers.offers if fetch_offers else None
+                  ) if batch.kind == "offers" else None
+        cands = batch.candidates[:call_limit(offers)]  # a tick never plans more
+        paid = buy_products(env.client, query, [c.asin for c in cands], offers)
+        stage = check_offers if batch.kind == "offers" else check_stats
+        result = stage(cands, paid.reply, query, env.clock.now_ms())
+    report.counts.tokens_spent += paid.tokens
+    log_result(query.name, result)
+    result.count_into(report)
+    return Evaluated(result, report)
 
-    def save(pipe: BatchPipeline, **kwargs: Any) -> None:
-        saved.update(_save(env, query, pipe, **kwargs))
 
-    pipe = BatchPipeline(
-        batch=batch, save=save, settings=env.settings, store=env.store, client=env.client,
-        budget=env.budget, query=query, report=IngestReport(query.name),
-        checkpoint=env.stop.check, now_ms=env.clock.now_ms,
-    )
+def _buy(env: IngestEnv, query: DealQuery, book: BatchBook, batch: Batch) -> BatchRun:
     try:
-        pipe.buy()
+        done = evaluate_batch(env, query, batch)
     except TokenRechargeError as exc:
         log.info("batch %s (%s, %d ASINs): waiting for tokens (%s); again in %.0f s",
                  batch.id, batch.kind, len(batch.candidates), exc.reason, exc.retry_after)
@@ -163,70 +148,10 @@ def _buy(env: IngestEnv, query: DealQuery, batch: Batch) -> BatchRun:
     except KeepaDealsError as exc:
         log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__, exc)
         return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")
-    if saved.get("already"):
-        log.warning("batch %s was saved by another worker meanwhile; nothing written twice",
-                    batch.id)
-        return BatchRun(batch.id, "already_done")
-    outcome: Outcome = saved["outcome"]
-    log.info("batch %s (%s, %d ASINs): +%d new, %d updated, %d rejected, %d removed, "
-             "%d tokens", batch.id, batch.kind, len(batch.candidates), outcome.added,
-             outcome.updated, outcome.rejected, outcome.removed, outcome.tokens_spent)
-    return BatchRun(batch.id, "done", outcome=outcome, follow_ups=tuple(saved["follow_ups"]))
-
-
-def _decide(pipe: BatchPipeline) -> tuple[Outcome, list[Candidate]]:
-    """Per candidate, what the paid call decided; and who waits for offers now."""
-    b = pipe.batch
-    out = Outcome()
-    survivors: list[Candidate] = []
-    if b.kind == "refresh":
-        waiting = {c.asin: c for c in pipe.ledger.pending("offers") if c.refresh}
-        for asin in b.asins:
-            obs: Observation = (asin, None)
-            if asin in waiting:
-                out.advanced.append(obs)
-                survivors.append(waiting[asin])
-            else:
-                out.finished.append(obs)
-        return out, survivors
-    for c in b.candidates:
-        obs = (c.asin, c.last_update)
-        now = pipe.ledger.candidates.get(c.asin)
-        if now is None or now.stage == "done":
-            out.finished.append(obs)
-        elif b.kind == "stats" and now.stage == "offers":
-            out.advanced.append(obs)
-            survivors.append(now)
-        else:  # still waiting for offers: Keepa could not fetch them
-            out.failed.append(obs)
-    return out, survivors
-
-
-def _follow_ups(pipe: BatchPipeline, survivors: list[Candidate], now_ms: int) -> list[Batch]:
-    b = pipe.batch
-    if not survivors or not pipe.fetch_offers:
-        return []
-    size = offers_batch_limit(pipe.settings)
-    per = unit_cost(pipe.offers)
-    out = []
-    for i in range(0, len(survivors), size):
-        part = survivors[i:i + size]
-        out.append(Batch(new_batch_id(), b.query, "offers", part, pipe.offers, per * len(part),
-                         now_ms, now_ms, parent=b.id))
-    return out
-
-
-def _save(env: IngestEnv, query: DealQuery, pipe: BatchPipeline, *,
-          rows: list[DealRow] | tuple[DealRow, ...] = (),
-          refreshed: list[DealRow] | tuple[DealRow, ...] = (),
-          retire: list[tuple[str, int]] | tuple[tuple[str, int], ...] = (),
-          **_: Any) -> dict[str, Any]:
-    """The batch's one transaction: deals, retirements, its record done, its follow-ups."""
-    store = env.store
     now_ms = env.clock.now_ms()
-    outcome, survivors = _decide(pipe)
-    follow = _follow_ups(pipe, survivors, now_ms)
-    r = pipe.report
+    outcome, survivors = decide(batch, done.result)
+    follow = _follow_ups(env, query, batch, survivors, now_ms)
+    r = done.report
     outcome.follow_ups = [f.id for f in follow]
     outcome.rejected = r.counts.rejected
     outcome.refreshed = r.refreshed
@@ -235,25 +160,70 @@ def _save(env: IngestEnv, query: DealQuery, pipe: BatchPipeline, *,
     outcome.tokens_spent = r.counts.tokens_spent
     outcome.reasons = dict(r.reasons)
     outcome.done_ms = now_ms
+    try:
+        saved = _settle(env, book, batch, done.result, outcome, follow)
+    except KeepaDealsError as exc:
+        log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__, exc)
+        return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")
+    if saved is None:
+        log.warning("batch %s was saved by another worker meanwhile; nothing written twice",
+                    batch.id)
+        return BatchRun(batch.id, "already_done")
+    log.info("batch %s (%s, %d ASINs): +%d new, %d updated, %d rejected, %d removed, "
+             "%d tokens", batch.id, batch.kind, len(batch.candidates), saved.added,
+             saved.updated, saved.rejected, saved.removed, saved.tokens_spent)
+    return BatchRun(batch.id, "done", outcome=saved, follow_ups=tuple(follow))
+
+
+def decide(batch: Batch, result: StageResult) -> tuple[Outcome, list[Candidate]]:
+    """Per candidate, what the paid call decided; and who waits for offers now."""
+    out = Outcome()
+    survivors = {c.asin: c for c in result.survivors}
+    finished = set(result.finished)
+    if batch.kind == "refresh":
+        for asin in batch.asins:
+            obs: Observation = (asin, None)
+            (out.advanced if asin in survivors else out.finished).append(obs)
+        return out, [survivors[a] for a in batch.asins if a in survivors]
+    advanced: list[Candidate] = []
+    for c in batch.candidates:
+        obs = (c.asin, c.last_update)
+        if c.asin in finished:
+            out.finished.append(obs)
+        elif batch.kind == "stats" and c.asin in survivors:
+            out.advanced.append(obs)
+            advanced.append(survivors[c.asin])
+        else:  # still waiting for offers: Keepa could not fetch them
+            out.failed.append(obs)
+    return out, advanced
+
+
+def _follow_ups(env: IngestEnv, query: DealQuery, batch: Batch, survivors: list[Candidate],
+                now_ms: int) -> list[Batch]:
+    if not survivors or not query.filters.offers.fetch_offers:
+        return []
+    offers = query.filters.offers.offers
+    size = offers_batch_limit(env.settings)
+    per = unit_cost(offers)
+    out = []
+    for i in range(0, len(survivors), size):
+        part = survivors[i:i + size]
+        out.append(Batch(new_batch_id(), batch.query, "offers", part, offers, per * len(part),
+                         now_ms, now_ms, parent=batch.id))
+    return out
+
+
+def _settle(env: IngestEnv, book: BatchBook, batch: Batch, result: StageResult,
+            outcome: Outcome, follow: list[Batch]) -> Outcome | None:
+    """The batch's one transaction, tried again while the database is unreachable."""
     delay = 0.2
     for attempt in range(SAVE_ATTEMPTS):  # what was paid for is worth a few tries
         try:
-            with records.write_transaction(store) as conn:
-                current = records.read_batch(conn, query.name, pipe.batch.id, for_update=True)
-                if current is None or current.done:
-                    return {"already": True}
-                added, updated, removed = persist.save_results(
-                    conn, query.name, store.now(), rows=rows, refreshed=refreshed,
-                    retire=retire)
-                outcome.added, outcome.updated, outcome.removed = added, updated, removed
-                current.outcome = outcome
-                records.write_batches(conn, [current, *follow], store)
-            return {"outcome": outcome, "follow_ups": follow}
+            return book.settle(batch.id, result.changes(), outcome, follow)
         except DatabaseUnavailable as exc:
             if attempt == SAVE_ATTEMPTS - 1:
                 raise
-            log.warning("batch %s: could not save (%s); again in %.1f s", pipe.batch.id, exc,
-                        delay)
+            log.warning("batch %s: could not save (%s); again in %.1f s", batch.id, exc, delay)
             env.stop.wait(delay)
             delay *= 4
     raise AssertionError("unreachable")  # pragma: no cover

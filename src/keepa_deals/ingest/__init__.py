@@ -8,9 +8,12 @@
         report = smart_ingestor(env, query)     # one run: lock, scan, check, refresh, record
 
 Stages (see docs/ingest.md): the feed newest first down to the watermark with
-the free feed filter; a 1-token product check; offers only for the survivors;
-a refresh of stored deals, oldest first.  Every paid-for reply is saved with
-the watermark and the scan ledger in one transaction before the next call.
+the free feed filter (a source: source.py, feed.py); a 1-token product check;
+offers only for the survivors; a refresh of stored deals, oldest first (the
+stages: stages.py).  Every paid-for reply is saved with the watermark and the
+scan ledger in one transaction before the next call (the sink: the deal
+store's unit of work), by the embedded run (pipeline.py) and Celery mode's
+batch task alike.
 """
 
 from keepa_deals.ingest.env import IngestEnv, open_env

@@ -2,7 +2,7 @@
 
 One ledger per query, stored as JSON in ``system_state`` (key ``ingest_ledger``)
 and written in the same transaction as the deals and the watermark it goes
-with (see persist.py).  It holds:
+with (the deal store's unit of work; see pipeline.py).  It holds:
 
 * **segments**: stretches of the feed (Keepa minutes ``[lo, hi]``) an
   unfinished scan has already walked, above the watermark.  A scan stopped
@@ -34,18 +34,22 @@ from typing import Any, Literal
 import orjson
 
 from keepa_deals.errors import KeepaDealsError
+from keepa_deals.store.state import LEDGER_KEY
 
 #: Deals can surface in the feed a little after their ``lastUpdate`` (Keepa caches
 #: query results for 120 s): the scan re-reads this many minutes below the
 #: watermark, and the ledger remembers the deals there so none is paid for twice.
 LATE_MINUTES = 10
 
-LEDGER_KEY = "ingest_ledger"
 #: 2: checked deals as ``done: {asin: lastUpdate}`` (1, which listed them whole, is read)
 VERSION = 2
 
 Stage = Literal["stats", "offers", "done"]
 STAGES: tuple[Stage, ...] = ("stats", "offers", "done")
+
+
+__all__ = ["LATE_MINUTES", "LEDGER_KEY", "STAGES", "Candidate", "Ledger", "LedgerError",
+           "Segment", "Stage"]
 
 
 class LedgerError(KeepaDealsError):

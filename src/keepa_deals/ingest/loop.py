@@ -31,7 +31,9 @@ MIN_DELAY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
-class Tick:
+class ScheduledRun:
+    """One run of the loop, as ``on_run`` is told of it."""
+
     report: IngestReport
     #: When the next run starts (None: the loop is ending).
     next_at: datetime | None
@@ -62,7 +64,7 @@ def run_loop(
     interval_s: float,
     janitor_interval_s: float,
     until: datetime | None = None,
-    on_tick: Callable[[Tick], None] = lambda tick: None,
+    on_run: Callable[[ScheduledRun], None] = lambda run: None,
     on_janitor: Callable[[list[JanitorReport]], None] = lambda reports: None,
 ) -> int:
     """Ingest ``query`` (or each of several, in turn) until stopped (or ``until``);
@@ -84,7 +86,7 @@ def run_loop(
                                        and next_at >= until)
             if last or i < len(queries) - 1:
                 next_at = None if last else env.store.now()
-            on_tick(Tick(report, next_at))
+            on_run(ScheduledRun(report, next_at))
             if not env.stop.is_set:
                 try:
                     if janitor_due(env, q.name, janitor_interval_s):

@@ -7,8 +7,9 @@
         report.outcome, report.counts.added, report.retry_after_s
 
 A run takes the query's single-runner lock (renewed in the background while
-it works), records itself in ``ingest_runs``, runs the stages (stages.py),
-and ends as one of:
+it works), records itself in ``ingest_runs``, runs its work on a
+:class:`~keepa_deals.ingest.pipeline.Pipeline` (source, stages, sink), and
+ends as one of:
 
 * ``ok``: the work there was is done (or the process was asked to stop;
   everything bought so far is saved);
@@ -29,20 +30,19 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ingest.env import IngestEnv
+from keepa_deals.ingest.pipeline import LockLost, Pipeline
 from keepa_deals.ingest.report import IngestReport
-from keepa_deals.ingest.stages import LockLost, Pipeline
-from keepa_deals.tokens.economics import wait_ms_for
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
-from keepa_deals.ops import facts
+from keepa_deals.ops import facts, metrics
 from keepa_deals.ops import logging as ops_logging
-from keepa_deals.ops import metrics
 from keepa_deals.query import DealQuery, default_query
-from keepa_deals.store import RunOutcome
 from keepa_deals.stop import RunStopped
+from keepa_deals.store import RunOutcome
+from keepa_deals.tokens.economics import wait_ms_for
+from keepa_deals.tokens.errors import TokenRechargeError
 
 log = logging.getLogger("keepa_deals.ingest")
 
@@ -58,10 +58,10 @@ def all_stages(pipe: Pipeline) -> None:
     """The embedded run: every stage, every paid call made in this process."""
     grace = timedelta(hours=pipe.settings.janitor_grace_h)
     pipe.load()
-    pipe.candidates()  # work left by earlier runs first: those deals are found already
+    pipe.check_pending()  # work left by earlier runs first: those deals are found already
     pipe.refresh(grace / 2)  # then deals nearing the janitor's cutoff
-    pipe.scan(check_each_page=True)
-    pipe.candidates()
+    pipe.scan_and_check()
+    pipe.check_pending()
     pipe.refresh(timedelta(hours=pipe.settings.ingest_refresh_after_h))
 
 
@@ -128,8 +128,6 @@ def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestRep
 
 def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport,
             stages: Stages) -> None:
-    store = env.store
-
     def checkpoint() -> None:
         """Between two paid calls: stop if asked to, renew the lock, stop if it was lost."""
         env.stop.check()
@@ -139,9 +137,7 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
 
     pipe: Pipeline | None = None
     try:
-        pipe = Pipeline(settings=env.settings, store=store, client=env.client, budget=env.budget,
-                        query=query, report=report, checkpoint=checkpoint,
-                        now_ms=env.clock.now_ms)
+        pipe = Pipeline(env, query, report, checkpoint)
         stages(pipe)
         report.outcome = RunOutcome.OK
     except TokenRechargeError as exc:
@@ -152,7 +148,7 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
                  exc.retry_after)
     except NotEnoughTokens as exc:
         report.outcome = RunOutcome.WAITING_FOR_TOKENS
-        report.retry_after_s = _retry_after_429(exc)
+        report.retry_after_s = retry_after_429(exc)
         log.info("query %s: Keepa answered 429; back in %.0f s", query.name, report.retry_after_s)
     except RunStopped:
         report.outcome = RunOutcome.OK
@@ -170,7 +166,8 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
     _finish(env, query, report, pipe)
 
 
-def _retry_after_429(exc: NotEnoughTokens) -> float:
+def retry_after_429(exc: NotEnoughTokens) -> float:
+    """When to come back after Keepa's 429: when its token status says one token is there."""
     st = exc.token_status
     if st is None:
         return DEFAULT_RETRY_S
@@ -187,7 +184,7 @@ def _finish(env: IngestEnv, query: DealQuery, report: IngestReport,
         report.pending_offers = ledger.count("offers")
     try:
         if pipe is not None and report.outcome is not RunOutcome.ERROR:
-            report.refresh = pipe.refresh_capacity()
+            report.refresh = pipe.record_refresh_capacity()
         snap = env.budget.snapshot()
         report.balance, report.refill_rate = snap.projected, snap.rate
     except KeepaDealsError as exc:

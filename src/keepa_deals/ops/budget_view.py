@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keepa_deals.budget.core import Policy, Snapshot
-from keepa_deals.tokens.economics import MINUTE_MS
 from keepa_deals.ops.sources import BUDGET
+from keepa_deals.tokens.economics import MINUTE_MS
 
 if TYPE_CHECKING:
     from keepa_deals.ops.sources import Sources

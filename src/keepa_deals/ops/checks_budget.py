@@ -6,11 +6,11 @@ from typing import Any
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import RECHARGE_FIELDS, Policy, Snapshot
-from keepa_deals.tokens.errors import BudgetStoreUnavailable
 from keepa_deals.budget.manager import effective
 from keepa_deals.errors import ConfigError
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.ops.sources import BUDGET, KEEPA, KeepaProbe
+from keepa_deals.tokens.errors import BudgetStoreUnavailable
 
 #: Problems that mean "stale" (old or never asked); anything else the parser lists is garbage.
 _STALE = ("no anchor", "anchor is older than")

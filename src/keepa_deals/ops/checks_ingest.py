@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keepa_deals.ops import facts
-from keepa_deals.ops.health import window_s
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
+from keepa_deals.ops.health import window_s
 from keepa_deals.ops.sources import DATABASE
 from keepa_deals.store.runs import RunOutcome
 from keepa_deals.store.schema import IngestRun

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from keepa_deals.errors import KeepaDealsError
 
 if TYPE_CHECKING:
     from keepa_deals.ops.sources import Sources
+    from keepa_deals.store import DealStore
 
 DATABASE, REDIS = "database", "redis"
 
@@ -186,17 +187,9 @@ def _judge(owner: str, acquired: datetime | None, expires: datetime | None, now:
     return alive, tuple(problems)
 
 
-def _database_locks(store: Any, now: datetime, max_age: timedelta) -> list[LockView]:
-    from sqlalchemy import select
-
-    from keepa_deals.store.engine import translate_errors
-    from keepa_deals.store.schema import LockRecord
-
-    table = LockRecord.__table__
-    with translate_errors(store.engine.url), store.engine.connect() as conn:
-        rows = list(conn.execute(select(table)))
+def _database_locks(store: DealStore, now: datetime, max_age: timedelta) -> list[LockView]:
     views = []
-    for row in rows:
+    for row in store.lock_rows():
         alive, problems = _judge(row.owner, row.acquired_at, row.expires_at, now, max_age)
         views.append(LockView(DATABASE, row.name, row.owner, row.acquired_at, row.expires_at,
                               alive, problems))
@@ -269,14 +262,5 @@ def repair(sources: Sources, lock: LockView) -> str | None:
     return None
 
 
-def _delete_expired_row(store: Any, lock: LockView, now: datetime) -> bool:
-    from sqlalchemy import delete
-
-    from keepa_deals.store.engine import translate_errors
-    from keepa_deals.store.schema import LockRecord
-
-    table = LockRecord.__table__
-    stmt = delete(table).where(  # type: ignore[arg-type]  # a Table, typed as a FromClause
-        table.c.name == lock.name, table.c.owner == lock.owner, table.c.expires_at <= now)
-    with translate_errors(store.engine.url), store.engine.begin() as conn:
-        return bool(conn.execute(stmt).rowcount)
+def _delete_expired_row(store: DealStore, lock: LockView, now: datetime) -> bool:
+    return store.delete_expired_lock(lock.name, lock.owner, now)

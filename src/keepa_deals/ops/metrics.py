@@ -32,12 +32,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.tokens.protocol import Lease, TokenBudget
-from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.tokens.status import TokenStatus
 
 log = logging.getLogger(__name__)

@@ -3,10 +3,13 @@
 ::
 
     store = DealStore.open(settings)          # migrates, then opens
-    result = store.save_batch(rows, query="used-books-us", watermark=minute)
-    result.added, result.updated
+    done = store.commit("used-books-us", Changes(rows=rows, watermark=minute))
+    done.added, done.updated
 
-See store/store.py for the operations, store/locks.py for the single-runner
+    with store.unit_of_work("used-books-us") as work:   # several verbs, one transaction
+        work.save_deals(rows); work.set_state(key, text)
+
+See store/store.py for the operations, store/work.py for the unit of work, store/locks.py for the single-runner
 lock and store/errors.py for the errors.
 """
 
@@ -23,9 +26,19 @@ from keepa_deals.store.rows import DealRow
 from keepa_deals.store.runs import RunCounts, RunOutcome
 from keepa_deals.store.schema import DealRecord, IngestRun, LockRecord, MetricPoint, SystemState
 from keepa_deals.store.state import Watermark
-from keepa_deals.store.store import DealKey, DealStore, SaveResult, open_store
+from keepa_deals.store.store import (
+    DealKey,
+    DealStore,
+    LockRow,
+    Progress,
+    SaveResult,
+    open_deal_store,
+)
+from keepa_deals.store.work import Changes, Committed, UnitOfWork
 
 __all__ = [
+    "Changes",
+    "Committed",
     "DatabaseLock",
     "DatabaseUnavailable",
     "DealKey",
@@ -36,8 +49,10 @@ __all__ = [
     "InvalidDealRow",
     "LockHolder",
     "LockRecord",
+    "LockRow",
     "MetricPoint",
     "MigrationError",
+    "Progress",
     "RunCounts",
     "RunOutcome",
     "RunnerLock",
@@ -45,9 +60,10 @@ __all__ = [
     "SchemaNotCurrent",
     "StoreError",
     "SystemState",
+    "UnitOfWork",
     "Watermark",
     "create_store_engine",
     "database_url",
-    "open_store",
+    "open_deal_store",
     "parse_database_url",
 ]

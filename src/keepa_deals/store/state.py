@@ -1,4 +1,8 @@
-"""Per-query state: the watermark and other small values, in ``system_state``."""
+"""Per-query state: the watermark and other small values, in ``system_state``.
+
+The keys that more than one package reads or writes are named here, below
+them all (the ingestor writes the refresh capacity the janitor reads).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,12 @@ from keepa_deals.store.schema import SystemState
 from keepa_deals.store.types import sqlite_datetime
 
 WATERMARK_KEY = "watermark"
+#: The scan ledger of a query (JSON; see ingest/ledger.py).
+LEDGER_KEY = "ingest_ledger"
+#: Written by the ingestor after each run, read by the janitor: whether the refill can
+#: re-check every retained deal within the grace period (1/0), and how many it can.
+REFRESH_COVERED_KEY = "ingest_refresh_covered"
+REFRESH_CAPACITY_KEY = "ingest_refresh_capacity"
 
 _STATE = SystemState.__table__
 

@@ -6,9 +6,13 @@ disposes of its connections.  Every method runs in its own short transaction
 on a connection that is returned to the pool on every path; errors come out
 as the store's own (see store/errors.py).
 
-The one operation that matters most is ``save_batch``: deal rows and the
-watermark are written in ONE transaction, so a crash anywhere loses nothing
-that was committed and never leaves a watermark ahead of the saved deals.
+Every write goes through the store's unit of work (store/work.py):
+``commit(query, Changes(...))`` or ``with unit_of_work(query) as work: ...``
+writes deal rows, retirements, the watermark, the scan ledger and any other
+state in ONE transaction, so a crash anywhere loses nothing that was
+committed and never leaves a watermark ahead of the saved deals.  The other
+write verbs (``save_batch``, ``retire_deals``, ``set_state``, runs, metrics,
+locks) are short transactions of their own.
 """
 
 from __future__ import annotations
@@ -17,25 +21,26 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Self
+from typing import Self, cast
 
-from sqlalchemy import Connection, Engine, URL, and_, delete, func, or_, select
+from sqlalchemy import URL, Connection, Engine, Table, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from keepa_deals import __version__
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.settings import Settings
-from keepa_deals.store import migrate, runs, state
+from keepa_deals.store import migrate, runs, state, work
 from keepa_deals.store.engine import create_store_engine, database_url, translate_errors
 from keepa_deals.store.errors import StoreError
 from keepa_deals.store.locks import DatabaseLock
-from keepa_deals.store.rows import DealRow, row_params
+from keepa_deals.store.rows import DealRow
 from keepa_deals.store.runs import RunCounts, RunOutcome
-from keepa_deals.store.schema import DealRecord, IngestRun, MetricPoint
+from keepa_deals.store.schema import DealRecord, IngestRun, LockRecord, MetricPoint
 from keepa_deals.store.state import Watermark
-from keepa_deals.store.upsert import KEEP_WHEN_NONE, UPDATABLE_COLUMNS, dedupe, upsert_deals
+from keepa_deals.store.upsert import KEEP_WHEN_NONE, UPDATABLE_COLUMNS
+from keepa_deals.store.work import Changes, Committed, UnitOfWork
 
-_DEALS = DealRecord.__table__
+_DEALS = cast(Table, DealRecord.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,24 @@ class SaveResult:
     updated: int
     #: The query's watermark after the save (None when it has none yet).
     watermark: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A query's progress as the ingestor left it: one state text and the watermark."""
+
+    text: str | None
+    watermark: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockRow:
+    """One row of the database-backed lock table."""
+
+    name: str
+    owner: str
+    acquired_at: datetime | None
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +131,18 @@ class DealStore:
         """The database-backed single-runner lock on this store's database."""
         return DatabaseLock(self.engine, clock=self.clock)
 
+    def lock_rows(self) -> list[LockRow]:
+        """Every row of the database-backed lock table (for the doctor)."""
+        t = LockRecord.__table__
+        with self._read() as conn:
+            return [LockRow(r.name, r.owner, r.acquired_at, r.expires_at)
+                    for r in conn.execute(select(t))]
+
+    def delete_expired_lock(self, name: str, owner: str, now: datetime) -> bool:
+        """Delete the row of lock ``name`` if ``owner`` still holds it and it expired."""
+        with self._write() as conn:
+            return work.delete_expired_lock(conn, name, owner, now)
+
     # --- plumbing ------------------------------------------------------------
 
     def now(self) -> datetime:
@@ -133,6 +168,37 @@ class DealStore:
         ) as session:
             yield session
 
+    # --- the unit of work ------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self, query: str) -> Iterator[UnitOfWork]:
+        """One write transaction for ``query``: its verbs commit together or not at all."""
+        _check_query_name(query)
+        with self._write() as conn:
+            yield UnitOfWork(conn, query, self.now())
+
+    def commit(self, query: str, changes: Changes) -> Committed:
+        """Write ``changes`` (deals, retirements, watermark, state) in one transaction."""
+        with self.unit_of_work(query) as uow:
+            return uow.apply(changes)
+
+    def read_progress(self, query: str, key: str) -> Progress:
+        """The state text under ``key`` and the watermark, read together."""
+        with self._read() as conn:
+            row = state.read_state(conn, query, key)
+            mark = state.read_watermark(conn, query)
+        return Progress(row.text_value if row else None, mark.keepa_minute if mark else None)
+
+    def state_texts(self, query: str, prefix: str) -> list[tuple[str, str | None]]:
+        """Every state text of ``query`` whose key starts with ``prefix``, by key."""
+        with self._read() as conn:
+            return work.read_texts(conn, query, prefix)
+
+    def state_text(self, query: str, key: str) -> str | None:
+        with self._read() as conn:
+            row = state.read_state(conn, query, key)
+        return row.text_value if row else None
+
     # --- deals ---------------------------------------------------------------
 
     def save_batch(
@@ -154,17 +220,15 @@ class DealStore:
         ``None`` keeps the stored value (see store/upsert.py).
         """
         _check_query_name(query)
-        params = dedupe(row_params(r) for r in rows)
         keep = _keep_set(keep_when_none)
         if watermark is not None and (type(watermark) is not int or watermark <= 0):
             raise StoreError(f"the watermark must be a positive Keepa minute, got {watermark!r}")
-        now = self.now()
-        with self._write() as conn:
-            added, updated = upsert_deals(conn, params, query=query, now=now, keep_when_none=keep)
+        with self.unit_of_work(query) as uow:
+            added, updated = uow.save_deals(rows, keep_when_none=keep)
             if watermark is not None:
-                state.advance_watermark(conn, query, watermark, now)
-            current = state.read_watermark(conn, query)
-        return SaveResult(added, updated, current.keepa_minute if current else None)
+                uow.advance_watermark(watermark)
+            current = uow.watermark()
+        return SaveResult(added, updated, current)
 
     def upsert_deals(self, rows: Iterable[DealRow], *, query: str) -> SaveResult:
         """``save_batch`` without touching the watermark (refreshes, imports)."""
@@ -175,6 +239,12 @@ class DealStore:
             return session.scalars(
                 select(DealRecord).where(DealRecord.asin == asin, DealRecord.domain_id == domain_id)
             ).one_or_none()
+
+    def query_names(self) -> list[str]:
+        """Every query that has stored deals."""
+        stmt = select(_DEALS.c.query_name).distinct().order_by(_DEALS.c.query_name)
+        with self._read() as conn:
+            return [name for (name,) in conn.execute(stmt)]
 
     def count_deals(self, query: str | None = None) -> int:
         stmt = select(func.count()).select_from(_DEALS)
@@ -341,11 +411,12 @@ def _keep_set(extra: Iterable[str]) -> frozenset[str]:
     return KEEP_WHEN_NONE | extra if extra else KEEP_WHEN_NONE
 
 
-def open_store(
+def open_deal_store(
     source: Settings | URL | str | None = None, *, clock: Clock = SYSTEM_CLOCK
 ) -> DealStore:
     """``DealStore.open``: migrate, then return the store."""
     return DealStore.open(source, clock=clock)
 
 
-__all__ = ["DealKey", "DealStore", "SaveResult", "open_store"]
+__all__ = ["Changes", "Committed", "DealKey", "DealStore", "LockRow", "Progress", "SaveResult",
+           "UnitOfWork", "open_deal_store"]

@@ -18,8 +18,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from keepa_deals import __version__
 from keepa_deals.web import api, forms, listing, series
 from keepa_deals.web import health as health_mod
-from keepa_deals.web.access import SESSION_COOKIE, SESSION_MAX_AGE_S, safe_next, session_value
-from keepa_deals.web.access import token_matches
+from keepa_deals.web.access import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    safe_next,
+    session_value,
+    token_matches,
+)
 from keepa_deals.web.context import WebContext
 from keepa_deals.web.listing import SORTS, SortKey
 

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from keepa_deals.budget.core import Snapshot
-from keepa_deals.tokens.economics import cap_for
 from keepa_deals.store.runs import RunOutcome
 from keepa_deals.store.schema import IngestRun, MetricPoint
+from keepa_deals.tokens.economics import cap_for
 from keepa_deals.web import models
 
 _RUNS = IngestRun.__table__

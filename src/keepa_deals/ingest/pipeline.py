@@ -1,0 +1,323 @@
+"""The embedded run of one query: a source, the stages, and the sink, each paid call saved first.
+
+0. **scan**: the source (the deal feed, feed.py) yields candidates page by
+   page; each page's candidates go into the ledger and are committed with the
+   source's mark (watermark, segments).
+1. **product check** (stages.check_stats): stats only, up to 100 per call.
+2. **offers** (stages.check_offers): the survivors only, when the query buys
+   offers (20 per call).
+3. **refresh** (stages.recheck): stored deals, least recently re-checked first.
+
+Per paid call: the batch is sized from the budget (plan.py), the call is
+made through the client (:func:`buy_products`), the stage evaluates the reply
+into a :class:`~keepa_deals.ingest.stages.StageResult`, the result is booked
+in the ledger and the report, and the sink commits deals, retirements, the
+watermark and the ledger in ONE transaction (``DealStore.commit``) before
+the next call is planned.  Stages 1 and 2 read their work from the ledger,
+so a run that stops (no tokens, a signal, a crash) leaves the rest for the
+next run, paid-for verdicts included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from keepa_deals.errors import KeepaDealsError
+from keepa_deals.ingest import evaluate as ev
+from keepa_deals.ingest.env import IngestEnv
+from keepa_deals.ingest.feed import DealFeedSource
+from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, LedgerError
+from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
+from keepa_deals.ingest.report import IngestReport, RefreshCapacity
+from keepa_deals.ingest.source import Source, Start
+from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
+from keepa_deals.keepa.client import KeepaClient
+from keepa_deals.keepa.products import ProductBatch
+from keepa_deals.query import DealQuery
+from keepa_deals.store import Changes, Committed
+from keepa_deals.store.state import LEDGER_KEY, REFRESH_CAPACITY_KEY, REFRESH_COVERED_KEY
+from keepa_deals.tokens.costs import estimate_product_cost
+from keepa_deals.tokens.errors import BudgetError
+
+log = logging.getLogger("keepa_deals.ingest")
+
+#: The refresh may plan on this share of the refill; the rest is for new deals.
+REFRESH_SHARE = 0.5
+
+
+class LockLost(KeepaDealsError):
+    """The run's lock expired and could not be renewed; another runner may hold it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """A ``/product`` reply and what it cost."""
+
+    reply: ProductBatch
+    tokens: int
+
+
+def buy_products(client: KeepaClient, query: DealQuery, asins: Sequence[str],
+                 offers: int | None) -> Paid:
+    """The paid call of a stage: stats (and offers when ``offers``), no history."""
+    reply = client.products(list(asins), domain=query.domain_id, stats=ev.stats_days(query),
+                            history=False, offers=offers)
+    spent = (reply.status.tokens_consumed if reply.status
+             else estimate_product_cost(len(asins), offers=offers))
+    return Paid(reply, spent)
+
+
+def log_result(query: str, result: StageResult) -> None:
+    """What a stage set aside, in the log (once per product)."""
+    for m in result.malformed:
+        if m.asin:
+            log.warning("query %s: %s: %s", query, m.asin, m.reason)
+        else:
+            log.warning("query %s: a product of a /product reply could not be read: %s",
+                        query, m.reason)
+    if result.retry:
+        log.info("query %s: Keepa could not fetch the offers of %d products; they wait for "
+                 "the next run", query, len(result.retry))
+
+
+def source_for(env: IngestEnv, query: DealQuery, *, max_pages: int) -> Source:
+    """The source a query's run reads its candidates from (the one place a source is
+    chosen: a new source is a module implementing :class:`Source` and a line here)."""
+    return DealFeedSource(env.client, query, max_pages=max_pages, now_ms=env.clock.now_ms)
+
+
+class RunMeter:
+    """A run's :class:`~keepa_deals.ingest.source.Meter`: pays into its report."""
+
+    def __init__(self, report: IngestReport, checkpoint: Callable[[], None]) -> None:
+        self.report = report
+        self._checkpoint = checkpoint
+
+    def paid(self, tokens: int, *, pages: int = 0) -> None:
+        self.report.counts.tokens_spent += tokens
+        self.report.counts.pages += pages
+
+    def checkpoint(self) -> None:
+        self._checkpoint()
+
+
+class Pipeline:
+    """One run's work on one query (the lock is already held)."""
+
+    def __init__(self, env: IngestEnv, query: DealQuery, report: IngestReport,
+                 checkpoint: Callable[[], None], *, source: Source | None = None) -> None:
+        self.env = env
+        self.settings = env.settings
+        self.store = env.store
+        self.client = env.client
+        self.budget = env.budget
+        self.query = query
+        self.report = report
+        self.checkpoint = checkpoint
+        self.meter = RunMeter(report, checkpoint)
+        self.max_pages = (query.run.max_pages if "max_pages" in query.run.model_fields_set
+                          else env.settings.ingest_max_pages)
+        self.source = source or source_for(env, query, max_pages=self.max_pages)
+        self.fetch_offers = query.filters.offers.fetch_offers
+        self.offers = query.filters.offers.offers if self.fetch_offers else None
+        self.ledger = Ledger()
+        self.watermark: int | None = None
+        self._synced = False
+        #: ASINs whose offers Keepa failed to fetch in this run (retried in the next one)
+        self._offers_failed: set[str] = set()
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.env.clock.now_ms()
+
+    def now(self) -> datetime:
+        return ev.ms_to_datetime(self.now_ms())
+
+    def load(self) -> None:
+        """Read the ledger and the watermark; drop work the query no longer wants."""
+        progress = self.store.read_progress(self.query.name, LEDGER_KEY)
+        self.watermark = progress.watermark
+        try:
+            self.ledger = Ledger.loads(progress.text)
+        except LedgerError as exc:
+            self.ledger = Ledger()
+            log.warning("query %s: %s; scanning from the watermark alone", self.query.name, exc)
+        self.ledger.prune(self.watermark)
+        self.ledger.compact()
+        if not self.fetch_offers:
+            for c in self.ledger.pending("offers"):  # the query stopped buying offers
+                if c.refresh:
+                    del self.ledger.candidates[c.asin]
+                else:
+                    c.stage = "stats"
+        max_age_ms = int(self.settings.ingest_pending_max_age_h * 3_600_000)
+        expired = self.ledger.expire(self.now_ms() - max_age_ms)
+        if expired:
+            log.warning("query %s: %d candidates waited more than %g h and were dropped: the "
+                        "budget is not keeping up with the feed", self.query.name, len(expired),
+                        self.settings.ingest_pending_max_age_h)
+            self.report.counts.rejected += sum(1 for c in expired if not c.refresh)
+            self.report.reasons["waited too long"] += len(expired)
+            self.commit(Changes())
+
+    def commit(self, changes: Changes) -> Committed:
+        """The sink: ``changes`` with the whole ledger, in one transaction; counted."""
+        marks = [m for m in (self.watermark, changes.watermark) if m is not None]
+        self.ledger.prune(max(marks) if marks else None)  # forget what no walk meets again
+        state = {LEDGER_KEY: self.ledger.dumps(), **changes.state}
+        done = self.store.commit(self.query.name, dataclasses.replace(changes, state=state))
+        counts = self.report.counts
+        counts.added += done.added
+        counts.updated += done.updated
+        counts.removed += done.removed
+        if done.watermark is not None:
+            self.watermark = done.watermark
+        self.report.watermark = self.watermark
+        return done
+
+    def affordable(self) -> Affordable:
+        snap = self.budget.snapshot()
+        if (not snap.known or snap.available is None) and not self._synced:
+            self._synced = True  # unknown state is resolved by asking Keepa (free), once
+            try:
+                self.budget.sync_tokens(force=True)
+            except (BudgetError, KeepaDealsError) as exc:
+                log.warning("could not ask Keepa for the token status: %s", exc)
+            snap = self.budget.snapshot()
+        return Affordable.from_snapshot(snap, self.budget.policy)
+
+    def _reject(self, why: str, n: int = 1) -> None:
+        self.report.counts.rejected += n
+        self.report.reasons[why] += n
+
+    def _book(self, result: StageResult) -> None:
+        log_result(self.query.name, result)
+        result.apply_to(self.ledger)
+        result.count_into(self.report)
+        self.commit(result.changes())
+
+    def _buy(self, asins: Sequence[str], offers: int | None) -> ProductBatch:
+        paid = buy_products(self.client, self.query, asins, offers)
+        self.meter.paid(paid.tokens)
+        return paid.reply
+
+    # --- stage 0: the source -----------------------------------------------------------
+
+    def scan(self) -> None:
+        """Walk the source, committing each chunk; the checks are left in the ledger."""
+        self._scan(check_each_page=False)
+
+    def scan_and_check(self) -> None:
+        """Walk the source; the candidates of a page are checked (stages 1 and 2) before
+        the next page is bought, which keeps the pending work, and the ledger written
+        with every commit, small."""
+        self._scan(check_each_page=True)
+
+    def _scan(self, *, check_each_page: bool) -> None:
+        start = Start(self.watermark, self.ledger.segments, self.ledger.knows)
+        for found in self.source.walk(start, self.meter):
+            for c in found.candidates:
+                self.ledger.add(c)
+            for r in found.rejections:
+                self._reject(r.reason)
+            self.ledger.segments = list(found.mark.segments)
+            self.commit(Changes(watermark=found.mark.watermark))
+            self.report.scan_complete = found.mark.complete
+            if check_each_page:
+                self._work(full_batches=True)
+            if found.walked_below is not None:  # keep the ledger small during a long walk
+                self.ledger.compact(above=found.walked_below + LATE_MINUTES)
+        if self.report.scan_complete is False:
+            log.warning("query %s: %s", self.query.name, self.source.incomplete())
+
+    # --- stages 1 and 2: new candidates ------------------------------------------------
+
+    def check_pending(self) -> None:
+        """Work the ledger: offers first (their product check is paid for), then checks."""
+        self._work()
+
+    def _work(self, *, refresh_only: bool = False, full_batches: bool = False) -> None:
+        """With ``full_batches`` (between feed pages) a call is made only when it can be full
+        (Keepa's per-call maximum, or all the budget allows); the rest waits in the ledger
+        for the next page's candidates, so 150-deal pages make 100-ASIN calls, not 100 + 50.
+        """
+        while True:
+            self.checkpoint()
+            waiting = [c for c in self.ledger.pending("offers")
+                       if c.asin not in self._offers_failed and (c.refresh or not refresh_only)]
+            if waiting and self.fetch_offers and not (
+                    full_batches and self._partial(len(waiting), self.offers)):
+                self._offers_failed.update(self._check("offers", waiting).retry)
+                continue
+            fresh = [] if refresh_only else self.ledger.pending("stats")
+            if fresh and not (full_batches and self._partial(len(fresh), None)):
+                self._check("stats", fresh)
+                continue
+            return
+
+    def _partial(self, pending: int, offers: int | None) -> bool:
+        """Would the next call take every pending ASIN and still not be full?"""
+        return pending < call_limit(offers) and batch_size(
+            pending, offers=offers, affordable=self.affordable()) >= pending
+
+    def _check(self, kind: Literal["stats", "offers"], pending: list[Candidate]) -> StageResult:
+        """One paid call of stage 1 or stage 2."""
+        offers = self.offers if kind == "offers" else None
+        n = batch_size(len(pending), offers=offers, affordable=self.affordable())
+        batch = pending[:n]
+        reply = self._buy([c.asin for c in batch], offers)
+        stage = check_offers if kind == "offers" else check_stats
+        result = stage(batch, reply, self.query, self.now_ms())
+        self._book(result)
+        return result
+
+    # --- stage 3: refresh ------------------------------------------------------------------
+
+    def refresh(self, older_than: timedelta) -> None:
+        """Re-check stored deals not re-checked for ``older_than``, oldest first."""
+        cutoff = self.now() - older_than
+        attempted: set[str] = set()
+        while True:
+            self.checkpoint()
+            busy = {c.asin for c in self.ledger.pending("offers") if c.refresh} | attempted
+            keys = self.store.deals_to_refresh(
+                len(busy) + 100, query=self.query.name, not_refreshed_since=cutoff)
+            keys = [k for k in keys if k.asin not in busy and k.domain_id == self.query.domain_id]
+            if not keys:
+                return
+            n = batch_size(len(keys), offers=None, affordable=self.affordable())
+            batch = [k.asin for k in keys[:n]]
+            attempted.update(batch)
+            reply = self._buy(batch, None)
+            self._book(recheck(batch, reply, self.query, self.now_ms()))
+            if self.fetch_offers:
+                self._work(refresh_only=True)
+
+    # --- capacity ------------------------------------------------------------------------
+
+    def record_refresh_capacity(self) -> RefreshCapacity | None:
+        """Whether the refill can re-check every retained deal within the janitor's grace;
+        written to the store for the janitor."""
+        snap = self.budget.snapshot()
+        if not snap.rate:
+            return None
+        rows = self.store.count_deals(self.query.name)
+        per = unit_cost(None) + (unit_cost(self.offers) if self.fetch_offers else 0)
+        grace_h = self.settings.janitor_grace_h
+        cap = RefreshCapacity(rows, per, int(snap.rate * 60 * grace_h), REFRESH_SHARE)
+        level = logging.DEBUG if cap.covered else logging.WARNING
+        log.log(level, "query %s: refresh capacity %d deals per %g h grace period "
+                "(%d tokens each, %.0f%% of the refill); %d retained: %s",
+                self.query.name, cap.capacity_rows, grace_h, per, REFRESH_SHARE * 100, rows,
+                "covered" if cap.covered else "NOT covered: the janitor holds back until it is")
+        self.store.commit(self.query.name, Changes(state={
+            REFRESH_COVERED_KEY: int(cap.covered),
+            REFRESH_CAPACITY_KEY: cap.capacity_rows,
+        }))
+        return cap

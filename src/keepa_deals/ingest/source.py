@@ -1,0 +1,91 @@
+"""Sources: where candidates come from, with the progress mark that goes with them.
+
+::
+
+    source = DealFeedSource(client, query, max_pages=...)      # feed.py
+    for found in source.walk(start, meter):
+        ledger.add(...found.candidates)                         # then committed at once:
+        store.commit(query, Changes(watermark=found.mark.watermark, state={ledger...}))
+
+A source is paid for (it calls Keepa), but it decides nothing beyond the free
+filter of what it read and writes nothing: it yields :class:`Found` chunks,
+and the pipeline commits each chunk's candidates with its :class:`Mark` in one
+transaction before the source is asked for the next one.  A source that stops
+(no tokens, a signal, the lock lost) raises out of the walk; what was
+committed so far is its progress.
+
+To add a source: one module implementing :class:`Source` (its walk, its free
+filter, its mark), and the line that chooses it in
+:func:`keepa_deals.ingest.pipeline.source_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from keepa_deals.ingest.ledger import Candidate, Segment
+from keepa_deals.ingest.stages import Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """How far a source has got, as the sink commits it with the chunk's candidates."""
+
+    #: The walk has covered everything down to the watermark (or the end of the source).
+    complete: bool
+    #: The watermark to commit (only forward; None: leave it as it is).
+    watermark: int | None
+    #: The stretches walked by an unfinished walk (the ledger's segments).
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One chunk of a source's walk (one feed page): what it found and where it is."""
+
+    candidates: tuple[Candidate, ...]
+    #: Turned down by the free filter (counted as rejected).
+    rejections: tuple[Rejection, ...]
+    mark: Mark
+    #: The walk will not meet deals above this minute again (the ledger may forget the
+    #: checked ones there); None: unknown.
+    walked_below: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What a walk starts from: the committed progress, and what the ledger has seen."""
+
+    watermark: int | None
+    segments: Sequence[Segment]
+    #: Whether the ledger holds this observation (ASIN at this minute) already.
+    knows: Callable[[str, int], bool]
+
+
+class Meter(Protocol):
+    """Where a source reports what it pays, as it pays it."""
+
+    def paid(self, tokens: int, *, pages: int = 0) -> None: ...
+
+    def checkpoint(self) -> None:
+        """Before each paid call: raises to stop the walk (a stop request, a lost lock)."""
+
+
+class Source(Protocol):
+    """A stream of candidates for one query."""
+
+    #: Shown in logs.
+    name: str
+
+    def walk(self, start: Start, meter: Meter) -> Iterator[Found]:
+        """Walk from ``start``; each chunk is committed before the next is asked for."""
+        ...
+
+    def incomplete(self) -> str | None:
+        """After a walk that did not complete: why (logged), None when nothing to say."""
+        ...
+
+
+__all__ = ["Found", "Mark", "Meter", "Source", "Start"]

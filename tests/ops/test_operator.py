@@ -254,7 +254,7 @@ def test_every_bad_input_is_one_clear_line_exit_2_no_traceback_no_secret(
 
 
 def my_query(path: Path, name: str = "my-books") -> Path:
-    text = resources.files("keepa_deals").joinpath("queries/used-books-us.toml").read_text()
+    text = resources.files("keepa_deals").joinpath("query/builtin/used-books-us.toml").read_text()
     path.write_text(text.replace('name = "used-books-us"', f'name = "{name}"'))
     return path
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +29,10 @@ class DriverSQL:
     @classmethod
     def compile(cls, stmt: ClauseElement, dialect: Dialect,
                 keys: Sequence[str] | None = None) -> DriverSQL:
-        compiled = stmt.compile(dialect=dialect,
-                                column_keys=list(keys) if keys is not None else None)
-        positional = dialect.positional and compiled.positiontup
-        return cls(str(compiled), tuple(compiled.positiontup) if positional else None)
+        compiled = cast(SQLCompiler, stmt.compile(
+            dialect=dialect, column_keys=list(keys) if keys is not None else None))
+        order = compiled.positiontup if dialect.positional else None
+        return cls(str(compiled), tuple(order) if order else None)
 
     def params(self, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Each row's parameters as the driver takes them."""

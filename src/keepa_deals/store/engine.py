@@ -67,10 +67,11 @@ def parse_database_url(raw: str) -> URL:
 def display_url(url: URL | str) -> str:
     """A URL safe to print: the password is hidden."""
     if isinstance(url, str):
+        text = url
         try:
-            url = make_url(url)
+            url = make_url(text)
         except (ArgumentError, ValueError):
-            return _scrub(url)
+            return _scrub(text)
     return url.render_as_string(hide_password=True)
 
 

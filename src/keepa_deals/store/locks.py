@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import Engine, Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.store.engine import translate_errors
 from keepa_deals.store.schema import LockRecord
 
-_LOCKS = LockRecord.__table__
+_LOCKS = cast(Table, LockRecord.__table__)  # a Table, typed as a FromClause
 
 
 @dataclass(frozen=True, slots=True)

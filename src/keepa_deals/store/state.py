@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, delete, or_, select
+from sqlalchemy import Connection, Dialect, Table, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.keepa.time import keepa_minutes_to_datetime
@@ -27,7 +27,7 @@ LEDGER_KEY = "ingest_ledger"
 REFRESH_COVERED_KEY = "ingest_refresh_covered"
 REFRESH_CAPACITY_KEY = "ingest_refresh_capacity"
 
-_STATE = SystemState.__table__
+_STATE = cast(Table, SystemState.__table__)  # a Table, typed as a FromClause
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
     Connection,
     Dialect,
     Insert,
+    Table,
     bindparam,
     column,
     func,
@@ -54,7 +55,7 @@ BATCH_SIZE = 1000
 #: Keys per ``IN (...)`` lookup.
 LOOKUP_CHUNK = 500
 
-_TABLE = DealRecord.__table__
+_TABLE = cast(Table, DealRecord.__table__)  # a Table, typed as a FromClause
 _UPDATED_COLUMNS = tuple(n for n in ROW_FIELDS if n not in ("asin", "domain_id")) + (
     "query_name",
     "updated_at",
@@ -189,7 +190,7 @@ def _postgres_json_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> str:
     ins = postgresql.insert(_TABLE).from_select(
         list(_PARAM_KEYS), select(*(rows.c[k] for k in _PARAM_KEYS)))
     set_ = _set_clause(ins.excluded, keep_when_none)
-    stmt = ins.on_conflict_do_update(
+    stmt: Any = ins.on_conflict_do_update(
         index_elements=[_TABLE.c.asin, _TABLE.c.domain_id], set_=set_
     ).returning(literal_column("(xmax = 0)"))
     return str(stmt.compile(dialect=dialect))

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 import uvicorn
 
 from keepa_deals.clock import FakeClock
-from keepa_deals.sandbox import CatalogConfig, FaultConfig, Sandbox, create_app
+from keepa_deals.sandbox import CatalogConfig, FaultConfig, Sandbox, create_sandbox_app
 from tests.ingest.conftest import KEY, START_MS
 
 Scope = dict[str, Any]
@@ -78,7 +78,7 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    config = uvicorn.Config(RequestLog(create_app(sandbox), args.log), log_config=None,
+    config = uvicorn.Config(RequestLog(create_sandbox_app(sandbox), args.log), log_config=None,
                             log_level="warning", access_log=False, lifespan="off")
     print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])

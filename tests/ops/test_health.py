@@ -16,7 +16,7 @@ import pytest
 
 from keepa_deals.clock import FakeClock
 from keepa_deals.ops.health import health_report
-from keepa_deals.ops.health_app import HealthServer, create_app
+from keepa_deals.ops.health_app import HealthServer, create_health_app
 from keepa_deals.store import DealStore, RunCounts
 from tests._services import RedisServer
 from tests.ops.conftest import Deployment, deal, make_settings
@@ -25,7 +25,7 @@ MINUTE = 60_000
 
 
 def healthz(dep: Deployment) -> httpx.Response:
-    app = create_app(dep.settings, clock=dep.clock)
+    app = create_health_app(dep.settings, clock=dep.clock)
 
     async def get() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -19,7 +19,7 @@ from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.errors import KeepaError
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.ops import metrics
-from keepa_deals.ops.health_app import create_app
+from keepa_deals.ops.health_app import create_health_app
 from keepa_deals.sandbox import Sandbox
 from keepa_deals.store import RunCounts
 from keepa_deals.tokens.errors import TokenRechargeError
@@ -61,7 +61,8 @@ def client(deployment: Deployment) -> Iterator[KeepaClient]:
                      sleep=deployment.clock.sleep)
     budget = open_budget(deployment.settings, sync=http.token_status, clock=deployment.clock)
     try:
-        yield metrics.instrument_client(KeepaClient(http, budget, max_wait_s=0))
+        yield KeepaClient(metrics.instrument_http(http), metrics.instrument_budget(budget),
+                          max_wait_s=0)
     finally:
         http.close()
         budget.store.close()
@@ -149,7 +150,7 @@ def test_metrics_endpoint_serves_counters_and_store_gauges(deployment: Deploymen
     store.save_batch([deal(i, last_seen_in_feed=store.now()) for i in range(4)],
                      query="test-books", watermark=9_000_000)
     store.finish_run(store.start_run("test-books"), "ok", RunCounts(added=4))
-    reply = asgi_get(create_app(deployment.settings, clock=deployment.clock), "/metrics")
+    reply = asgi_get(create_health_app(deployment.settings, clock=deployment.clock), "/metrics")
     assert reply.status_code == 200
     text = reply.text
     assert "keepa_deals_deals 4.0" in text and "keepa_deals_deal_rows 4.0" in text

@@ -85,7 +85,8 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
         http.close()
         store.close()
         raise
-    client = metrics.instrument_client(KeepaClient(http, budget, max_wait_s=max_wait_s))
+    client = KeepaClient(metrics.instrument_http(http), metrics.instrument_budget(budget),
+                         max_wait_s=max_wait_s)
     return IngestEnv(settings, store, http, budget, client, lock, base, stop)
 
 

@@ -5,7 +5,7 @@
     ops.status.collect_status(settings)      # `keepa-deals status`: everything, or "unreachable"
     ops.doctor.run_checks(settings)          # `keepa-deals doctor`: one check per failure class
     ops.health.health_report(settings)       # `keepa-deals health`: progress, for supervisors
-    ops.health_app.create_app(settings)      # /healthz and /metrics (ASGI)
+    ops.health_app.create_health_app(settings)      # /healthz and /metrics (ASGI)
     ops.metrics.deals_added(n) ...           # Prometheus counters the ingestor moves
     ops.logging.configure(settings)          # structlog, once per process
 

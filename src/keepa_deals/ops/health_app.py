@@ -2,9 +2,9 @@
 
 ::
 
-    from keepa_deals.ops.health_app import create_app, healthz_endpoint, metrics_endpoint
+    from keepa_deals.ops.health_app import create_health_app, healthz_endpoint, metrics_endpoint
 
-    app = create_app(settings)                       # a tiny ASGI app with both routes
+    app = create_health_app(settings)                       # a tiny ASGI app with both routes
     routes += [Route("/healthz", healthz_endpoint(settings)),     # or mount them in
                Route("/metrics", metrics_endpoint(settings))]    # another app (the dashboard)
 
@@ -232,7 +232,7 @@ def metrics_endpoint(settings: Settings, *, clock: Clock | None = None,
     return metrics_view
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+def create_health_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
     """A tiny ASGI app: ``/healthz`` and ``/metrics`` (and ``/`` listing them)."""
     if settings is None:
         from keepa_deals.settings import Settings
@@ -260,7 +260,7 @@ class HealthServer(BackgroundServer):
     def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int | None = None,
                  clock: Clock | None = None) -> None:
         self.settings = settings
-        super().__init__(create_app(settings, clock=clock), host=host,
+        super().__init__(create_health_app(settings, clock=clock), host=host,
                          port=settings.metrics_port if port is None else port)
 
     def stop(self) -> None:
@@ -277,7 +277,7 @@ def serve_in_thread(settings: Settings, *, host: str = "127.0.0.1",
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None,
           on_ready: Callable[[str], None] | None = None) -> None:
     """Serve in the foreground until interrupted."""
-    app = create_app(settings)
+    app = create_health_app(settings)
     try:
         serve_foreground(app, host=host, port=settings.metrics_port if port is None else port,
                          on_ready=on_ready)

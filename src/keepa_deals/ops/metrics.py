@@ -11,17 +11,18 @@ What the ingestor calls (each is cheap, thread-safe and never raises)::
 
     from keepa_deals.ops import metrics
 
-    metrics.instrument_client(client)   # once per KeepaClient: requests, tokens, budget waits
+    KeepaClient(metrics.instrument_http(http), metrics.instrument_budget(budget))
+                                        # built instrumented: requests, tokens, budget waits
     metrics.deals_added(n)              # rows inserted by a save
     metrics.deals_updated(n)            # rows updated by a save or a refresh
     metrics.deals_rejected(n)           # candidates the filters turned down
     metrics.deals_removed(n)            # rows the janitor deleted
     metrics.run_finished(outcome)       # every run; "ok" also sets the last-success time
 
-``instrument_client`` hooks the client's :class:`~keepa_deals.keepa.http.KeepaHTTP`
-(every attempt, by endpoint and status; every token status) and wraps its
-budget (grants, waits, deferrals).  ``instrument_http`` and
-``instrument_budget`` do each half alone.
+``instrument_http`` hooks a :class:`~keepa_deals.keepa.http.KeepaHTTP` (every
+attempt, by endpoint and status; every token status) and ``instrument_budget``
+wraps a budget (grants, waits, deferrals); the client is built with both, so
+nothing is swapped in after it is made.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.tokens.protocol import Lease, TokenBudget
 from keepa_deals.tokens.status import TokenStatus
@@ -202,16 +204,14 @@ _instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
 _instrument_lock = threading.Lock()
 
 
-def instrument_http(http: Any) -> Any:
+def instrument_http(http: KeepaHTTP) -> KeepaHTTP:
     """Count every attempt and token status of a KeepaHTTP (once per object)."""
     with _instrument_lock:
         if http in _instrumented:
             return http
         _instrumented.add(http)
     http.add_listener(StatusRecorder())
-    add_request_listener = getattr(http, "add_request_listener", None)
-    if add_request_listener is not None:
-        add_request_listener(keepa_request)
+    http.add_request_listener(keepa_request)
     return http
 
 
@@ -265,13 +265,6 @@ def instrument_budget(budget: TokenBudget) -> TokenBudget:
     return InstrumentedBudget(budget)
 
 
-def instrument_client(client: Any) -> Any:
-    """Instrument a KeepaClient in place (its http and its budget) and return it."""
-    instrument_http(client.http)
-    client.budget = instrument_budget(client.budget)
-    return client
-
-
 # --- reading and exposing -------------------------------------------------------------------
 
 
@@ -303,7 +296,6 @@ __all__ = [
     "deals_updated",
     "exposition",
     "instrument_budget",
-    "instrument_client",
     "instrument_http",
     "keepa_request",
     "run_finished",

@@ -15,7 +15,7 @@ and the benchmarks (see docs/sandbox.md)::
 """
 
 from keepa_deals.sandbox.accounts import DEMO_KEY, AccountState, fingerprint, is_well_formed_key
-from keepa_deals.sandbox.app import create_app
+from keepa_deals.sandbox.app import create_sandbox_app
 from keepa_deals.sandbox.catalog import Catalog, CatalogConfig, DealEvent, ProductState
 from keepa_deals.sandbox.faults import FaultConfig, Faults
 from keepa_deals.sandbox.sandbox import DEMO_RATE, DEMO_TOKENS, Sandbox, UnknownAccount
@@ -35,7 +35,7 @@ __all__ = [
     "Sandbox",
     "SandboxServer",
     "UnknownAccount",
-    "create_app",
+    "create_sandbox_app",
     "fingerprint",
     "is_well_formed_key",
     "serve",

@@ -31,7 +31,7 @@ def _sandbox(request: Request) -> Sandbox:
     return sb
 
 
-def create_app(sandbox: Sandbox) -> Starlette:
+def create_sandbox_app(sandbox: Sandbox) -> Starlette:
     """An ASGI app serving ``sandbox`` (``app.state.sandbox``, which may be swapped)."""
 
     def endpoint(name: str):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from keepa_deals.sandbox.app import create_app
+from keepa_deals.sandbox.app import create_sandbox_app
 from keepa_deals.sandbox.sandbox import Sandbox
 from keepa_deals.serving import BackgroundServer, serve_foreground
 
@@ -38,7 +38,7 @@ class SandboxServer(BackgroundServer):
         port: int = 0,
         startup_timeout_s: float = 10.0,
     ) -> None:
-        super().__init__(create_app(sandbox if sandbox is not None else Sandbox()),
+        super().__init__(create_sandbox_app(sandbox if sandbox is not None else Sandbox()),
                          host=host, port=port, startup_timeout_s=startup_timeout_s)
 
     @property
@@ -61,5 +61,5 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve ``sandbox`` in the foreground until interrupted (SIGINT/SIGTERM)."""
-    serve_foreground(create_app(sandbox), host=host, port=port, on_ready=on_ready,
+    serve_foreground(create_sandbox_app(sandbox), host=host, port=port, on_ready=on_ready,
                      log_level=log_level)

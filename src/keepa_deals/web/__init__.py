@@ -14,14 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from keepa_deals.web.app import create_app
 
 
-def create_app(*args: Any, **kwargs: Any) -> FastAPI:
-    """See :func:`keepa_deals.web.app.create_app`."""
-    from keepa_deals.web.app import create_app as _create_app
+def __getattr__(name: str) -> Any:
+    # FastAPI is imported when the dashboard is made, not when the package is
+    if name == "create_app":
+        from keepa_deals.web.app import create_app
 
-    return _create_app(*args, **kwargs)
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["create_app"]

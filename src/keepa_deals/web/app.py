@@ -12,9 +12,10 @@ Passed-in parts are not closed by the app; parts it opened are closed when
 
 from __future__ import annotations
 
+import enum
 import logging
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,9 +36,18 @@ from keepa_deals.web.access import AccessMiddleware
 from keepa_deals.web.alerts import AlertSource, CachedAlerts, doctor_source
 from keepa_deals.web.context import WebContext
 
+if TYPE_CHECKING:
+    from keepa_deals.budget.manager import TokenManager
+
 log = logging.getLogger(__name__)
 
-_UNSET: Any = object()
+class _Default(enum.Enum):
+    """The argument was not given: open the default one."""
+
+    OPEN = "open"
+
+
+DEFAULT = _Default.OPEN
 
 #: The page may load its own scripts, styles and Amazon's product images; nothing else.
 CSP = ("default-src 'self'; img-src 'self' data: https://m.media-amazon.com "
@@ -49,10 +59,10 @@ def create_app(
     settings: Settings,
     *,
     engine: Engine | None = None,
-    budget: Any = _UNSET,
+    budget: TokenManager | None | _Default = DEFAULT,
     clock: Clock | None = None,
     definition: DealDefinition | None = None,
-    alerts: AlertSource | None = _UNSET,
+    alerts: AlertSource | None | _Default = DEFAULT,
 ) -> FastAPI:
     """The dashboard for ``settings``.
 
@@ -66,11 +76,11 @@ def create_app(
     owns_engine = engine is None
     if engine is None:
         engine = engine_from_settings(settings)
-    owns_budget = budget is _UNSET
+    owns_budget = budget is DEFAULT
     budget_error = None
-    if budget is _UNSET:
+    if isinstance(budget, _Default):
         budget, budget_error = _open_budget(settings, clock)
-    if alerts is _UNSET:
+    if isinstance(alerts, _Default):
         source = doctor_source(settings, engine, budget, clock)
         alerts = CachedAlerts(source, clock) if source is not None else None
     ctx = WebContext(
@@ -115,7 +125,7 @@ def close_app(app: FastAPI) -> None:
     ctx.close()
 
 
-def _open_budget(settings: Settings, clock: Clock) -> tuple[Any, str | None]:
+def _open_budget(settings: Settings, clock: Clock) -> tuple[TokenManager | None, str | None]:
     from keepa_deals.budget import open_budget
 
     try:

@@ -1,4 +1,4 @@
-"""The janitor (lessons, class 11): an outage of our own must never shrink the deal set.
+"""The janitor (docs/failure-classes.md, FC-11): an outage of our own must never shrink the deal set.
 
 Deletion is measured against what ingestion has actually re-checked, and only
 while the query's ingestor completes healthy cycles; otherwise it deletes
@@ -71,7 +71,7 @@ def healthy(store: DealStore, clock: FakeClock) -> None:
     store.set_state(Q, REFRESH_COVERED_KEY, 1)
 
 
-def test_class11_deletion_is_measured_against_what_ingestion_rechecked(
+def test_fc11_deletion_is_measured_against_what_ingestion_rechecked(
     store: DealStore, clock: FakeClock, settings: Settings,
 ) -> None:
     store.save_batch([deal(a * 10, clock, refreshed_h=0) for a in "ABCD"], query=Q)
@@ -90,7 +90,7 @@ def test_class11_deletion_is_measured_against_what_ingestion_rechecked(
     assert again.removed == 0 and store.get_state(Q, REMOVED_TOTAL_KEY) == 2
 
 
-def test_class11_no_successful_run_lately_means_nothing_is_deleted(
+def test_fc11_no_successful_run_lately_means_nothing_is_deleted(
     store: DealStore, clock: FakeClock, settings: Settings,
 ) -> None:
     store.save_batch([deal(a * 10, clock, refreshed_h=0) for a in "ABC"], query=Q)
@@ -106,7 +106,7 @@ def test_class11_no_successful_run_lately_means_nothing_is_deleted(
 
 @pytest.mark.parametrize("bad", [RunOutcome.WAITING_FOR_TOKENS, RunOutcome.ERROR,
                                  RunOutcome.ABANDONED])
-def test_class11_when_the_last_runs_all_failed_or_waited_nothing_is_deleted(
+def test_fc11_when_the_last_runs_all_failed_or_waited_nothing_is_deleted(
     bad: RunOutcome, store: DealStore, clock: FakeClock, settings: Settings,
 ) -> None:
     store.save_batch([deal(a * 10, clock, refreshed_h=0) for a in "ABC"], query=Q)
@@ -120,7 +120,7 @@ def test_class11_when_the_last_runs_all_failed_or_waited_nothing_is_deleted(
     assert store.count_deals() == 3
 
 
-def test_class11_a_refresh_that_cannot_keep_up_holds_the_janitor_back(
+def test_fc11_a_refresh_that_cannot_keep_up_holds_the_janitor_back(
     store: DealStore, clock: FakeClock, settings: Settings,
 ) -> None:
     store.save_batch([deal(a * 10, clock, refreshed_h=0) for a in "ABC"], query=Q)

@@ -1,5 +1,5 @@
 """The profit model: worked examples (the same as docs/profit.md), and None for missing inputs
-(lesson 12: never invent prices)."""
+(docs/failure-classes.md, FC-12: never invent prices)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ re-checked it (``last_refreshed``) for the grace period
 (``KEEPA_DEALS_JANITOR_GRACE_H``, 72 h): deletion is measured against what
 ingestion has actually re-checked, not against the wall clock alone.
 
-Lessons, class 11: an outage of our own must never shrink the deal set.  So,
+docs/failure-classes.md, FC-11: an outage of our own must never shrink the deal set.  So,
 per query, the janitor deletes **nothing**, and says why, unless the query's
 ingestor is completing healthy cycles:
 

@@ -4,7 +4,7 @@ A real run (syncs, grants, settles and a give-up against a sandbox account)
 writes the state; then one stored value at a time is deleted, garbled, made
 extreme or negative, or dated in the future or the past.  With Keepa holding
 tokens, the next acquire must be granted after at most one /token call, and the
-state must parse cleanly afterwards (lessons, class 1: missing, unparsable,
+state must parse cleanly afterwards (docs/failure-classes.md, FC-1: missing, unparsable,
 future-dated or old state is unknown, and unknown is resolved by asking Keepa).
 
 Fields come from ``core.FIELDS`` and leases from what the run left in the

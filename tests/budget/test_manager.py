@@ -1,7 +1,7 @@
 """TokenManager: short waits sleep, long waits are verified once and handed back.
 
 Keepa is a sandbox account on the fake clock; the manager's sleeps advance it.
-Invariants (lessons 1, 2, 5): no give-up without a fresh status from Keepa; a
+Invariants (docs/failure-classes.md, FC-1, FC-2, FC-5): no give-up without a fresh status from Keepa; a
 sync that guards a give-up is never throttled; routine syncs are throttled once
 for the whole cluster; nobody sleeps longer than ``max_wait``.
 """

@@ -1,4 +1,4 @@
-"""Shared-budget races (lessons.md class 7): reservations are atomic across processes.
+"""Shared-budget races (docs/failure-classes.md, FC-7): reservations are atomic across processes.
 
 Several processes, each with its own connection pool, draw 1-token leases from
 one Redis bucket of known balance as fast as they can and never settle.  The

@@ -4,7 +4,7 @@ The contract suite (test_contract.py) runs on this store too; the Lua is held
 to the Python core by test_redis_differential.py.  Here: Redis TIME is the
 clock; one EVALSHA per acquire; every key has a bounded TTL; script flushes,
 FLUSHALL, a restart, a stall and an outage all recover with no manual step,
-and an outage is a clear error, never a fallback (lessons.md classes 1, 7, 13);
+and an outage is a clear error, never a fallback (docs/failure-classes.md, FC-1, FC-7, FC-13);
 the API key never reaches Redis.
 """
 

@@ -1,8 +1,8 @@
 """The two incidents this project was started from, replayed on every store.
 
 Both left a stored state that said "wait" while Keepa held tokens, and both
-ended in a worker that never asked Keepa.  The invariant they defend (lessons,
-class 1): missing, stale or old state is unknown, and unknown state is resolved
+ended in a worker that never asked Keepa.  The invariant they defend (docs/failure-classes.md,
+FC-1): missing, stale or old state is unknown, and unknown state is resolved
 by asking Keepa (/token, free) before any decision to wait long or give up.
 """
 

@@ -1,6 +1,6 @@
 """The SQLite store on its own: processes, threads, locks and damaged files.
 
-Invariant (lessons, class 7): reservations are atomic across processes, so N
+Invariant (docs/failure-classes.md, FC-7): reservations are atomic across processes, so N
 processes sharing one file get exactly the grants the balance allows.  A file
 that is locked, unreadable or damaged is a clear BudgetStoreUnavailable, never a
 silent local budget; a damaged file is moved aside and the budget asks Keepa.

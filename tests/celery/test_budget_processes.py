@@ -7,7 +7,7 @@ once, each with its own settings, Redis connections and Keepa connection, as
 Celery workers on four hosts: one Redis budget, the sandbox Keepa server over
 real HTTP on real time (Redis ``TIME`` is the budget's clock).
 
-The invariant (lessons, class 1): missing, stale or corrupted state is
+The invariant (docs/failure-classes.md, FC-1): missing, stale or corrupted state is
 unknown, and unknown state is resolved by asking Keepa (free) before any
 decision to wait long or give up; a shared budget resolves it for everyone:
 no process waits long, none gives up for good while Keepa holds tokens, and

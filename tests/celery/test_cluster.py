@@ -11,13 +11,13 @@ it is paying for a batch.
 Afterwards:
 
 * deals flowed, and the stored deals are exactly those an embedded run
-  finds in the same feed afterwards (no deal skipped, none twice: class 9),
+  finds in the same feed afterwards (no deal skipped, none twice: FC-9),
   the killed worker's batch included; products a deal event changed during
   the test are left out of the comparison;
 * nothing is stuck: no batch record is left, no candidate waits in the
-  ledger (class 13: the dead worker's claim and lock expired on their own);
-* the sandbox's balance never went below the budget's floor (class 6), and
-  no paid call met a 429 (class 7): the workers spent one shared budget.
+  ledger (FC-13: the dead worker's claim and lock expired on their own);
+* the sandbox's balance never went below the budget's floor (FC-6), and
+  no paid call met a 429 (FC-7): the workers spent one shared budget.
 """
 
 from __future__ import annotations

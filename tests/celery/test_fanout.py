@@ -1,6 +1,6 @@
 """Celery mode's tick and batch runner, in process: the broker is a list, the rest is real.
 
-Each test names the invariant of shared/lessons.md it defends.  The sandbox
+Each test names the invariant of docs/failure-classes.md it defends.  The sandbox
 runs over real HTTP on the fake clock the ingest process shares; the deal
 store is SQLite (and PostgreSQL where marked).
 """
@@ -46,10 +46,10 @@ def product_requests(sandbox: Sandbox) -> int:
     return sandbox.account(KEY).requests_to("product")
 
 
-# --- class 9: no deal skipped or duplicated --------------------------------------------
+# --- FC-9: no deal skipped or duplicated --------------------------------------------
 
 
-def test_class9_fanned_out_ingest_stores_exactly_the_expected_deals(
+def test_fc9_fanned_out_ingest_stores_exactly_the_expected_deals(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock, query: DealQuery,
     broker: Broker, db_url: str,
 ) -> None:
@@ -66,7 +66,7 @@ def test_class9_fanned_out_ingest_stores_exactly_the_expected_deals(
     assert all(c.stage == "done" for c in ledger_of(env, query).candidates.values())
 
 
-def test_class9_fanned_out_and_embedded_runs_agree(
+def test_fc9_fanned_out_and_embedded_runs_agree(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock, query: DealQuery,
     broker: Broker,
 ) -> None:
@@ -145,7 +145,7 @@ def test_a_batch_claimed_by_a_live_worker_is_left_to_it(
     assert product_requests(sandbox) == paid
 
 
-def test_class13_a_dead_workers_batch_is_sent_again_and_saved_once(
+def test_fc13_a_dead_workers_batch_is_sent_again_and_saved_once(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
     clock: FakeClock,
 ) -> None:
@@ -170,10 +170,10 @@ def test_class13_a_dead_workers_batch_is_sent_again_and_saved_once(
     assert not BatchBook(env.store, query.name).all()[0]
 
 
-# --- class 5: no worker sleeps waiting for tokens ---------------------------------------------
+# --- FC-5: no worker sleeps waiting for tokens ---------------------------------------------
 
 
-def test_class5_a_batch_without_tokens_ends_with_retry_after_and_keeps_its_record(
+def test_fc5_a_batch_without_tokens_ends_with_retry_after_and_keeps_its_record(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
     clock: FakeClock,
 ) -> None:

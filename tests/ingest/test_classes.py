@@ -1,4 +1,4 @@
-"""The failure classes of the system we replace (shared/lessons.md), end to end.
+"""The failure classes of the system we replace (docs/failure-classes.md), end to end.
 
 Each test names the class and the invariant it defends; every one runs over
 real HTTP against the sandbox and a real store.
@@ -49,10 +49,10 @@ def until_done(env: IngestEnv, query: DealQuery, clock: FakeClock, *, runs: int 
     return report
 
 
-# --- class 8: batches bigger than the budget --------------------------------------------
+# --- FC-8: batches bigger than the budget --------------------------------------------
 
 
-def test_class8_no_batch_costs_more_than_the_bucket_holds(
+def test_fc8_no_batch_costs_more_than_the_bucket_holds(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:
@@ -75,7 +75,7 @@ def test_class8_no_batch_costs_more_than_the_bucket_holds(
     assert stored(env.store), "a small plan still makes progress"
 
 
-def test_class8_stats_paid_for_are_kept_when_the_run_stops_before_the_offers(
+def test_fc8_stats_paid_for_are_kept_when_the_run_stops_before_the_offers(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:
@@ -102,7 +102,7 @@ def test_class8_stats_paid_for_are_kept_when_the_run_stops_before_the_offers(
     assert offered and set(offered) <= set(waiting), "the next run finishes them first"
 
 
-# --- class 9: the watermark stuck or skipped data ----------------------------------------
+# --- FC-9: the watermark stuck or skipped data ----------------------------------------
 
 
 def _fail_page(page: int) -> Callable[[Call, int], bool]:
@@ -110,7 +110,7 @@ def _fail_page(page: int) -> Callable[[Call, int], bool]:
     return lambda call, _n: call.endpoint == "deal" and call.body["page"] == page
 
 
-def test_class9_watermark_never_advances_over_a_failed_page(
+def test_fc9_watermark_never_advances_over_a_failed_page(
     db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:
@@ -145,7 +145,7 @@ def test_class9_watermark_never_advances_over_a_failed_page(
         env2.close()
 
 
-def test_class9_a_429_is_not_an_empty_page(
+def test_fc9_a_429_is_not_an_empty_page(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:
@@ -168,7 +168,7 @@ def test_class9_a_429_is_not_an_empty_page(
         if e.deal["lastUpdate"] > mark.keepa_minute}
 
 
-def test_class9_a_backlog_bigger_than_the_page_cap_is_worked_through(
+def test_fc9_a_backlog_bigger_than_the_page_cap_is_worked_through(
     db_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:
@@ -192,10 +192,10 @@ def test_class9_a_backlog_bigger_than_the_page_cap_is_worked_through(
     assert len(rec.deals()) <= 2 * len(reports) + 2
 
 
-# --- class 10: wrong query types or clock ---------------------------------------------------
+# --- FC-10: wrong query types or clock ---------------------------------------------------
 
 
-def test_class10_the_selection_goes_out_with_keepa_types(
+def test_fc10_the_selection_goes_out_with_keepa_types(
     sqlite_url: str, make_env: Callable[..., IngestEnv], query: DealQuery,
 ) -> None:
     rec = Recorder()
@@ -212,7 +212,7 @@ def test_class10_the_selection_goes_out_with_keepa_types(
     assert "offers" not in params
 
 
-def test_class10_a_query_that_is_not_newest_first_is_refused_before_spending(
+def test_fc10_a_query_that_is_not_newest_first_is_refused_before_spending(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery,
 ) -> None:
     rec = Recorder()
@@ -224,7 +224,7 @@ def test_class10_a_query_that_is_not_newest_first_is_refused_before_spending(
 
 
 @pytest.mark.parametrize("skew_h", [-5, 3])
-def test_class10_the_watermark_is_keepa_time_whatever_our_clock_says(
+def test_fc10_the_watermark_is_keepa_time_whatever_our_clock_says(
     skew_h: int, sqlite_url: str, make_settings: Callable[..., Settings], sandbox: Sandbox,
     clock: FakeClock, query: DealQuery,
 ) -> None:

@@ -1,4 +1,4 @@
-"""The single-runner lock (lessons, class 13; and class 5 for waits).
+"""The single-runner lock (docs/failure-classes.md, FC-13; and FC-5 for waits).
 
 Locks have bounded lifetimes, are renewed by a live owner, released only by
 their owner, taken over once expired, and a restart never resurrects one.
@@ -49,7 +49,7 @@ def backend(request: pytest.FixtureRequest, sqlite_url: str, clock: FakeClock
     client.close()
 
 
-def test_class13_only_the_owner_renews_or_releases(backend: Backend) -> None:
+def test_fc13_only_the_owner_renews_or_releases(backend: Backend) -> None:
     lk = backend.lock
     assert lk.acquire("ingest.q", "a", 30)
     assert not lk.acquire("ingest.q", "b", 30)
@@ -63,7 +63,7 @@ def test_class13_only_the_owner_renews_or_releases(backend: Backend) -> None:
     assert lk.acquire("ingest.q", "b", 30)
 
 
-def test_class13_an_expired_lock_is_taken_over_and_its_old_owner_cannot_renew_it(
+def test_fc13_an_expired_lock_is_taken_over_and_its_old_owner_cannot_renew_it(
     backend: Backend,
 ) -> None:
     lk = backend.lock
@@ -78,7 +78,7 @@ def test_class13_an_expired_lock_is_taken_over_and_its_old_owner_cannot_renew_it
 
 
 @pytest.mark.redis
-def test_class13_every_redis_lock_key_has_a_ttl(redis_url: str) -> None:
+def test_fc13_every_redis_lock_key_has_a_ttl(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     lk = RedisLock(client, FP)
     key = lk.key("ingest.q")
@@ -97,7 +97,7 @@ def test_class13_every_redis_lock_key_has_a_ttl(redis_url: str) -> None:
 
 
 @pytest.mark.redis
-def test_class13_a_restart_never_resurrects_a_lock_beyond_its_lifetime(
+def test_fc13_a_restart_never_resurrects_a_lock_beyond_its_lifetime(
     own_redis: RedisServer,
 ) -> None:
     client = redis.Redis.from_url(own_redis.url)
@@ -112,7 +112,7 @@ def test_class13_a_restart_never_resurrects_a_lock_beyond_its_lifetime(
     client.close()
 
 
-def test_class13_a_live_owner_keeps_its_lock_and_a_dead_one_loses_it(
+def test_fc13_a_live_owner_keeps_its_lock_and_a_dead_one_loses_it(
     sqlite_url: str, clock: FakeClock,
 ) -> None:
     with DealStore.open(sqlite_url, clock=clock) as store:
@@ -131,7 +131,7 @@ def test_class13_a_live_owner_keeps_its_lock_and_a_dead_one_loses_it(
         assert holder is not None and holder.owner == "other", "release is for owners only"
 
 
-def test_class13_a_second_runner_is_locked_out_and_does_nothing(
+def test_fc13_a_second_runner_is_locked_out_and_does_nothing(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery,
 ) -> None:
     rec = Recorder()
@@ -147,7 +147,7 @@ def test_class13_a_second_runner_is_locked_out_and_does_nothing(
     assert holder is not None and holder.owner == "someone-else-1-abcd"
 
 
-def test_class13_a_run_that_loses_its_lock_stops_before_the_next_call(
+def test_fc13_a_run_that_loses_its_lock_stops_before_the_next_call(
     sqlite_url: str, make_env: Callable[..., IngestEnv], clock: FakeClock, query: DealQuery,
 ) -> None:
     name = lock_name("ingest", query.name)
@@ -172,7 +172,7 @@ def test_class13_a_run_that_loses_its_lock_stops_before_the_next_call(
     assert holder is not None and holder.owner == "other-2-beef", "never released by a non-owner"
 
 
-def test_class5_a_long_wait_releases_the_lock_and_records_when_to_come_back(
+def test_fc5_a_long_wait_releases_the_lock_and_records_when_to_come_back(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery,
 ) -> None:
     sandbox.update_account(KEY, tokens=3, refill_rate=1)

@@ -1,4 +1,4 @@
-"""Stage 3, the refresh of stored deals, and the janitor against a real ingestor (class 11)."""
+"""Stage 3, the refresh of stored deals, and the janitor against a real ingestor (FC-11)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_refresh_with_offers_buys_offers_only_for_deals_that_can_still_pay(
     assert report.pending_offers == 0
 
 
-def test_class11_an_outage_of_our_own_never_shrinks_the_deal_set(
+def test_fc11_an_outage_of_our_own_never_shrinks_the_deal_set(
     sqlite_url: str, make_env: Callable[..., IngestEnv], sandbox: Sandbox, clock: FakeClock,
     query: DealQuery,
 ) -> None:

@@ -1,6 +1,6 @@
 """The feed walk (pure logic, over an in-memory feed): stop test, coverage, resumable backlogs.
 
-Invariant (lessons, class 9): the watermark advances only over deals actually
+Invariant (docs/failure-classes.md, FC-9): the watermark advances only over deals actually
 walked; pages are sorted locally before the stop test; a failed page is never
 an empty one; a backlog larger than the page cap is resumed, never skipped,
 and no deal is handed out twice.
@@ -120,7 +120,7 @@ def test_stops_at_the_watermark() -> None:
     assert s.watermark == feed.deals[0].minute
 
 
-def test_class9_pages_are_sorted_locally_before_the_stop_test() -> None:
+def test_fc9_pages_are_sorted_locally_before_the_stop_test() -> None:
     """A page listing an old deal first must not stop the walk before its newer deals."""
     feed = Feed(shuffle_pages=True)
     feed.add(100, 1000)
@@ -133,7 +133,7 @@ def test_class9_pages_are_sorted_locally_before_the_stop_test() -> None:
     assert s.watermark == feed.deals[0].minute
 
 
-def test_class9_watermark_never_advances_over_a_failed_page() -> None:
+def test_fc9_watermark_never_advances_over_a_failed_page() -> None:
     feed = Feed(fail_on={1})
     feed.add(400, 1000)
     s = Scanner()
@@ -150,7 +150,7 @@ def test_class9_watermark_never_advances_over_a_failed_page() -> None:
 
 
 @pytest.mark.parametrize("cap", [1, 2, 3])
-def test_class9_a_backlog_bigger_than_the_cap_is_resumed_never_skipped(cap: int) -> None:
+def test_fc9_a_backlog_bigger_than_the_cap_is_resumed_never_skipped(cap: int) -> None:
     feed = Feed()
     feed.add(1000, 1000)
     s = Scanner()

@@ -1,4 +1,4 @@
-"""Parsing Keepa bodies into typed results (lesson 10: Keepa time, integer cents)."""
+"""Parsing Keepa bodies into typed results (docs/failure-classes.md, FC-10: Keepa time, integer cents)."""
 
 from __future__ import annotations
 

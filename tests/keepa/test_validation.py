@@ -1,4 +1,4 @@
-"""Outgoing queries are validated before a token is spent (lesson 10)."""
+"""Outgoing queries are validated before a token is spent (docs/failure-classes.md, FC-10)."""
 
 from __future__ import annotations
 

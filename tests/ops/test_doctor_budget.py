@@ -1,8 +1,8 @@
 """doctor's budget checks, on the SQLite and the Redis budget, against the sandbox Keepa.
 
 Invariants defended: stale or garbage token state is seen and a forced sync
-repairs it (lessons, class 1 and 2); a recharge mode with no way out is seen
-and left (class 4); a clock that disagrees with Keepa's is seen (class 10).
+repairs it (docs/failure-classes.md, FC-1, FC-2); a recharge mode with no way out is seen
+and left (FC-4); a clock that disagrees with Keepa's is seen (FC-10).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Invariants defended: a store that is down is reported, never a traceback;
 a lock never outlives its owner unnoticed, and --fix frees only what is
-safe to free (lessons, class 13); stale code is visible (class 14).
+safe to free (docs/failure-classes.md, FC-13); stale code is visible (FC-14).
 """
 
 from __future__ import annotations

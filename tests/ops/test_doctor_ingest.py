@@ -1,9 +1,8 @@
 """doctor's ingestion checks: stalls, a diminishing deal count, yield collapse, empty queries.
 
-Invariants defended: health is progress, not "process alive" (lessons, class
-18); the deal count cannot slide while everything looks healthy without an
-alert (the 182 → 169 incident, class 11); a collapse of the acceptance rate
-alerts (class 12); a query that finds nothing is visible.
+Invariants defended: health is progress, not "process alive" (docs/failure-classes.md, FC-18); the deal count cannot slide while everything looks healthy without an
+alert (the 182 → 169 incident, FC-11); a collapse of the acceptance rate
+alerts (FC-12); a query that finds nothing is visible.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Health is progress: the report, /healthz in process and over real HTTP.
 
-Invariant defended (lessons, class 18): a system whose processes are alive
+Invariant defended (docs/failure-classes.md, FC-18): a system whose processes are alive
 but whose ingestion makes no progress is unhealthy; progress is a successful
 run, a watermark move or a deal row written within N intervals.
 """

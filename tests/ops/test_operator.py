@@ -1,6 +1,6 @@
 """The operator's view, tried as a new user would: settings honoured, exit codes, clear errors.
 
-Invariants defended (lessons, class 18):
+Invariants defended (docs/failure-classes.md, FC-18):
 
 * every bad input a user can type (a setting, a command line, a busy port) gives
   exactly one line on stderr, ``error: ...``, naming what to fix; exit 2; never a

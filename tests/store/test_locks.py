@@ -1,5 +1,5 @@
 """Invariant: locks have bounded lifetimes, are renewed only by a live owner and released
-only by their owner (lesson 13)."""
+only by their owner (docs/failure-classes.md, FC-13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invariant: one canonical schema, migrated before any write (lesson 15)."""
+"""Invariant: one canonical schema, migrated before any write (docs/failure-classes.md, FC-15)."""
 
 from __future__ import annotations
 

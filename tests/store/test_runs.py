@@ -1,4 +1,4 @@
-"""Ingest runs and the metrics series: what health and charts are computed from (lesson 18)."""
+"""Ingest runs and the metrics series: what health and charts are computed from (docs/failure-classes.md, FC-18)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invariant: deal rows and the watermark are saved together or not at all (lessons 8, 9).
+"""Invariant: deal rows and the watermark are saved together or not at all (docs/failure-classes.md, FC-8, FC-9).
 
 A failure or a crash at any point of ``save_batch`` leaves neither rows nor a
 watermark behind, so no paid-for deal is lost to a watermark that moved ahead

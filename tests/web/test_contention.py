@@ -1,4 +1,4 @@
-"""Invariant: the web tier never blocks on the worker (lessons, class 16).
+"""Invariant: the web tier never blocks on the worker (docs/failure-classes.md, FC-16).
 
 While another connection holds a write transaction open (the ingestor in the middle of
 a batch: on SQLite the database's write lock, on PostgreSQL row locks on the deals

@@ -1,4 +1,4 @@
-"""Invariant: one definition of a deal (lessons, class 17).
+"""Invariant: one definition of a deal (docs/failure-classes.md, FC-17).
 
 The SQL clause and its Python reading select the same rows, on SQLite and PostgreSQL,
 at every boundary (exactly at the grace cutoff, exactly at a threshold, unknown values);

@@ -57,7 +57,7 @@ class DealFeedSource:
             meter.paid(result.status.tokens_consumed if result.status else DEAL_PAGE_COST,
                        pages=1)
             self._names.update(zip(result.category_ids, result.category_names, strict=False))
-            if result.status is not None:  # Keepa's clock, not ours (lessons, class 10)
+            if result.status is not None:  # Keepa's clock, not ours (docs/failure-classes.md, FC-10)
                 self._keepa_minute = unix_ms_to_keepa_minutes(result.status.timestamp_ms)
             return result.deals
         return fetch

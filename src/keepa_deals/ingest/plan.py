@@ -3,7 +3,7 @@
 A batch is sized from the budget's projection (``TokenManager.snapshot()``):
 what the budget would grant right now without waiting (``budget.core.spendable``:
 the admission rule ``acquire`` decides by), never more than the bucket cap
-(60 × refill rate: lessons, class 8), never more ASINs than Keepa takes in one
+(60 × refill rate: docs/failure-classes.md, FC-8), never more ASINs than Keepa takes in one
 call (100; 20 with offers, per Keepa's Java client).  When even one ASIN is
 not affordable, the batch is one ASIN and the budget decides: wait a little,
 or end the run with ``TokenRechargeError`` and the time to come back.

@@ -15,7 +15,7 @@ ends as one of:
   everything bought so far is saved);
 * ``waiting_for_tokens``: the budget's verified wait is longer than its
   bound, or Keepa answered 429; the lock is released and ``retry_after_s``
-  says when to come back (lessons, class 5);
+  says when to come back (docs/failure-classes.md, FC-5);
 * ``locked``: another live runner holds the lock; nothing was done;
 * ``error``: Keepa, the database or the lock failed; the message says what.
 
@@ -193,7 +193,7 @@ def _finish(env: IngestEnv, query: DealQuery, report: IngestReport,
         assert report.run_id is not None
         store.finish_run(report.run_id, report.outcome, report.counts,
                          retry_after_s=report.retry_after_s, error=report.error)
-        # the one definition of a deal (lessons, class 17), as the dashboard counts it
+        # the one definition of a deal (docs/failure-classes.md, FC-17), as the dashboard counts it
         report.deal_count = facts.deal_count(store, env.settings, store.now())
         store.record_metrics(token_balance=report.balance, refill_rate=report.refill_rate,
                              deal_count=report.deal_count)

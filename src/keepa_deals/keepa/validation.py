@@ -1,6 +1,6 @@
 """Validating what we send to Keepa, before a token is spent on it.
 
-A /deal selection is checked field by field (lesson 10: integers as integers,
+A /deal selection is checked field by field (docs/failure-classes.md, FC-10: integers as integers,
 exactly one price type), a /product call for its ASINs and options.  Every
 problem raises :class:`InvalidQuery` naming the field under Keepa's name.
 """

@@ -9,7 +9,7 @@
 
 Both backends implement :class:`~keepa_deals.store.locks.RunnerLock`: a lock has
 an owner and an expiry, is renewed only by its live owner, released only by
-its owner, and taken over by anyone once expired (lessons, class 13).
+its owner, and taken over by anyone once expired (docs/failure-classes.md, FC-13).
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def check_deal_count(ctx: Context) -> CheckResult:
     if evidence["ok_runs_24h"] == 0 or evidence["removed_24h"] > refreshed:
         return fail(name, text + ": ingestion is not keeping the deals it has",
                     "fix ingestion first (see the ingestion check); the janitor must not delete "
-                    "what ingestion has not re-checked (lessons, class 11)", **evidence)
+                    "what ingestion has not re-checked (docs/failure-classes.md, FC-11)", **evidence)
     return warn(name, text, "ingestion is running: check whether the feed itself shrank "
                 "(the yield and queries checks), whether refreshes keep up with the stored "
                 "deals, or the janitor's grace is too short", **evidence)

@@ -1,6 +1,6 @@
 """What the deal store says about ingestion: the facts status, health and doctor share.
 
-One definition each (lessons, class 17): *a deal* is what
+One definition each (docs/failure-classes.md, FC-17): *a deal* is what
 :mod:`keepa_deals.deals_view` says (what the dashboard and the API count:
 :func:`deal_count`), while :class:`DealStats` counts stored rows; *progress* is a
 successful run, a watermark that moved, or a deal row written (see
@@ -220,7 +220,7 @@ def run_dict(r: IngestRun) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Whether ingestion has made progress within ``window_s`` (lessons, class 18)."""
+    """Whether ingestion has made progress within ``window_s`` (docs/failure-classes.md, FC-18)."""
 
     ok: bool
     reason: str

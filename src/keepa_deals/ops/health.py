@@ -1,4 +1,4 @@
-"""Health is progress (lessons, class 18), for supervisors and load balancers.
+"""Health is progress (docs/failure-classes.md, FC-18), for supervisors and load balancers.
 
 :func:`health_report` says whether ingestion has progressed (a successful
 run, a watermark move, a deal row written) within ``health_stall_intervals``

@@ -1,4 +1,4 @@
-"""Every lock, wherever it lives, and whether it is a zombie (lessons, class 13).
+"""Every lock, wherever it lives, and whether it is a zombie (docs/failure-classes.md, FC-13).
 
 Locks live in the deal store's ``locks`` table (``DatabaseLock``) and, with
 Redis, under ``keepa-deals:{<fp>}:lock:<name>`` (the Redis lock).  A lock is

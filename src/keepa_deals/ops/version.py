@@ -1,4 +1,4 @@
-"""The running version: what status prints and the runs record (lessons, class 14)."""
+"""The running version: what status prints and the runs record (docs/failure-classes.md, FC-14)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What every request of the dashboard reads from: the store, the budget, the clock.
 
 The web tier only reads, in short transactions on connections returned to the pool on
-every path (lessons, class 16).  On PostgreSQL each transaction is ``READ ONLY`` with a
+every path (docs/failure-classes.md, FC-16).  On PostgreSQL each transaction is ``READ ONLY`` with a
 statement timeout, so a slow query ends instead of holding a connection; on SQLite (WAL)
 readers never wait for the writer.  Nothing here waits on the ingestor: the budget is
 only read (``snapshot``), never acquired.

@@ -127,7 +127,7 @@ class DealDefinition:
         """The definition for these settings: their grace, and the thresholds of
         ``queries`` (default: the queries the settings configure)."""
         if queries is None:
-            queries = configured_queries(settings)
+            queries = threshold_queries(settings)
         return cls.for_queries(queries, grace=grace_of(settings))
 
     # --- SQL ------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def grace_of(settings: Settings) -> timedelta:
     return timedelta(hours=settings.janitor_grace_h)
 
 
-def configured_queries(settings: Settings) -> list[DealQuery]:
+def threshold_queries(settings: Settings) -> list[DealQuery]:
     """The queries whose thresholds the definition applies: the built-in ones, and those
     of ``KEEPA_DEALS_QUERIES`` (files or built-in names; a file wins over a built-in query
     of the same name).  Rows of any other query need only a profit estimate."""
@@ -229,6 +229,6 @@ __all__ = [
     "DealDefinition",
     "DealLike",
     "Thresholds",
-    "configured_queries",
+    "threshold_queries",
     "grace_of",
 ]

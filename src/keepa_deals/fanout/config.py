@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from keepa_deals.errors import ConfigError
-from keepa_deals.query import DealQuery, resolve_query
-from keepa_deals.settings import Settings
+from keepa_deals.query import DealQuery, QueryFileError
+from keepa_deals.settings import Settings, resolve_queries
 
 TICK_QUEUE = "keepa-deals.ticks"
 BATCH_QUEUE = "keepa-deals.batches"
@@ -69,15 +69,14 @@ def check_settings(settings: Settings) -> list[str]:
 
 
 def configured_queries(settings: Settings) -> list[DealQuery]:
-    """The queries of ``KEEPA_DEALS_QUERIES`` (default: the built-in query), names unique."""
-    queries = [resolve_query(spec) for spec in settings.query_specs()]
-    names = [q.name for q in queries]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise CeleryModeError(
-            f"KEEPA_DEALS_QUERIES names the query {', '.join(twice)} more than once: each "
-            "query has its own watermark and lock, so names must be unique")
-    return queries
+    """The queries every command runs (:func:`keepa_deals.settings.resolve_queries`), with a
+    name given twice reported as Celery mode's error."""
+    try:
+        return resolve_queries(settings)
+    except QueryFileError:
+        raise
+    except ConfigError as exc:
+        raise CeleryModeError(str(exc)) from exc
 
 
 def beat_schedule(settings: Settings, queries: list[DealQuery]) -> dict[str, dict[str, Any]]:

@@ -19,8 +19,11 @@ deal.  A second pass with newer ``lastUpdate`` values re-checks and updates
 every stored row.
 
 Each run is on a fresh database; each line is the median of ``--repeat`` runs
-with the range, and ``ref ms`` (bench/_ref.py, timed before each pass) with the
-line under the table saying whether it explains the spread of the runs.
+with the range, and ``ref ms`` (bench/_ref.py, timed just before and just after
+each pass) with a line under the table saying whether it explains the spread of
+the runs, beside the range of CPU time per stored deal and of the pass's CPU
+share of its wall time (below 100 %: the process waited for a core or for the
+database).
 
     .venv/bin/python bench/ingest_throughput.py [--deals 10000] [--backend sqlite] [--repeat 5]
 
@@ -246,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
           f"deals: deals in the feed; stored: added or updated (the rest rejected by the feed\n"
           f"filter for no current price); deals/s and every µs figure: per STORED deal;\n"
           f"each line: the median of {args.repeat} runs on fresh databases, range in brackets;\n"
-          "ref ms: bench/_ref.py's reference workload timed before each pass, median (range)\n")
+          "ref ms: bench/_ref.py's reference workload, the mean of its timings just before and\n"
+          "just after each pass; median (range) over the runs\n")
     print(f"{'backend':<11} {'pass':<7} {'deals':>6} {'stored':>6} {'seconds':>8} "
           f"{'deals/s':>8} {'(range)':>15} {'cpu µs':>7} {'decode':>7} {'parse':>6} "
           f"{'score':>6} {'store':>6}  {'ref ms':>6} {'(range)':>11}")
@@ -260,16 +264,21 @@ def main(argv: list[str] | None = None) -> int:
                 with DealStore.open(url, clock=FakeClock(START_MS)) as store:
                     for phase, client in passes:
                         timer = client.timer = Timer()
-                        ref = reference_ms()
+                        before = reference_ms()
                         wall, cpu, report = run_pass(store, client, n)
+                        ref = (before + reference_ms()) / 2
                         c = report.counts
                         assert c.added + c.updated + c.rejected == n, (c, report.reasons)
                         runs.setdefault(phase, []).append(
                             Run(wall, cpu, dict(timer.seconds), c.added + c.updated, ref))
         for phase, results in runs.items():
             print(_line(backend, phase, n, results))
+            cpu = [r.cpu / r.stored * 1e6 for r in results]
             notes.append(f"{backend} {phase}: " + explains(
-                [r.wall / r.stored for r in results], [r.ref for r in results]))
+                [r.wall / r.stored for r in results], [r.ref for r in results])
+                + f"; cpu µs per stored deal {min(cpu):.0f}-{max(cpu):.0f}, "
+                f"CPU share of the wall time {min(r.cpu / r.wall for r in results):.0%}-"
+                f"{max(r.cpu / r.wall for r in results):.0%}")
     if notes:
         print("\nDoes ref ms explain the spread of the runs (time per stored deal)?")
         print("\n".join(notes))

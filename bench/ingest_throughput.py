@@ -273,10 +273,10 @@ def main(argv: list[str] | None = None) -> int:
                             Run(wall, cpu, dict(timer.seconds), c.added + c.updated, ref))
         for phase, results in runs.items():
             print(_line(backend, phase, n, results))
-            cpu = [r.cpu / r.stored * 1e6 for r in results]
+            cpu_us = [r.cpu / r.stored * 1e6 for r in results]
             notes.append(f"{backend} {phase}: " + explains(
                 [r.wall / r.stored for r in results], [r.ref for r in results])
-                + f"; cpu µs per stored deal {min(cpu):.0f}-{max(cpu):.0f}, "
+                + f"; cpu µs per stored deal {min(cpu_us):.0f}-{max(cpu_us):.0f}, "
                 f"CPU share of the wall time {min(r.cpu / r.wall for r in results):.0%}-"
                 f"{max(r.cpu / r.wall for r in results):.0%}")
     if notes:

@@ -235,15 +235,15 @@ def main(argv: list[str] | None = None) -> int:
                  "the filtered row would equal the unfiltered one, not run)"))
         if results[0].stored != seed_all.stored:
             print("  warning: smart (offers) and seed-style stored different deals "
-                  f"({len(results[0].stored ^ seed_all.stored)} differ)", file=sys.stderr)
+                  f"({len(results[0].stored ^ seed_all.stored)} differ)")
         for r in results:
             if len(r.stored) < args.min_stored:
                 print(f"  warning: {r.name}: {len(r.stored)} stored deals, fewer than "
-                      f"{args.min_stored}", file=sys.stderr)
+                      f"{args.min_stored}")
             if r.truncated:
                 print(f"  note: {r.name}: {r.truncated} runs stopped at max_pages before "
-                      "the last run's deals", file=sys.stderr)
-        print()
+                      "the last run's deals")
+        print(flush=True)
     vs_offers = [r[2].per_deal / r[0].per_deal for r in per_seed]
     vs_stats = [r[2].per_deal / r[1].per_deal for r in per_seed]
     print("seed-style tokens per stored deal / smart's, per seed: "

@@ -1,4 +1,4 @@
-"""Ingest throughput without the network: parse + score + upsert, deals per second.
+"""Ingest throughput without the network: parse + score + upsert, stored deals per second.
 
 The real Smart Ingestor pipeline (feed walk, ledger, product check, profit
 model, one transaction per paid-for batch) runs against a stub Keepa client
@@ -7,11 +7,25 @@ product objects, ASINs made unique), so what is timed is everything the
 ingestor does with Keepa's replies: JSON decoding, parsing into models, the
 feed and stats filters, the profit model, building rows, and the commits
 (deals, watermark and ledger in one transaction); not timed: HTTP, gzip, and
-encoding the replies (Keepa's side).  Filters are off, so every
-deal is stored; a second pass with newer ``lastUpdate`` values re-checks and
-updates every row.
+encoding the replies (Keepa's side).
 
-    .venv/bin/python bench/ingest_throughput.py [--deals 10000] [--backend sqlite] [--repeat 3]
+The query's ranges and thresholds are off, but not every deal is stored: the
+feed filter still rejects a deal with no current price of the query's type
+(about 12 % of the sandbox's deals: products with no used offer), before any
+product check.  Those deals cost their decoding, parsing and feed verdict, and
+the throughput counts only what was stored: deals/s is stored deals (added or
+updated) per second of the whole pass, and every per-deal figure is per stored
+deal.  A second pass with newer ``lastUpdate`` values re-checks and updates
+every stored row.
+
+Each run is on a fresh database; each line is the median of ``--repeat`` runs
+with the range, and ``ref ms`` (bench/_ref.py, timed just before and just after
+each pass) with a line under the table saying whether it explains the spread of
+the runs, beside the range of CPU time per stored deal and of the pass's CPU
+share of its wall time (below 100 %: the process waited for a core or for the
+database).
+
+    .venv/bin/python bench/ingest_throughput.py [--deals 10000] [--backend sqlite] [--repeat 5]
 
 PostgreSQL: ``KEEPA_DEALS_BENCH_PG_URL``, else a ``postgres`` ``DATABASE_URL``,
 else postgresql://postgres@127.0.0.1:5432/postgres (a scratch database is
@@ -23,12 +37,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from _databases import BACKENDS
+from _ref import explains, reference_ms
 
 from keepa_deals.budget.core import MT, Policy, Snapshot
 from keepa_deals.clock import FakeClock
@@ -74,14 +91,34 @@ def synthesise(n: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]
     return deals, products
 
 
-def reference_ms() -> float:
-    """A fixed piece of plain Python work, timed: this machine's speed at the moment (a
-    shared or throttled machine varies by half; compare runs with similar figures)."""
-    t0 = time.perf_counter()
-    total = 0
-    for i in range(1_000_000):
-        total += i
-    return (time.perf_counter() - t0) * 1000
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    stages: dict[str, float]
+    stored: int
+    ref: float
+
+    @property
+    def rate(self) -> float:
+        return self.stored / self.wall
+
+
+def _line(backend: str, phase: str, n: int, results: list[Run]) -> str:
+    """The median run by stored deals/s, with the range of the rates and of ``ref ms``."""
+    ordered = sorted(results, key=lambda r: r.rate)
+    mid = ordered[len(ordered) // 2]
+    rate = statistics.median(r.rate for r in results)
+    refs = [r.ref for r in results]
+    t, k = mid.stages, mid.stored
+    score = mid.wall - sum(t.values())
+    parts = [t.get("decode", 0.0), t.get("parse", 0.0), score, t.get("store", 0.0)]
+    span = f"({ordered[0].rate:,.0f}-{ordered[-1].rate:,.0f})"
+    ref_span = f"({min(refs):.0f}-{max(refs):.0f})"
+    return (f"{backend:<11} {phase:<7} {n:>6} {k:>6} {mid.wall:>8.2f} {rate:>8,.0f} "
+            f"{span:>15} {mid.cpu / k * 1e6:>7.0f} {parts[0] / k * 1e6:>7.0f} "
+            f"{parts[1] / k * 1e6:>6.0f} {parts[2] / k * 1e6:>6.0f} {parts[3] / k * 1e6:>6.0f}  "
+            f"{statistics.median(refs):>6.0f} {ref_span:>11}")
 
 
 class Timer:
@@ -177,16 +214,14 @@ def _run_pass(store: DealStore, client: StubClient, n: int) -> tuple[float, floa
     return time.perf_counter() - t0, time.process_time() - cpu0, report
 
 
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=10_000,
                         help="deals per pass (at most 10 050: 67 pages)")
     parser.add_argument("--backend", action="append", choices=sorted(BACKENDS))
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per backend, each on a fresh database; the median is shown "
-                             "(default 3)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="runs per backend, each on a fresh database; the median and the "
+                             "range are shown (default 5)")
     parser.add_argument("--default-gc", action="store_true",
                         help="keep CPython's default collector thresholds (to compare)")
     args = parser.parse_args(argv)
@@ -209,14 +244,19 @@ def main(argv: list[str] | None = None) -> int:
         tune_gc()  # as the keepa-deals command does at start-up (keepa_deals/runtime.py)
     print("decode: JSON text to dicts; parse: dicts to Keepa models (deal + product);\n"
           "score: feed walk, filters, product facts, profit model, rows, ledger;\n"
-          "store: upsert, watermark and ledger in one transaction per batch\n"
-          f"each line: the median of {args.repeat} runs on fresh databases "
-          "(deals/s range in brackets);\n"
-          "ref ms: a fixed plain-Python loop timed before that run (the machine's speed then)\n")
-    print(f"{'backend':<11} {'pass':<7} {'deals':>6} {'seconds':>8} {'deals/s':>8} "
-          f"{'(range)':>15} {'cpu µs/deal':>12}  µs/deal: decode parse score store   stored")
+          "store: upsert, watermark and ledger in one transaction per batch;\n"
+          "seconds: wall time of the pass; cpu µs: process CPU time;\n"
+          f"deals: deals in the feed; stored: added or updated (the rest rejected by the feed\n"
+          f"filter for no current price); deals/s and every µs figure: per STORED deal;\n"
+          f"each line: the median of {args.repeat} runs on fresh databases, range in brackets;\n"
+          "ref ms: bench/_ref.py's reference workload, the mean of its timings just before and\n"
+          "just after each pass; median (range) over the runs\n")
+    print(f"{'backend':<11} {'pass':<7} {'deals':>6} {'stored':>6} {'seconds':>8} "
+          f"{'deals/s':>8} {'(range)':>15} {'cpu µs':>7} {'decode':>7} {'parse':>6} "
+          f"{'score':>6} {'store':>6}  {'ref ms':>6} {'(range)':>11}")
+    notes = []
     for backend in args.backend or ["sqlite", "postgresql"]:
-        runs: dict[str, list[tuple[float, float, dict[str, float], int, float]]] = {}
+        runs: dict[str, list[Run]] = {}
         for _ in range(max(1, args.repeat)):
             with BACKENDS[backend]() as url:
                 if url is None:
@@ -224,22 +264,24 @@ def main(argv: list[str] | None = None) -> int:
                 with DealStore.open(url, clock=FakeClock(START_MS)) as store:
                     for phase, client in passes:
                         timer = client.timer = Timer()
-                        ref = reference_ms()
+                        before = reference_ms()
                         wall, cpu, report = run_pass(store, client, n)
+                        ref = (before + reference_ms()) / 2
                         c = report.counts
                         assert c.added + c.updated + c.rejected == n, (c, report.reasons)
                         runs.setdefault(phase, []).append(
-                            (wall, cpu, dict(timer.seconds), c.added + c.updated, ref))
+                            Run(wall, cpu, dict(timer.seconds), c.added + c.updated, ref))
         for phase, results in runs.items():
-            results.sort(key=lambda r: r[0])
-            wall, cpu, t, stored, ref = results[len(results) // 2]
-            rates = sorted(n / r[0] for r in results)
-            span = f"({rates[0]:,.0f}-{rates[-1]:,.0f})"
-            score = wall - sum(t.values())
-            parts = " ".join(f"{v / n * 1e6:>5.0f}" for v in (
-                t.get("decode", 0), t.get("parse", 0), score, t.get("store", 0)))
-            print(f"{backend:<11} {phase:<7} {n:>6} {wall:>8.2f} {n / wall:>8,.0f} "
-                  f"{span:>15} {cpu / n * 1e6:>12.1f}  {parts:>28}   {stored:>6} {ref:>6.0f}")
+            print(_line(backend, phase, n, results))
+            cpu_us = [r.cpu / r.stored * 1e6 for r in results]
+            notes.append(f"{backend} {phase}: " + explains(
+                [r.wall / r.stored for r in results], [r.ref for r in results])
+                + f"; cpu µs per stored deal {min(cpu_us):.0f}-{max(cpu_us):.0f}, "
+                f"CPU share of the wall time {min(r.cpu / r.wall for r in results):.0%}-"
+                f"{max(r.cpu / r.wall for r in results):.0%}")
+    if notes:
+        print("\nDoes ref ms explain the spread of the runs (time per stored deal)?")
+        print("\n".join(notes))
     return 0
 
 

@@ -1,9 +1,11 @@
 """Tokens per stored deal: the Smart Ingestor against a seed-style pipeline, on the sandbox.
 
-Both pipelines follow the same sandbox feed (same seed, same fake-clock
-schedule: a run every ``--interval`` minutes for ``--hours``) with the same
-query, filters and profit model, so they store the same deals; what differs
-is what they pay for:
+Every pipeline of a seed follows the same sandbox world (same seed, same catalogue
+size and event rate, a fresh sandbox per pipeline built from that one
+configuration) on the same fake-clock schedule: a run every ``--interval``
+minutes for ``--hours``, with the same query, filters and profit model.  What is
+counted: the tokens the sandbox account consumed, and the deals the pipeline
+stored (distinct ASINs); the figure is tokens / stored deals.
 
 * **smart**: the Smart Ingestor as shipped: the free feed filter, a 1-token
   product check (stats) for the candidates, offers only for those that can
@@ -11,20 +13,42 @@ is what they pay for:
   built-in query prices from the stats).
 * **seed-style**: what the system it replaces did: every new deal of the feed
   checked with offers (``offers=20``: 6 tokens per 10 offers found, so 6-12
-  per deal), then the same filters; once as is, once with the free feed
-  filter first (the most charitable reading).
+  per deal), then the same filters.
 
-    .venv/bin/python bench/tokens_per_deal.py [--hours 6] [--interval 10] [--seed 4]
+The free feed filter in front of the seed-style pipeline is the charitable
+reading of it; with the built-in query it rejects nothing, by construction and
+not by a bug in this script: the query's /deal selection (``currentRange``,
+``deltaPercentRange``, ``salesRankRange``, ``includeCategories``) already has
+Keepa (here the sandbox) enforce the filter's price, percent, rank and category
+bounds, and the filter's one check the selection cannot express, the excluded
+title phrases, matches no sandbox title.  The script counts what the filter
+would reject among the seed-style pipeline's new deals and prints it; it runs
+the filtered row only when that count is above zero (otherwise its calls are
+the unfiltered row's, call for call).
+
+The default world is denser than the sandbox's default (a 30,000-product
+catalogue, a deal event every second) so that each pipeline stores at least 200
+deals per seed in 8 sandbox hours (about a minute and a half per seed on two
+loaded cores); the script says so when a pipeline stores fewer
+(``--min-stored``), and when a run's feed scan stopped at the query's page cap.
+
+    .venv/bin/python bench/tokens_per_deal.py [--hours 8] [--interval 10] [--seeds 1,2,3]
+        [--size 30000] [--event-interval 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
+from keepa_deals.budget import TokenManager
+from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.clock import FakeClock
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest import open_env, smart_ingestor
@@ -34,6 +58,7 @@ from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.query import DealQuery, default_query
 from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
 from keepa_deals.settings import Settings
+from keepa_deals.store import DealRecord
 
 KEY = "benchtokenskey" + "3" * 50
 START_MS = 1_800_000_000_000
@@ -52,49 +77,61 @@ class Result:
     tokens: int
     stored: set[str]
     checks: int
+    #: runs whose feed scan stopped at ``max_pages`` before reaching the last run's deals
+    truncated: int = 0
+    #: seed-style only: what the free feed filter rejects (or would reject) among new deals
+    feed_rejects: Counter[str] = field(default_factory=Counter)
+    new_deals: int = 0
 
     @property
     def per_deal(self) -> float:
         return self.tokens / len(self.stored) if self.stored else float("inf")
 
 
-def sandbox(seed: int) -> tuple[Sandbox, FakeClock]:
-    clock = FakeClock(START_MS)
-    sb = Sandbox(clock=clock, demo_account=False,
-                 catalog=CatalogConfig(seed=seed, backlog_s=3600))
-    sb.add_account(KEY, tokens=1_000_000, refill_rate=100_000)  # tokens are counted, not rationed
-    return sb, clock
+@dataclass(frozen=True)
+class World:
+    """One sandbox world: every pipeline of a seed gets a fresh sandbox built from it."""
+
+    seed: int
+    size: int
+    event_interval_s: float
+
+    def sandbox(self) -> tuple[Sandbox, FakeClock]:
+        clock = FakeClock(START_MS)
+        sb = Sandbox(clock=clock, demo_account=False,
+                     catalog=CatalogConfig(seed=self.seed, size=self.size, backlog_s=3600,
+                                           event_interval_s=self.event_interval_s))
+        sb.add_account(KEY, tokens=1_000_000, refill_rate=100_000)  # counted, not rationed
+        return sb, clock
 
 
-def smart(name: str, query: DealQuery, args: argparse.Namespace) -> Result:
-    sb, clock = sandbox(args.seed)
+def smart(name: str, query: DealQuery, world: World, args: argparse.Namespace) -> Result:
+    sb, clock = world.sandbox()
     with SandboxServer(sb) as server, tempfile.TemporaryDirectory() as data:
         settings = Settings(keepa_api_key=KEY, keepa_api_url=server.url, data_dir=data,
                             database_url=f"sqlite:///{data}/deals.sqlite3")
-        checks = 0
+        checks = truncated = 0
         with open_env(settings, clock=clock) as env:
             for _ in range(args.runs):
                 report = smart_ingestor(env, query)
                 assert report.outcome.value == "ok", report.error
                 checks += report.checked_stats + report.checked_offers
+                truncated += report.scan_complete is False
                 clock.advance(args.interval * MINUTE)
-            from sqlalchemy import select
-
-            from keepa_deals.store import DealRecord
             with env.store.engine.connect() as conn:
                 asins = {a for (a,) in conn.execute(select(DealRecord.asin))}
-        return Result(name, sb.account(KEY).tokens_consumed, asins, checks)
+        return Result(name, sb.account(KEY).tokens_consumed, asins, checks, truncated)
 
 
-def seed_style(name: str, query: DealQuery, args: argparse.Namespace, *,
+def seed_style(name: str, query: DealQuery, world: World, args: argparse.Namespace, *,
                feed_filter: bool) -> Result:
-    """Page the feed down to the last run's newest deal; check every new deal with offers."""
-    from keepa_deals.budget import TokenManager
-    from keepa_deals.budget.memory import MemoryStore
+    """Page the feed down to the last run's newest deal; check every new deal with offers.
 
-    sb, clock = sandbox(args.seed)
-    stored: set[str] = set()
-    checks = 0
+    The feed filter's verdict is computed for every new deal either way (it is free) and
+    counted; with ``feed_filter`` the rejected deals are not checked.
+    """
+    sb, clock = world.sandbox()
+    result = Result(name, 0, set(), 0)
     with SandboxServer(sb) as server:
         http = KeepaHTTP(KEY, base_url=server.url)
         budget = TokenManager(MemoryStore(clock=clock), clock=clock, sync=http.token_status)
@@ -103,24 +140,31 @@ def seed_style(name: str, query: DealQuery, args: argparse.Namespace, *,
         for _ in range(args.runs):
             fresh = []
             top = newest
+            reached = False
             for page in range(query.run.max_pages):
-                result = client.deals(query.selection_for_page(page))
-                names = dict(zip(result.category_ids, result.category_names, strict=False))
-                for deal in result.deals:
+                reply = client.deals(query.selection_for_page(page))
+                names = dict(zip(reply.category_ids, reply.category_names, strict=False))
+                for deal in reply.deals:
                     minute = keepa_minute(deal)
                     if minute is None or (newest is not None and minute <= newest):
                         continue
                     top = minute if top is None else max(top, minute)
-                    if feed_filter and ev.feed_verdict(ev.feed_view(deal, query, names), query):
-                        continue
+                    result.new_deals += 1
+                    verdict = ev.feed_verdict(ev.feed_view(deal, query, names), query)
+                    if verdict is not None:
+                        result.feed_rejects[verdict] += 1
+                        if feed_filter:
+                            continue
                     fresh.append(deal.asin)
-                if result.is_last or (newest is not None and result.deals and min(
-                        keepa_minute(d) or 0 for d in result.deals) <= newest):
+                if reply.is_last or (newest is not None and reply.deals and min(
+                        keepa_minute(d) or 0 for d in reply.deals) <= newest):
+                    reached = True
                     break
+            result.truncated += not reached
             newest = top
             for i in range(0, len(fresh), 20):
                 batch = client.products(fresh[i:i + 20], stats=ev.stats_days(query), offers=20)
-                checks += len(batch)
+                result.checks += len(batch)
                 for product in batch:
                     facts = ev.product_facts(product, query)
                     if facts is None or ev.stats_verdict(facts, query) is not None:
@@ -128,40 +172,89 @@ def seed_style(name: str, query: DealQuery, args: argparse.Namespace, *,
                     buy = ev.price_from_offers(product, query.price_type)
                     est = ev.estimate(facts, buy, query) if buy else None
                     if ev.offers_verdict(est, query) is None:
-                        stored.add(product.asin)
+                        result.stored.add(product.asin)
             clock.advance(args.interval * MINUTE)
         http.close()
-    return Result(name, sb.account(KEY).tokens_consumed, stored, checks)
+    result.tokens = sb.account(KEY).tokens_consumed
+    return result
+
+
+def one_seed(world: World, query: DealQuery, args: argparse.Namespace) -> list[Result]:
+    offers = with_offers(query)
+    results = [
+        smart("smart, offers for survivors", offers, world, args),
+        smart("smart, priced from stats (built-in query)", query, world, args),
+        seed_style("seed-style, offers for every deal", offers, world, args, feed_filter=False),
+    ]
+    if sum(results[2].feed_rejects.values()):
+        results.append(seed_style("seed-style, feed filter then offers", offers, world, args,
+                                  feed_filter=True))
+    return results
+
+
+def spread(values: list[float]) -> str:
+    return (f"median {statistics.median(values):.2f}x, "
+            f"range {min(values):.2f}-{max(values):.2f}x over {len(values)} seeds")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--hours", type=float, default=8.0, help="sandbox hours (default 8)")
     parser.add_argument("--interval", type=int, default=10, help="minutes between runs")
-    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--seeds", default="1,2,3", help="sandbox seeds, comma-separated")
+    parser.add_argument("--size", type=int, default=30_000, help="catalogue size (products)")
+    parser.add_argument("--event-interval", type=float, default=1.0,
+                        help="sandbox seconds between deal events (all categories)")
+    parser.add_argument("--min-stored", type=int, default=200,
+                        help="warn when a pipeline stores fewer deals per seed")
     args = parser.parse_args(argv)
     args.runs = max(1, int(args.hours * 60 / args.interval))
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     query = default_query()
-    offers = with_offers(query)
-
-    pipelines: list[Callable[[], Result]] = [
-        lambda: smart("smart, offers for survivors", offers, args),
-        lambda: smart("smart, priced from stats (built-in query)", query, args),
-        lambda: seed_style("seed-style, offers for every deal", offers, args, feed_filter=False),
-        lambda: seed_style("seed-style, feed filter then offers", offers, args, feed_filter=True),
-    ]
-    results = [p() for p in pipelines]
-    print(f"{args.runs} runs every {args.interval} min over {args.hours:g} h of sandbox feed "
-          f"(seed {args.seed}), query {query.name}\n")
-    print(f"{'pipeline':<44} {'tokens':>7} {'checked':>8} {'stored':>7} {'tokens/deal':>12}")
-    for r in results:
-        print(f"{r.name:<44} {r.tokens:>7} {r.checks:>8} {len(r.stored):>7} {r.per_deal:>12.1f}")
-    smart_offers, _, seed_all, seed_filtered = results
-    if smart_offers.stored != seed_all.stored or seed_all.stored != seed_filtered.stored:
-        print("\nwarning: the pipelines stored different deals", file=sys.stderr)
-    print(f"\nsmart (offers) vs seed-style: {seed_all.per_deal / smart_offers.per_deal:.1f}x fewer "
-          f"tokens per stored deal; vs seed-style with the feed filter: "
-          f"{seed_filtered.per_deal / smart_offers.per_deal:.1f}x")
+    print(f"{args.runs} runs every {args.interval} min over {args.hours:g} sandbox hours; "
+          f"query {query.name}; world: {args.size:,} products, a deal event every "
+          f"{args.event_interval:g} s\n"
+          "tokens: consumed by the pipeline's sandbox account; checked: products fetched;\n"
+          "stored: distinct deals stored; tokens/deal: tokens / stored\n")
+    per_seed: list[list[Result]] = []
+    for seed in seeds:
+        results = one_seed(World(seed, args.size, args.event_interval), query, args)
+        per_seed.append(results)
+        print(f"seed {seed}")
+        print(f"  {'pipeline':<44} {'tokens':>8} {'checked':>8} {'stored':>7} "
+              f"{'tokens/deal':>12}")
+        for r in results:
+            print(f"  {r.name:<44} {r.tokens:>8,} {r.checks:>8,} {len(r.stored):>7,} "
+                  f"{r.per_deal:>12.1f}")
+        seed_all = results[2]
+        rejected = sum(seed_all.feed_rejects.values())
+        why = ", ".join(f"{k}: {v}" for k, v in seed_all.feed_rejects.most_common())
+        print(f"  feed filter: rejects {rejected} of {seed_all.new_deals:,} new deals"
+              + (f" ({why})" if rejected else
+                 " (the /deal selection's ranges already enforce its bounds: "
+                 "the filtered row would equal the unfiltered one, not run)"))
+        if results[0].stored != seed_all.stored:
+            print("  warning: smart (offers) and seed-style stored different deals "
+                  f"({len(results[0].stored ^ seed_all.stored)} differ)")
+        for r in results:
+            if len(r.stored) < args.min_stored:
+                print(f"  warning: {r.name}: {len(r.stored)} stored deals, fewer than "
+                      f"{args.min_stored}")
+            if r.truncated:
+                print(f"  note: {r.name}: {r.truncated} runs stopped at max_pages before "
+                      "the last run's deals")
+        print(flush=True)
+    vs_offers = [r[2].per_deal / r[0].per_deal for r in per_seed]
+    vs_stats = [r[2].per_deal / r[1].per_deal for r in per_seed]
+    print("seed-style tokens per stored deal / smart's, per seed: "
+          + " ".join(f"{v:.2f}x" for v in vs_offers) + " (offers for survivors); "
+          + " ".join(f"{v:.2f}x" for v in vs_stats) + " (priced from stats)")
+    print(f"smart, offers for survivors: {spread(vs_offers)} fewer tokens per stored deal")
+    print(f"smart, priced from stats:    {spread(vs_stats)} fewer tokens per stored deal")
+    filtered = [r[3].per_deal / r[0].per_deal for r in per_seed if len(r) > 3]
+    if filtered:
+        print(f"vs seed-style with the feed filter (seeds where it rejects any): "
+              f"{spread(filtered)}")
     return 0
 
 

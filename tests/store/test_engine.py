@@ -15,7 +15,13 @@ from keepa_deals.store import (
     create_store_engine,
     parse_database_url,
 )
-from keepa_deals.store.engine import database_url, display_url
+from keepa_deals.store.engine import (
+    SQLITE_CACHE_KIB,
+    SQLITE_MMAP_BYTES,
+    SQLITE_WAL_AUTOCHECKPOINT_PAGES,
+    database_url,
+    display_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,6 +80,10 @@ def test_sqlite_connections_are_tuned(tmp_path: Path) -> None:
             assert pragma("foreign_keys") == 1
             assert pragma("synchronous") == 1  # NORMAL
             assert pragma("busy_timeout") >= 1000
+            # the settings that keep a save's cost flat as the table grows (docs/store.md)
+            assert pragma("cache_size") == -SQLITE_CACHE_KIB
+            assert pragma("mmap_size") == SQLITE_MMAP_BYTES
+            assert pragma("wal_autocheckpoint") == SQLITE_WAL_AUTOCHECKPOINT_PAGES
     finally:
         engine.dispose()
 

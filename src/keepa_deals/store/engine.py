@@ -5,7 +5,9 @@
 Unset, the store is a SQLite file under the data directory, created on demand.
 
 SQLite connections are set up on connect: WAL journal, a busy timeout,
-foreign keys on, ``synchronous=NORMAL``.  Transactions are real SQLite
+foreign keys on, ``synchronous=NORMAL``, a 64 MiB page cache, reads through a
+memory map, and a checkpoint every 10,000 WAL pages (see the constants below and
+docs/store.md, "Cost per deal as the store grows").  Transactions are real SQLite
 transactions (``BEGIN`` is issued by us, not guessed by the driver), and a
 connection whose execution option ``sqlite_begin`` is ``"IMMEDIATE"`` takes
 the write lock up front, so a read-then-write transaction never fails with
@@ -31,6 +33,21 @@ from keepa_deals.sqlite_wal import switch_to_wal
 from keepa_deals.store.errors import DatabaseUnavailable, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: Page cache per SQLite connection, KiB (SQLite's default is 2 MiB).  Every saved deal
+#: touches a leaf page of each of the deal table's indexes, at a random place in most;
+#: once the table outgrows the cache, each touch is a read from the file, and a page
+#: written but evicted is read again before its commit.
+SQLITE_CACHE_KIB = 65_536
+#: Reads of the file through a memory map, bytes: a page the cache misses is mapped
+#: from the operating system's cache instead of copied by a read call.
+SQLITE_MMAP_BYTES = 1 << 30
+#: WAL pages written before a commit checkpoints them into the database file (SQLite's
+#: default is 1,000).  A page of saved deals dirties about a thousand pages once the
+#: table is large (the indexes' leaves), so at the default nearly every commit
+#: checkpointed, with its syncs, and copied the pages every commit rewrites (the
+#: indexes' inner pages, the table's last page) again each time.  The WAL file grows
+#: to about this many pages (40 MiB at 4 KiB) and is reused.
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 PG_CONNECT_TIMEOUT_S = 10
 #: A pooled PostgreSQL connection idle this long is pinged before it is used.
 PG_PING_AFTER_IDLE_S = 5.0
@@ -133,6 +150,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            if not in_memory:
+                cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+                cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         finally:
             cur.close()
 

@@ -104,3 +104,23 @@ def test_without_deferral_every_settle_is_sent_at_once() -> None:
     for _ in range(3):
         _call(manager, keepa, clock, 5)
     assert store.steps == ["acquire", "settle"] * 3
+
+
+def test_a_forked_child_does_not_send_its_parents_deferred_settle() -> None:
+    import os
+
+    clock, store, keepa, manager = _setup()
+    manager.sync_tokens(force=True)
+    _call(manager, keepa, clock, 5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, str(len(manager._deferred)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"0", "the child starts with nothing deferred"
+    os.close(read)
+    os.close(write)
+    assert len(manager._deferred) == 1, "the parent still sends its own"
+    manager.close()
+    assert store.leases == {}

@@ -80,6 +80,16 @@ def _flush_at_exit() -> None:
         manager.flush()
 
 
+def _forget_in_child() -> None:
+    """A forked child does not own its parent's deferred settles: the parent sends them."""
+    for manager in list(_MANAGERS):
+        manager._lock = threading.Lock()
+        manager._deferred, manager._granted, manager._timer = [], {}, None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def effective(status: TokenStatus) -> TokenStatus:
     """The status the budget plans on: the refill rate net of tracking's token flow."""
     if not status.token_flow_reduction:

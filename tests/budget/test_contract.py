@@ -425,3 +425,82 @@ def test_recharge_from_below_zero_ends_within_one_burst_of_refill(
     assert d.kind == "wait" and d.wait_ms == 30_000  # the next refill, not the one after
     clock.advance(30_000)
     assert store.acquire("w2", 20 * MT, policy).kind == "grant"
+
+
+# -- the combined step: the last call's settle riding on the next acquire -------------
+
+
+def test_settle_acquire_settles_first_then_decides(store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    assert store.acquire("w1", 100 * MT, P).kind == "grant"
+    assert store.acquire("w0", 1 * MT, P).kind == "wait", "w1's lease holds everything"
+    clock.advance(1_000)
+    # w1's reply: Keepa charged 30 of the 100 reserved; the next call costs 50
+    d = store.settle_acquire(("w1", 100 * MT, status(clock, 70, refill_in_ms=29_000)), "w2",
+                             50 * MT, P)
+    assert (d.kind, d.available) == ("grant", 70 * MT), "decided on the settled state"
+    assert list(store.raw()[1]) == ["w2"]
+    snap = store.snapshot(P)
+    assert (snap.tokens, snap.available) == (70, 20)
+
+
+def test_settle_acquire_without_a_status_takes_the_cost_then_waits(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 10)
+    assert store.acquire("w1", 10 * MT, P).kind == "grant"
+    d = store.settle_acquire(("w1", 10 * MT, None), "w2", 1 * MT, P)
+    assert (d.kind, d.available) == ("wait", 0)
+    assert store.raw()[1] == {}, "w1 released, w2 not granted"
+    fields = store.raw()[0]
+    assert fields["anchor_tokens"] == "0"
+    assert "last_sync_ms" not in fields, "the anchor holds an estimate"
+
+
+def test_settle_acquire_is_a_settle_then_an_acquire_at_one_instant(
+        open_store: StoreOpener, clock: FakeClock) -> None:
+    """The store's combined step writes and answers what the pure core says."""
+    store = open_store()
+    sync(store, clock, 40)
+    store.acquire("w1", 30 * MT, P)
+    store.acquire("other", 5 * MT, P)
+    clock.advance(2_000)
+    for settled, nxt, cost in [
+        (("w1", 30 * MT, status(clock, 12, ago_ms=500)), "w2", 20 * MT),  # enters recharge
+        (("w2", 20 * MT, None), "w3", 3 * MT),  # w2 was never granted: nothing to release
+        (("never-granted", 7 * MT, None), "w4", 1 * MT),
+    ]:
+        fields, leases = store.raw()
+        now = clock.now_ms()
+        want, ch = core.settle_acquire(fields, leases, settled, nxt, cost, now, P)
+        for name in ch.delete:
+            fields.pop(name, None)
+        fields.update(ch.set)
+        for lid in ch.remove_leases:
+            leases.pop(lid, None)
+        leases.update(ch.add_leases)
+        assert store.settle_acquire(settled, nxt, cost, P) == want
+        assert store.raw() == (fields, leases)
+        clock.advance(700)
+
+
+def test_core_settle_acquire_equals_the_two_steps() -> None:
+    """The pure rule: one combined step is a settle and then an acquire on its result."""
+    fields = {"anchor_tokens": "20000", "anchor_rate": "5000", "anchor_next_refill_ms": "1030000",
+              "anchor_server_ts_ms": "1000000", "anchor_seen_ms": "1000000",
+              "last_sync_ms": "1000000"}
+    leases = {"w1": "15000:1100000", "other": "4000:1100000"}
+    now = 1_002_000
+    for st_ in (None, TokenStatus(tokens_left=8, refill_in_ms=28_000, refill_rate=5,
+                                  timestamp_ms=now)):
+        combined, ch = core.settle_acquire(fields, leases, ("w1", 15 * MT, st_), "w2", 6 * MT,
+                                           now, P)
+        first = core.settle(core.parse(fields, leases, now, P), "w1", 15 * MT, st_, now)
+        f = {k: v for k, v in fields.items() if k not in first.delete} | first.set
+        ls = {k: v for k, v in leases.items() if k not in first.remove_leases} | first.add_leases
+        alone, second = core.acquire(core.parse(f, ls, now, P), "w2", 6 * MT, now, P)
+        assert combined == alone
+        f = {k: v for k, v in f.items() if k not in second.delete} | second.set
+        ls = {k: v for k, v in ls.items() if k not in second.remove_leases} | second.add_leases
+        got_f = {k: v for k, v in fields.items() if k not in ch.delete} | ch.set
+        got_ls = {k: v for k, v in leases.items() if k not in ch.remove_leases} | ch.add_leases
+        assert (got_f, got_ls) == (f, ls)

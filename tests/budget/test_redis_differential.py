@@ -1,7 +1,7 @@
 """The Lua scripts are the pure core: a differential test against the in-memory store.
 
 Random sequences of acquires, settles (with and without a status, in and out
-of order, of leases that exist or not), observes, routine-sync claims, clock
+of order, of leases that exist or not), combined settle-then-acquire steps, observes, routine-sync claims, clock
 jumps (forwards past lease and anchor expiry, and backwards), plan changes and
 corruptions of any stored field or lease are applied to a MemoryStore (which
 runs ``keepa_deals.budget.core``) and a RedisStore (which runs the Lua), both on
@@ -140,6 +140,18 @@ class Differential(RuleBasedStateMachine):
           status=st.one_of(st.none(), statuses))
     def settle(self, lease_id: str, cost_mt: int, status: dict[str, int] | None) -> None:
         self.both("settle", lease_id, cost_mt, self.status(status), self.policy)
+
+    @rule(target=leases, settled=st.one_of(leases, st.just("never-granted")),
+          settled_cost_mt=st.integers(0, 50_000), status=st.one_of(st.none(), statuses),
+          cost_mt=st.one_of(st.integers(1, 40).map(lambda t: t * MT), st.integers(0, 400_000)))
+    def settle_acquire(self, settled: str, settled_cost_mt: int, status: dict[str, int] | None,
+                       cost_mt: int) -> str:
+        """The combined step: the last call's settle riding on the next acquire."""
+        self.n += 1
+        lease_id = f"host-1-{self.n}"
+        self.both("settle_acquire", (settled, settled_cost_mt, self.status(status)), lease_id,
+                  cost_mt, self.policy)
+        return lease_id
 
     @rule(status=statuses, authoritative=st.booleans())
     def observe(self, status: dict[str, int], authoritative: bool) -> None:

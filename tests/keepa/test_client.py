@@ -183,3 +183,23 @@ def test_a_mis_shaped_reply_keeps_its_status(mock_http: Callable[..., Any],
     assert status is not None and status.tokens_left == 55
     assert info.value.endpoint == "deal"
     assert budget.kinds() == ["acquire", "settle"] and budget.events[1][2] == status
+
+
+def test_over_a_deferring_budget_each_call_is_one_store_step(
+        sandbox_http: SandboxHTTP) -> None:
+    """The client's acquire, HTTP, settle: the settle rides on the next call's acquire."""
+    from keepa_deals.budget.manager import TokenManager
+    from tests.budget._counting import CountingStore
+
+    http = sandbox_http()
+    store = CountingStore()
+    manager = TokenManager(store, sync=http.token_status, defer_settle_s=60)
+    client = KeepaClient(http, manager)
+    manager.sync_tokens(force=True)
+    store.steps.clear()
+    pages = [client.deals(SELECTION, page=page) for page in range(4)]
+    assert store.steps == ["acquire", "settle_acquire", "settle_acquire", "settle_acquire"]
+    manager.close()
+    assert store.steps[-1] == "settle" and store.leases == {}
+    last = pages[-1].status
+    assert last is not None and manager.snapshot().tokens == last.tokens_left

@@ -18,6 +18,7 @@ milliseconds, except in a :class:`Snapshot`, which counts whole tokens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,6 +62,7 @@ __all__ = [
     "parse",
     "parse_int",
     "settle",
+    "settle_acquire",
     "snapshot",
     "spendable",
 ]
@@ -263,6 +265,48 @@ def settle(st: State, lease_id: str, cost_mt: int, status: TokenStatus | None, n
             ch.delete.append("last_sync_ms")  # the anchor now holds an estimate, unverified
     ch.remove_leases.append(lease_id)
     return ch
+
+
+def then(first: Changes, second: Changes) -> Changes:
+    """The changes of ``first`` followed by ``second``, as one write (deletes apply before sets)."""
+    return Changes(
+        set={**{k: v for k, v in first.set.items() if k not in second.delete}, **second.set},
+        delete=[*(d for d in first.delete if d not in second.set), *second.delete],
+        add_leases={**{k: v for k, v in first.add_leases.items()
+                       if k not in second.remove_leases}, **second.add_leases},
+        remove_leases=[*(r for r in first.remove_leases if r not in second.add_leases),
+                       *second.remove_leases],
+    )
+
+
+def _merged(fields: Mapping[str, str], leases: Mapping[str, str],
+            ch: Changes) -> tuple[dict[str, str], dict[str, str]]:
+    f = {k: v for k, v in fields.items() if k not in ch.delete}
+    f.update(ch.set)
+    ls = {k: v for k, v in leases.items() if k not in ch.remove_leases}
+    ls.update(ch.add_leases)
+    return f, ls
+
+
+def settle_acquire(fields: Mapping[str, str], leases: Mapping[str, str],
+                   settled: tuple[str, int, TokenStatus | None],
+                   lease_id: str, cost_mt: int, now_ms: int,
+                   policy: Policy) -> tuple[Decision, Changes]:
+    """Settle the last call's lease, then acquire the next one: one atomic step.
+
+    ``settled`` is what :func:`settle` takes (lease id, cost, status).  The
+    acquire decides on the state the settle left, exactly as a :func:`settle`
+    followed by an :func:`acquire` at the same instant would: this is the step
+    a worker's next call carries its last call's settle on (one round trip per
+    Keepa call).  It starts from the stored fields and leases rather than a
+    :class:`State` because the acquire re-reads what the settle wrote;
+    ``lua/settle_acquire.lua`` does the same in Redis.
+    """
+    settle_id, settle_cost, status = settled
+    first = settle(parse(fields, leases, now_ms, policy), settle_id, settle_cost, status, now_ms)
+    f, ls = _merged(fields, leases, first)
+    decision, second = acquire(parse(f, ls, now_ms, policy), lease_id, cost_mt, now_ms, policy)
+    return decision, then(first, second)
 
 
 def claim_sync(st: State, now_ms: int, policy: Policy) -> tuple[bool, Changes]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from keepa_deals.budget.core import Policy
-from keepa_deals.budget.manager import TokenManager
+from keepa_deals.budget.manager import DEFER_SETTLE_S, TokenManager
 from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.tokens.status import TokenStatus
@@ -71,4 +71,5 @@ def open_budget(
         sync=sync,
         clock=wait_clock or clock or SYSTEM_CLOCK,
         max_wait_s=settings.budget_max_wait_s,
+        defer_settle_s=DEFER_SETTLE_S,
     )

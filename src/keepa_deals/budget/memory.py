@@ -41,6 +41,15 @@ class MemoryStore(MappingStoreBase):
     def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
         self._txn(policy, lambda st, now: (None, core.settle(st, lease_id, cost_mt, status, now)))
 
+    def settle_acquire(self, settled: tuple[str, int, TokenStatus | None], lease_id: str,
+                       cost_mt: int, policy: Policy) -> Decision:
+        with self._lock:
+            now = self.clock.now_ms()
+            d, ch = core.settle_acquire(self.fields, self.leases, settled, lease_id, cost_mt,
+                                        now, policy)
+            self.merge(self.fields, self.leases, ch)
+            return d
+
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
         self._txn(policy, lambda st, now: (None, core.observe(st, status, now, authoritative=authoritative)))
 

@@ -54,20 +54,21 @@ _UNAVAILABLE_REPLIES = (
     "NOREPLICAS", "OOM",
 )
 
-OPERATIONS = ("acquire", "settle", "observe", "claim_sync")
+OPERATIONS = ("acquire", "settle", "settle_acquire", "observe", "claim_sync")
 STANDALONE = ("read", "write")
 
 
 @cache
 def script_source(name: str) -> str:
-    """The Lua source of one script (operations get lib.lua prepended)."""
+    """The Lua source of one script (operations get lib.lua and steps.lua prepended)."""
     lua = resources.files("keepa_deals.budget").joinpath("lua")
     own = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     if name in STANDALONE:
         return own
     if name not in OPERATIONS:
         raise ValueError(f"no budget script named {name!r}")
-    return lua.joinpath("lib.lua").read_text(encoding="utf-8") + "\n" + own
+    shared = (lua.joinpath(part).read_text(encoding="utf-8") for part in ("lib.lua", "steps.lua"))
+    return "\n".join((*shared, own))
 
 
 def _int(value: object, what: str) -> int:
@@ -103,6 +104,33 @@ def _status_args(status: TokenStatus) -> list[str]:
         _ms(status.refill_rate, "refillRate"),
         _ms(status.timestamp_ms, "timestamp"),
     ]
+
+
+def _settle_args(lease_id: str, cost_mt: int, status: TokenStatus | None) -> list[str]:
+    extra = ["1", *_status_args(status)] if status is not None else ["0"]
+    return [lease_id, _ms(cost_mt, "cost"), *extra]
+
+
+def _decision(reply: bytes | str) -> Decision:
+    """The reply of acquire.lua (and settle_acquire.lua): one string of lines."""
+    kind, reason, *nums, last_sync = _text(reply).split("\n", 10)
+    wait, expires, projected, available, needed, seen, cap, now = (
+        int(n) if n else None for n in nums
+    )
+    return Decision(
+        kind=cast(core.Kind, kind),
+        reason=reason,
+        wait_ms=wait,
+        lease_expires_ms=expires,
+        projected=projected,
+        available=available,
+        needed=needed,
+        anchor_seen_ms=seen,
+        cap=cap,
+        now_ms=now,
+        # the stored text, read as core.parse reads it (exact even beyond 2**53)
+        last_sync_ms=int(last_sync.strip()) if last_sync else None,
+    )
 
 
 class RedisStore:
@@ -146,30 +174,18 @@ class RedisStore:
         return int(sec) * 1000 + int(usec) // 1000
 
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
-        reply = self._run("acquire", policy, [lease_id, _ms(cost_mt, "cost")])
-        kind, reason, *nums, last_sync = _text(reply).split("\n", 10)
-        wait, expires, projected, available, needed, seen, cap, now = (
-            int(n) if n else None for n in nums
-        )
-        return Decision(
-            kind=cast(core.Kind, kind),
-            reason=reason,
-            wait_ms=wait,
-            lease_expires_ms=expires,
-            projected=projected,
-            available=available,
-            needed=needed,
-            anchor_seen_ms=seen,
-            cap=cap,
-            now_ms=now,
-            # the stored text, read as core.parse reads it (exact even beyond 2**53)
-            last_sync_ms=int(last_sync.strip()) if last_sync else None,
-        )
+        return _decision(self._run("acquire", policy, [lease_id, _ms(cost_mt, "cost")]))
 
     def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None,
                policy: Policy) -> None:
-        extra = ["1", *_status_args(status)] if status is not None else ["0"]
-        self._run("settle", policy, [lease_id, _ms(cost_mt, "cost"), *extra])
+        self._run("settle", policy, _settle_args(lease_id, cost_mt, status))
+
+    def settle_acquire(self, settled: tuple[str, int, TokenStatus | None], lease_id: str,
+                       cost_mt: int, policy: Policy) -> Decision:
+        settle_args = _settle_args(*settled)
+        settle_args += [""] * (7 - len(settle_args))  # the status's four places, even when absent
+        args = [*settle_args, lease_id, _ms(cost_mt, "cost")]
+        return _decision(self._run("settle_acquire", policy, args))
 
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
         self._run("observe", policy, ["1" if authoritative else "0", *_status_args(status)])

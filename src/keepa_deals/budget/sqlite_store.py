@@ -120,6 +120,17 @@ class SqliteStore(MappingStoreBase):
                policy: Policy) -> None:
         self._step(policy, lambda st, now: (None, core.settle(st, lease_id, cost_mt, status, now)))
 
+    def settle_acquire(self, settled: tuple[str, int, TokenStatus | None], lease_id: str,
+                       cost_mt: int, policy: Policy) -> Decision:
+        def txn(db: sqlite3.Connection) -> Decision:
+            now = self.clock.now_ms()
+            fields, leases = self._read(db)
+            d, ch = core.settle_acquire(fields, leases, settled, lease_id, cost_mt, now, policy)
+            self._write(db, ch)
+            return d
+
+        return self._run(txn, write=True)
+
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
         self._step(policy, lambda st, now: (
             None, core.observe(st, status, now, authoritative=authoritative)))

@@ -26,6 +26,10 @@ class BudgetStore(Protocol):
     def settle(self, lease_id: str, cost_mt: int, status: TokenStatus | None, policy: Policy) -> None:
         """Release the lease; without a status, ``cost_mt`` is taken from the anchor."""
 
+    def settle_acquire(self, settled: tuple[str, int, TokenStatus | None], lease_id: str,
+                       cost_mt: int, policy: Policy) -> Decision:
+        """``settle(*settled)`` then ``acquire(lease_id, cost_mt)``, in one atomic step."""
+
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None: ...
 
     def claim_sync(self, policy: Policy) -> bool:

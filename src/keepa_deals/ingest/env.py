@@ -45,6 +45,9 @@ class IngestEnv:
         closer = getattr(self.lock, "close", None)
         if closer is not None:
             closer()
+        flush = getattr(self.budget, "flush", None)
+        if flush is not None:
+            flush()  # the settle deferred for a next call that will not come
         store_closer = getattr(self.budget.store, "close", None)
         if store_closer is not None:
             store_closer()

@@ -4,7 +4,9 @@ For each call: validate the query (nothing invalid is sent), estimate its cost,
 ``lease = budget.acquire(cost)``, send it, and ``budget.settle(lease, status)``
 whatever happens, with the reply's token status (the 429's status on
 NotEnoughTokens; None when the reply carried none).  The rest of the code
-reaches Keepa only through this class.
+reaches Keepa only through this class.  The budget may keep the settle back
+for the next call's acquire to carry (one store round trip per call, see
+:class:`keepa_deals.budget.TokenManager`).
 """
 
 from __future__ import annotations

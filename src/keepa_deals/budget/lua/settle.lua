@@ -12,18 +12,5 @@ Returns 1.
 local P = read_policy()
 local now = clock_now()
 local st = parse(now, P)
-local lease_id, cost = ARGV[3], tonumber(ARGV[4])
-local ch
-if ARGV[5] == '1' then
-  ch = observe(st, read_status(6), now, false)
-else
-  ch = new_changes(st)
-  -- even when the lease already expired: Keepa may have charged it
-  if cost > 0 and st.anchor ~= nil and not unknown(st) then
-    ch.set.anchor_tokens = fmt(st.anchor.tokens - cost)
-    table.insert(ch.delete, 'last_sync_ms')  -- the anchor now holds an estimate, unverified
-  end
-end
-table.insert(ch.remove, lease_id)
-apply(ch, P)
+apply(settle_changes(st, now, ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1', 6), P)
 return 1

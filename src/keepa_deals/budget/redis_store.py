@@ -170,7 +170,8 @@ class RedisStore:
     def now_ms(self) -> int:
         if self.clock is not None:
             return self.clock.now_ms()
-        sec, usec = self._guard("TIME", self._client.time)
+        reply: Any = self._guard("TIME", self._client.time)  # (seconds, microseconds)
+        sec, usec = reply
         return int(sec) * 1000 + int(usec) // 1000
 
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:

@@ -221,7 +221,8 @@ def _redis_skew(ctx: Context) -> tuple[int, int] | None:
         return None
     before = ctx.sources.now_ms()
     try:
-        sec, usec = client.time()
+        reply: Any = client.time()  # (seconds, microseconds)
+        sec, usec = reply
     except Exception:
         return None
     after = ctx.sources.now_ms()

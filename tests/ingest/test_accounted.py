@@ -3,12 +3,12 @@
 Real HTTP against the sandbox, on SQLite and PostgreSQL:
 
 * a lost watermark (or ledger) costs about what an untouched copy of the store
-  spends (docs/failure-classes.md, FC-24);
+  spends (docs/failure-classes.md, FC-20);
 * a new deal store on an account in use is reported before the first paid call, in the
-  log, in ``status`` and by doctor (FC-25);
-* a run that dies is booked with what it spent (FC-26), a run that fails while writing
-  releases its lock and its row says what the command said (FC-27);
-* a query that cannot be read or walked costs nothing (FC-28).
+  log, in ``status`` and by doctor (FC-21);
+* a run that dies is booked with what it spent (FC-22), a run that fails while writing
+  releases its lock and its row says what the command said (FC-23);
+* a query that cannot be read or walked costs nothing (FC-24).
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ def settings_for(server: SandboxServer, db: str, data_dir: Path, key: str = KEY,
                     data_dir=data_dir, http_retries=1, **overrides)
 
 
-# --- FC-24: what is stored is not bought again -----------------------------------------
+# --- FC-20: what is stored is not bought again -----------------------------------------
 
 
 @pytest.mark.parametrize("offers", [False, True], ids=["stats", "offers"])
 @pytest.mark.parametrize("lost", ["watermark", "ledger", "watermark+ledger"])
-def test_fc24_a_lost_watermark_or_ledger_costs_about_what_an_untouched_copy_spends(
+def test_fc20_a_lost_watermark_or_ledger_costs_about_what_an_untouched_copy_spends(
     lost: str, offers: bool, db_url: str, sqlite_url: str, server: SandboxServer, sandbox: Sandbox,
     clock: FakeClock, query: DealQuery, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -83,7 +83,7 @@ def test_fc24_a_lost_watermark_or_ledger_costs_about_what_an_untouched_copy_spen
             assert damaged.store.get_watermark(query.name) is not None, "rebuilt, then moved"
 
 
-# --- FC-25: a new store on an account in use is said out loud ---------------------------
+# --- FC-21: a new store on an account in use is said out loud ---------------------------
 
 
 def _empty(db: str) -> None:
@@ -106,7 +106,7 @@ def _empty(db: str) -> None:
         engine.dispose()
 
 
-def test_fc25_a_zero_byte_store_on_an_account_in_use_is_reported_before_paying(
+def test_fc21_a_zero_byte_store_on_an_account_in_use_is_reported_before_paying(
     db_url: str, server: SandboxServer, sandbox: Sandbox, clock: FakeClock, query: DealQuery,
     tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -146,7 +146,7 @@ def test_fc25_a_zero_byte_store_on_an_account_in_use_is_reported_before_paying(
     said_everywhere()  # after it: what the run found is shown for a day
 
 
-def test_fc25_a_genuinely_new_user_is_not_warned(
+def test_fc21_a_genuinely_new_user_is_not_warned(
     db_url: str, server: SandboxServer, sandbox: Sandbox, clock: FakeClock, query: DealQuery,
     tmp_path: Path,
 ) -> None:
@@ -161,10 +161,10 @@ def test_fc25_a_genuinely_new_user_is_not_warned(
     assert check.verdict == Verdict.OK
 
 
-# --- FC-26: a run that dies is booked with what it spent --------------------------------
+# --- FC-22: a run that dies is booked with what it spent --------------------------------
 
 
-def test_fc26_a_dead_runs_row_gets_the_tokens_its_commits_recorded(
+def test_fc22_a_dead_runs_row_gets_the_tokens_its_commits_recorded(
     db_url: str, server: SandboxServer, sandbox: Sandbox, clock: FakeClock, query: DealQuery,
     tmp_path: Path,
 ) -> None:
@@ -188,7 +188,7 @@ def test_fc26_a_dead_runs_row_gets_the_tokens_its_commits_recorded(
     assert row.tokens_spent == dead.counts.tokens_spent and row.pages == dead.counts.pages
 
 
-# --- FC-27: a run that fails while writing --------------------------------------------
+# --- FC-23: a run that fails while writing --------------------------------------------
 
 
 class FailingCommits:
@@ -211,7 +211,7 @@ class FailingCommits:
 
 
 @pytest.mark.parametrize("at", [6, 12])
-def test_fc27_a_failed_commit_releases_the_lock_and_the_row_says_error(
+def test_fc23_a_failed_commit_releases_the_lock_and_the_row_says_error(
     at: int, db_url: str, server: SandboxServer, sandbox: Sandbox, clock: FakeClock,
     query: DealQuery, tmp_path: Path,
 ) -> None:
@@ -231,7 +231,7 @@ def test_fc27_a_failed_commit_releases_the_lock_and_the_row_says_error(
         assert again.outcome is RunOutcome.OK, "the next run is not locked out"
 
 
-def test_fc27_when_recording_the_run_fails_the_row_still_says_error(
+def test_fc23_when_recording_the_run_fails_the_row_still_says_error(
     db_url: str, server: SandboxServer, sandbox: Sandbox, clock: FakeClock, query: DealQuery,
     tmp_path: Path,
 ) -> None:
@@ -258,7 +258,7 @@ def test_fc27_when_recording_the_run_fails_the_row_still_says_error(
         assert env.lock.holder(lock_name("ingest", query.name)) is None
 
 
-# --- FC-28: checked before paid ----------------------------------------------------------
+# --- FC-24: checked before paid ----------------------------------------------------------
 
 BAD_SORT = """
 name = "sorted-by-price"
@@ -271,7 +271,7 @@ sortType = 4
 
 @pytest.mark.parametrize("command", [["ingest", "--once", "--json"], ["run", "--for", "5s"]])
 @pytest.mark.parametrize("problem", ["missing", "unwalkable"])
-def test_fc28_a_query_that_cannot_be_used_costs_no_token(
+def test_fc24_a_query_that_cannot_be_used_costs_no_token(
     command: list[str], problem: str, server: SandboxServer, sandbox: Sandbox, sqlite_url: str,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

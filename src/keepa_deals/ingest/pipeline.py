@@ -100,7 +100,7 @@ def source_for(env: IngestEnv, query: DealQuery, *, max_pages: int) -> Source:
 
 def check_queries(queries: Sequence[DealQuery]) -> None:
     """Every query's source can walk it: raises ConfigError naming the query otherwise.
-    Run before the first token of a run is spent (docs/failure-classes.md, FC-28)."""
+    Run before the first token of a run is spent (docs/failure-classes.md, FC-24)."""
     for query in queries:
         DealFeedSource.check(query)
 
@@ -162,7 +162,8 @@ class Pipeline:
         except LedgerError as exc:
             self.ledger = Ledger()
             log.warning("query %s: %s; scanning from the watermark alone", self.query.name, exc)
-        if self.watermark is None:
+        if self.watermark is None and not self.ledger.segments:
+            # no watermark and no unfinished walk (whose segments say how far it got)
             self.watermark = self._rebuilt_watermark()
         self.ledger.prune(self.watermark)
         self.ledger.compact()
@@ -185,7 +186,7 @@ class Pipeline:
     def _rebuilt_watermark(self) -> int | None:
         """No watermark but stored deals: it was lost (a deleted row, a restored backup).
         The newest ``lastUpdate`` stored stands in for it, so the walk does not go down the
-        whole feed again (docs/failure-classes.md, FC-24)."""
+        whole feed again (docs/failure-classes.md, FC-20)."""
         newest = self.store.newest_last_update(self.query.name)
         if newest is None:
             return None
@@ -274,7 +275,7 @@ class Pipeline:
         """The candidates still to be checked: one stored and re-checked within the refresh
         window at the same or a newer ``lastUpdate`` is booked as checked instead of bought
         again (a lost watermark, ledger or cursor costs no tokens;
-        docs/failure-classes.md, FC-24).  One store read per page."""
+        docs/failure-classes.md, FC-20).  One store read per page."""
         if not candidates:
             return []
         since = self.now() - timedelta(hours=self.settings.ingest_refresh_after_h)

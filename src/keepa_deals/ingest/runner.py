@@ -112,7 +112,7 @@ def _locked(env: IngestEnv, keeper: LockKeeper, report: IngestReport) -> IngestR
 
 def _abandon_dead_runs(env: IngestEnv, query: str, current: int) -> None:
     """Runs of this query still marked running died with their process: we hold the lock.
-    Each is booked with what it had spent by its last commit (docs/failure-classes.md, FC-26)."""
+    Each is booked with what it had spent by its last commit (docs/failure-classes.md, FC-22)."""
     spent = RunSpent.loads(env.store.state_text(query, RUN_SPENT_KEY))
     for run in env.store.recent_runs(query, limit=50):
         if run.id != current and run.outcome == RunOutcome.RUNNING.value:
@@ -125,7 +125,7 @@ def _abandon_dead_runs(env: IngestEnv, query: str, current: int) -> None:
 
 def _warn_if_store_lost(env: IngestEnv, query: str, report: IngestReport) -> None:
     """A new deal store on an account in use: said loudly before the run pays
-    (docs/failure-classes.md, FC-25); the run goes on."""
+    (docs/failure-classes.md, FC-21); the run goes on."""
     deals, runs = newstore.store_is_new(env.store, current_run=report.run_id)
     if deals or runs:
         return
@@ -150,7 +150,6 @@ def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestRep
     with ops_logging.run_context(run_id=report.run_id, query=query.name):
         try:
             _abandon_dead_runs(env, query.name, report.run_id)
-            _warn_if_store_lost(env, query.name, report)
         except KeepaDealsError as exc:
             report.outcome = RunOutcome.ERROR
             report.error = f"{type(exc).__name__}: {exc}"
@@ -172,6 +171,7 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
     pipe: Pipeline | None = None
     try:
         pipe = Pipeline(env, query, report, checkpoint)
+        _warn_if_store_lost(env, query.name, report)  # before the first paid call
         stages(pipe)
         report.outcome = RunOutcome.OK
     except TokenRechargeError as exc:
@@ -228,7 +228,7 @@ def _finish(env: IngestEnv, query: DealQuery, report: IngestReport,
         store.finish_run(report.run_id, report.outcome, report.counts,
                          retry_after_s=report.retry_after_s, error=report.error)
     except KeepaDealsError as exc:
-        # the row must say what the command says (docs/failure-classes.md, FC-27): one more
+        # the row must say what the command says (docs/failure-classes.md, FC-23): one more
         # try with the error; if that fails too, the next run books the row as abandoned
         log.error("query %s: could not record the run: %s", query.name, exc)
         if report.outcome is not RunOutcome.ERROR:

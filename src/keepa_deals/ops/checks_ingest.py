@@ -250,7 +250,7 @@ def _configured(ctx: Context) -> CheckResult | None:
 
 
 def check_new_store(ctx: Context) -> CheckResult:
-    """An empty deal store while the budget shows the account in use (FC-25)."""
+    """An empty deal store while the budget shows the account in use (FC-21)."""
     from keepa_deals.ops import budget_view, newstore
 
     name = "new_store"

@@ -6,7 +6,7 @@ lost or replaced database looks like (a zero-byte file, a fresh schema, a wrong
 tells the two apart: a new user's has no state yet and a full bucket, while an account
 in use has budget state from before, or a balance far below the cap.  The ingestor logs
 :func:`earlier_activity` before it pays, ``status`` shows it, and doctor's
-``new_store`` check warns; nothing is blocked (docs/failure-classes.md, FC-25).
+``new_store`` check warns; nothing is blocked (docs/failure-classes.md, FC-21).
 """
 
 from __future__ import annotations

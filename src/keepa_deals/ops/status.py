@@ -93,7 +93,7 @@ def _ingestion(store: DealStore, now: datetime, settings: Settings) -> dict[str,
 
 def _new_store(store: DealStore | None, error: str | None, budget: dict[str, Any],
                now: datetime) -> dict[str, Any]:
-    """A new deal store on an account in use, now or found by a run of the last day (FC-25)."""
+    """A new deal store on an account in use, now or found by a run of the last day (FC-21)."""
     from keepa_deals.ops import newstore
 
     names = facts.known_queries(store, now - newstore.SHOWN_FOR) if store is not None else []

@@ -38,9 +38,9 @@ from keepa_deals.ingest.source import Source, Start
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.products import ProductBatch
+from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.query import DealQuery
 from keepa_deals.store import Changes, Committed
-from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.store.state import (
     LEDGER_KEY,
     REFRESH_CAPACITY_KEY,

@@ -152,6 +152,11 @@ def test_kill_9_mid_batch_then_rerun_loses_nothing_and_pays_once(
         assert set(asins) == set(expected)
         runs = [r.outcome for r in store.recent_runs(query.name) if r.outcome != "locked"]
         assert sorted(runs) == ["abandoned", "ok"], "the killed run is found and marked"
+        # ... and booked with what its commits recorded it spent (docs/failure-classes.md,
+        # FC-22): the feed page and at least the first product call, saved before the kill
+        [dead] = [r for r in store.recent_runs(query.name) if r.outcome == "abandoned"]
+        assert dead.pages >= 1 and dead.tokens_spent > 5 * dead.pages, (
+            dead.tokens_spent, dead.pages)
 
     # Paid once: only the batch cut off by the kill may have been asked for again.
     log_entries = entries(log)

@@ -52,13 +52,16 @@ def ingest_command(obj: AppContext, once: bool, query_spec: str | None, as_json:
     if not once:
         fail("give --once for one run, or use `keepa-deals run` to ingest on a schedule")
     from keepa_deals.ingest import open_env, smart_ingestor
+    from keepa_deals.ingest.pipeline import check_queries
     from keepa_deals.ops import logging as ops_logging
     from keepa_deals.settings import resolve_queries
 
     try:
         settings = obj.settings
         ops_logging.configure(settings, level="WARNING" if as_json else None)
+        # every query file read and checked before the first token is spent
         queries = resolve_queries(settings, query_spec)
+        check_queries(queries)
         with open_env(settings) as env:
             reports = [smart_ingestor(env, query) for query in queries]
     except KeepaDealsError as exc:

@@ -145,6 +145,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     """Ingest on a schedule (and run the janitor) until stopped."""
     from keepa_deals.ingest import StopSignal, open_env
     from keepa_deals.ingest.loop import ScheduledRun, run_loop
+    from keepa_deals.ingest.pipeline import check_queries
     from keepa_deals.janitor import JanitorReport
     from keepa_deals.ops import logging as ops_logging
     from keepa_deals.settings import resolve_queries
@@ -178,7 +179,9 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     try:
         settings = obj.settings
         with _signals(stop), (_sandbox() if sandbox else _plain(settings)) as settings:
+            # every query file read and checked before the first token is spent
             queries = resolve_queries(settings, query_spec)
+            check_queries(queries)
             # the run's one line per run is the console; logs below WARNING only when asked
             explicit = settings.value_sources()["log_level"] != "default"
             ops_logging.configure(settings, level=None if explicit else "WARNING", force=True)

@@ -38,17 +38,22 @@ class DealFeedSource:
 
     def __init__(self, client: KeepaClient, query: DealQuery, *, max_pages: int,
                  now_ms: Callable[[], int]) -> None:
-        if query.selection.sort_type != 1:
-            raise ConfigError(
-                f"query {query.name}: the ingestor scans the feed newest first and needs "
-                f"selection.sortType = 1, not {query.selection.sort_type}"
-            )
+        self.check(query)
         self.client = client
         self.query = query
         self.max_pages = max_pages
         self.now_ms = now_ms
         self._names: dict[int, str] = {}
         self._keepa_minute: int | None = None
+
+    @staticmethod
+    def check(query: DealQuery) -> None:
+        """ConfigError when this source cannot walk ``query`` (checked before any call)."""
+        if query.selection.sort_type != 1:
+            raise ConfigError(
+                f"query {query.name}: the ingestor scans the feed newest first and needs "
+                f"selection.sortType = 1, not {query.selection.sort_type}"
+            )
 
     def _fetch(self, meter: Meter) -> Callable[[int], Sequence[Deal]]:
         def fetch(page: int) -> Sequence[Deal]:

@@ -38,9 +38,16 @@ from keepa_deals.ingest.source import Source, Start
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.products import ProductBatch
+from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.query import DealQuery
 from keepa_deals.store import Changes, Committed
-from keepa_deals.store.state import LEDGER_KEY, REFRESH_CAPACITY_KEY, REFRESH_COVERED_KEY
+from keepa_deals.store.state import (
+    LEDGER_KEY,
+    REFRESH_CAPACITY_KEY,
+    REFRESH_COVERED_KEY,
+    RUN_SPENT_KEY,
+    RunSpent,
+)
 from keepa_deals.tokens.costs import estimate_product_cost
 from keepa_deals.tokens.errors import BudgetError
 
@@ -89,6 +96,13 @@ def source_for(env: IngestEnv, query: DealQuery, *, max_pages: int) -> Source:
     """The source a query's run reads its candidates from (the one place a source is
     chosen: a new source is a module implementing :class:`Source` and a line here)."""
     return DealFeedSource(env.client, query, max_pages=max_pages, now_ms=env.clock.now_ms)
+
+
+def check_queries(queries: Sequence[DealQuery]) -> None:
+    """Every query's source can walk it: raises ConfigError naming the query otherwise.
+    Run before the first token of a run is spent (docs/failure-classes.md, FC-24)."""
+    for query in queries:
+        DealFeedSource.check(query)
 
 
 class RunMeter:
@@ -148,6 +162,9 @@ class Pipeline:
         except LedgerError as exc:
             self.ledger = Ledger()
             log.warning("query %s: %s; scanning from the watermark alone", self.query.name, exc)
+        if self.watermark is None and not self.ledger.segments:
+            # no watermark and no unfinished walk (whose segments say how far it got)
+            self.watermark = self._rebuilt_watermark()
         self.ledger.prune(self.watermark)
         self.ledger.compact()
         if not self.fetch_offers:
@@ -166,11 +183,29 @@ class Pipeline:
             self.report.reasons["waited too long"] += len(expired)
             self.commit(Changes())
 
+    def _rebuilt_watermark(self) -> int | None:
+        """No watermark but stored deals: it was lost (a deleted row, a restored backup).
+        The newest ``lastUpdate`` stored stands in for it, so the walk does not go down the
+        whole feed again (docs/failure-classes.md, FC-20)."""
+        newest = self.store.newest_last_update(self.query.name)
+        if newest is None:
+            return None
+        minute = datetime_to_keepa_minutes(newest)
+        log.warning("query %s: the watermark is missing while %d deals are stored; rebuilt "
+                    "from the newest lastUpdate stored (%s): the scan stops there instead of "
+                    "buying the whole feed again", self.query.name,
+                    self.store.count_deals(self.query.name), newest.isoformat())
+        return minute
+
     def commit(self, changes: Changes) -> Committed:
-        """The sink: ``changes`` with the whole ledger, in one transaction; counted."""
+        """The sink: ``changes`` with the whole ledger and what the run has spent so far, in
+        one transaction; counted."""
         marks = [m for m in (self.watermark, changes.watermark) if m is not None]
         self.ledger.prune(max(marks) if marks else None)  # forget what no walk meets again
-        state = {LEDGER_KEY: self.ledger.dumps(), **changes.state}
+        state: dict[str, int | str | None] = {LEDGER_KEY: self.ledger.dumps(), **changes.state}
+        if self.report.run_id is not None:  # an abandoned run's row is booked from this
+            c = self.report.counts
+            state[RUN_SPENT_KEY] = RunSpent(self.report.run_id, c.tokens_spent, c.pages).dumps()
         done = self.store.commit(self.query.name, dataclasses.replace(changes, state=state))
         counts = self.report.counts
         counts.added += done.added
@@ -222,7 +257,7 @@ class Pipeline:
     def _scan(self, *, check_each_page: bool) -> None:
         start = Start(self.watermark, self.ledger.segments, self.ledger.knows)
         for found in self.source.walk(start, self.meter):
-            for c in found.candidates:
+            for c in self._not_checked_lately(found.candidates):
                 self.ledger.add(c)
             for r in found.rejections:
                 self._reject(r.reason)
@@ -235,6 +270,27 @@ class Pipeline:
                 self.ledger.compact(above=found.walked_below + LATE_MINUTES)
         if self.report.scan_complete is False:
             log.warning("query %s: %s", self.query.name, self.source.incomplete())
+
+    def _not_checked_lately(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """The candidates still to be checked: one stored and re-checked within the refresh
+        window at the same or a newer ``lastUpdate`` is booked as checked instead of bought
+        again (a lost watermark, ledger or cursor costs no tokens;
+        docs/failure-classes.md, FC-20).  One store read per page."""
+        if not candidates:
+            return []
+        since = self.now() - timedelta(hours=self.settings.ingest_refresh_after_h)
+        checked = self.store.checked_since(self.query.name, self.query.domain_id,
+                                           [c.asin for c in candidates], since)
+        out: list[Candidate] = []
+        for c in candidates:
+            at = checked.get(c.asin)
+            if (at is not None and c.last_update is not None
+                    and datetime_to_keepa_minutes(at) >= c.last_update):
+                self.ledger.add(dataclasses.replace(c, stage="done", feed=None))
+                self.report.skipped_stored += 1
+            else:
+                out.append(c)
+        return out
 
     # --- stages 1 and 2: new candidates ------------------------------------------------
 

@@ -54,6 +54,10 @@ class IngestReport:
     refreshed: int = 0
     checked_stats: int = 0
     checked_offers: int = 0
+    #: Candidates of the feed found stored and re-checked lately: not bought again.
+    skipped_stored: int = 0
+    #: Warnings a run gives before paying (a new deal store on an account in use...).
+    warnings: list[str] = field(default_factory=list)
     stopped: bool = False
     balance: int | None = None
     refill_rate: int | None = None
@@ -84,7 +88,8 @@ class IngestReport:
             "scan_complete": self.scan_complete,
             "pending": {"stats": self.pending_stats, "offers": self.pending_offers},
             "checked": {"stats": self.checked_stats, "offers": self.checked_offers,
-                        "refreshed": self.refreshed},
+                        "refreshed": self.refreshed, "skipped_stored": self.skipped_stored},
+            "warnings": list(self.warnings),
             "balance": self.balance,
             "refill_rate": self.refill_rate,
             "deal_count": self.deal_count,

@@ -36,13 +36,14 @@ from keepa_deals.ingest.pipeline import LockLost, Pipeline
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
-from keepa_deals.ops import facts, metrics
+from keepa_deals.ops import facts, metrics, newstore
 from keepa_deals.ops import logging as ops_logging
 from keepa_deals.query import DealQuery, default_query
 from keepa_deals.stop import RunStopped
-from keepa_deals.store import RunOutcome
+from keepa_deals.store import RunCounts, RunOutcome
+from keepa_deals.store.state import RUN_SPENT_KEY, RunSpent
 from keepa_deals.tokens.economics import wait_ms_for
-from keepa_deals.tokens.errors import TokenRechargeError
+from keepa_deals.tokens.errors import BudgetError, TokenRechargeError
 
 log = logging.getLogger("keepa_deals.ingest")
 
@@ -110,11 +111,36 @@ def _locked(env: IngestEnv, keeper: LockKeeper, report: IngestReport) -> IngestR
 
 
 def _abandon_dead_runs(env: IngestEnv, query: str, current: int) -> None:
-    """Runs of this query still marked running died with their process: we hold the lock."""
+    """Runs of this query still marked running died with their process: we hold the lock.
+    Each is booked with what it had spent by its last commit (docs/failure-classes.md, FC-22)."""
+    spent = RunSpent.loads(env.store.state_text(query, RUN_SPENT_KEY))
     for run in env.store.recent_runs(query, limit=50):
         if run.id != current and run.outcome == RunOutcome.RUNNING.value:
-            env.store.finish_run(run.id, RunOutcome.ABANDONED,
+            counts = None
+            if spent is not None and spent.run_id == run.id:
+                counts = RunCounts(tokens_spent=spent.tokens, pages=spent.pages)
+            env.store.finish_run(run.id, RunOutcome.ABANDONED, counts,
                                  error="its process died; found by the next run")
+
+
+def _warn_if_store_lost(env: IngestEnv, query: str, report: IngestReport) -> None:
+    """A new deal store on an account in use: said loudly before the run pays
+    (docs/failure-classes.md, FC-21); the run goes on."""
+    deals, runs = newstore.store_is_new(env.store, current_run=report.run_id)
+    if deals or runs:
+        return
+    known = env.budget.snapshot().known
+    try:
+        env.budget.sync_tokens(force=True)  # free: the balance says whether someone spent
+    except (BudgetError, KeepaDealsError) as exc:
+        log.debug("could not ask Keepa for the token status: %s", exc)
+    snap = env.budget.snapshot()
+    why = newstore.earlier_activity(deals=deals, earlier_runs=runs, budget_known=known,
+                                    balance=snap.projected, cap=snap.cap)
+    if why is not None:
+        report.warnings.append(why)
+        log.warning("query %s: %s", query, why)
+        newstore.record(env.store, query, why)
 
 
 def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestReport,
@@ -122,7 +148,14 @@ def _run(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: IngestRep
     store = env.store
     report.run_id = store.start_run(query.name)
     with ops_logging.run_context(run_id=report.run_id, query=query.name):
-        _abandon_dead_runs(env, query.name, report.run_id)
+        try:
+            _abandon_dead_runs(env, query.name, report.run_id)
+        except KeepaDealsError as exc:
+            report.outcome = RunOutcome.ERROR
+            report.error = f"{type(exc).__name__}: {exc}"
+            log.error("query %s: run failed: %s", query.name, report.error)
+            _finish(env, query, report, None)
+            return
         _stages(env, query, keeper, report, stages)
 
 
@@ -138,6 +171,7 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
     pipe: Pipeline | None = None
     try:
         pipe = Pipeline(env, query, report, checkpoint)
+        _warn_if_store_lost(env, query.name, report)  # before the first paid call
         stages(pipe)
         report.outcome = RunOutcome.OK
     except TokenRechargeError as exc:
@@ -189,19 +223,31 @@ def _finish(env: IngestEnv, query: DealQuery, report: IngestReport,
         report.balance, report.refill_rate = snap.projected, snap.rate
     except KeepaDealsError as exc:
         log.warning("query %s: could not read the budget after the run: %s", query.name, exc)
+    assert report.run_id is not None
     try:
-        assert report.run_id is not None
         store.finish_run(report.run_id, report.outcome, report.counts,
                          retry_after_s=report.retry_after_s, error=report.error)
-        # the one definition of a deal (docs/failure-classes.md, FC-17), as the dashboard counts it
-        report.deal_count = facts.deal_count(store, env.settings, store.now())
-        store.record_metrics(token_balance=report.balance, refill_rate=report.refill_rate,
-                             deal_count=report.deal_count)
     except KeepaDealsError as exc:
+        # the row must say what the command says (docs/failure-classes.md, FC-23): one more
+        # try with the error; if that fails too, the next run books the row as abandoned
         log.error("query %s: could not record the run: %s", query.name, exc)
         if report.outcome is not RunOutcome.ERROR:
             report.outcome = RunOutcome.ERROR
             report.error = f"could not record the run: {exc}"
+        try:
+            store.finish_run(report.run_id, report.outcome, report.counts,
+                             retry_after_s=report.retry_after_s, error=report.error)
+        except KeepaDealsError as again:
+            log.error("query %s: could not record the run's error either: %s", query.name,
+                      again)
+    try:
+        # the one definition of a deal (docs/failure-classes.md, FC-17), as the dashboard counts it
+        report.deal_count = facts.deal_count(store, env.settings, store.now())
+        store.record_metrics(token_balance=report.balance, refill_rate=report.refill_rate,
+                             deal_count=report.deal_count)
+    except KeepaDealsError as exc:  # a chart point, not the run: its row stands as written
+        log.warning("query %s: could not record the metrics point of the run: %s",
+                    query.name, exc)
     c = report.counts
     metrics.deals_added(c.added)
     metrics.deals_updated(c.updated)

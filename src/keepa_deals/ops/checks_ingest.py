@@ -249,6 +249,25 @@ def _configured(ctx: Context) -> CheckResult | None:
     return None
 
 
+def check_new_store(ctx: Context) -> CheckResult:
+    """An empty deal store while the budget shows the account in use (FC-21)."""
+    from keepa_deals.ops import budget_view, newstore
+
+    name = "new_store"
+    store = ctx.sources.deal_store()
+    error = ctx.sources.errors.get(DATABASE)
+    now = ctx.now()
+    names = facts.known_queries(store, now - newstore.SHOWN_FOR) if store is not None else []
+    found = newstore.findings(store, error, budget_view.budget_view(ctx.sources), names, now)
+    if found:
+        return warn(name, "; ".join(found), "check DATABASE_URL and that the database is the "
+                    "one in use; restore it from a backup before a run buys the feed again",
+                    findings=found)
+    if store is None:
+        return skipped(name, f"database: {error or 'unreachable'}")
+    return ok(name, "the deal store is not new, or nothing says the account was used before")
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -258,4 +277,5 @@ CHECKS = (
     Check("deal_count", "a diminishing deal count", check_deal_count),
     Check("yield", "a yield collapse", check_yield),
     Check("queries", "a query that returns nothing", check_queries),
+    Check("new_store", "a new deal store on an account in use", check_new_store),
 )

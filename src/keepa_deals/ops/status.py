@@ -50,6 +50,8 @@ def collect_status(
                 out[part] = {"unknown": why}
         else:
             out.update(_ingestion(store, now, settings))
+        out["new_store"] = _guarded(_new_store, store, src.errors.get(DATABASE), out["budget"],
+                                    now)
         return out
     finally:
         if own:
@@ -87,6 +89,15 @@ def _ingestion(store: DealStore, now: datetime, settings: Settings) -> dict[str,
         "janitor": _guarded(_janitor, store, now),
         "progress": _guarded(lambda: facts.progress(store, now, window_s(settings)).as_dict()),
     }
+
+
+def _new_store(store: DealStore | None, error: str | None, budget: dict[str, Any],
+               now: datetime) -> dict[str, Any]:
+    """A new deal store on an account in use, now or found by a run of the last day (FC-21)."""
+    from keepa_deals.ops import newstore
+
+    names = facts.known_queries(store, now - newstore.SHOWN_FOR) if store is not None else []
+    return {"warnings": newstore.findings(store, error, budget, names, now)}
 
 
 def _runs(store: DealStore) -> list[dict[str, Any]]:
@@ -191,6 +202,8 @@ def render(status: dict[str, Any]) -> list[str]:
     else:
         word = "ok" if p["ok"] else "FAILING" if p["reason"].startswith("failing") else "STALLED"
         lines.append(f"progress     {word}: {p['reason'].removeprefix('failing: ')}")
+    for warning in (status.get("new_store") or {}).get("warnings", []):
+        lines.append(f"WARNING      {warning}")
     deals = status["deals"]
     if "unknown" in deals:
         lines.append(f"deals        {deals['unknown']}")

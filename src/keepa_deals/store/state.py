@@ -6,6 +6,7 @@ them all (the ingestor writes the refresh capacity the janitor reads).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -26,8 +27,38 @@ LEDGER_KEY = "ingest_ledger"
 #: re-check every retained deal within the grace period (1/0), and how many it can.
 REFRESH_COVERED_KEY = "ingest_refresh_covered"
 REFRESH_CAPACITY_KEY = "ingest_refresh_capacity"
+#: What the query's current run has spent, written with every commit of its work (JSON, see
+#: :class:`RunSpent`): a run that dies is booked from it by the next one.
+RUN_SPENT_KEY = "ingest_run_spent"
+#: Written when a run found the deal store new while the account was in use (JSON: ``at``,
+#: ``why``); ``status`` and doctor show it for a day (ops/newstore.py).
+NEW_STORE_KEY = "ingest_new_store"
 
 _STATE = cast(Table, SystemState.__table__)  # a Table, typed as a FromClause
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpent:
+    """What run ``run_id`` had spent at its last commit (tokens, feed pages)."""
+
+    run_id: int
+    tokens: int
+    pages: int
+
+    def dumps(self) -> str:
+        return json.dumps({"run": self.run_id, "tokens": self.tokens, "pages": self.pages})
+
+    @classmethod
+    def loads(cls, text: str | None) -> RunSpent | None:
+        """None when there is nothing readable."""
+        if not text:
+            return None
+        try:
+            raw = json.loads(text)
+            spent = cls(int(raw["run"]), int(raw["tokens"]), int(raw["pages"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+        return spent
 
 
 @dataclass(frozen=True, slots=True)

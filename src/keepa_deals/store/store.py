@@ -275,6 +275,27 @@ class DealStore:
         with self._read() as conn:
             return [DealKey(r.asin, r.domain_id, r.last_refreshed) for r in conn.execute(stmt)]
 
+    def checked_since(self, query: str, domain_id: int, asins: Iterable[str],
+                      since: datetime) -> dict[str, datetime]:
+        """The stored deals among ``asins`` re-checked at or after ``since``: each with the
+        Keepa ``lastUpdate`` it was checked at (one read for the whole batch)."""
+        keys = sorted(set(asins))
+        if not keys:
+            return {}
+        stmt = select(_DEALS.c.asin, _DEALS.c.keepa_last_update).where(
+            _DEALS.c.query_name == query, _DEALS.c.domain_id == domain_id,
+            _DEALS.c.asin.in_(keys), _DEALS.c.last_refreshed >= since,
+            _DEALS.c.keepa_last_update.is_not(None))
+        with self._read() as conn:
+            return {r.asin: r.keepa_last_update for r in conn.execute(stmt)}
+
+    def newest_last_update(self, query: str) -> datetime | None:
+        """The newest Keepa ``lastUpdate`` among the query's stored deals (None: no deal)."""
+        stmt = select(func.max(_DEALS.c.keepa_last_update)).where(_DEALS.c.query_name == query)
+        with self._read() as conn:
+            newest = conn.execute(stmt).scalar_one_or_none()
+        return newest if isinstance(newest, datetime) else None
+
     def retire_deals(
         self, older_than: datetime, *, query: str | None = None, limit: int | None = None
     ) -> int:

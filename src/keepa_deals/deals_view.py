@@ -35,14 +35,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, and_, false, func, not_, or_, select, true
 
-from keepa_deals.store.schema import DealRecord
+from keepa_deals.store.schema import DEALS
 
 if TYPE_CHECKING:
     from keepa_deals.query import DealQuery, OffersFilters
     from keepa_deals.settings import Settings
 
-_DEALS = DealRecord.__table__
-_C = _DEALS.c
+_C = DEALS.c
 
 #: The grace of a definition built without settings (hours; the setting's default).
 DEFAULT_GRACE_H = 72.0
@@ -156,7 +155,7 @@ class DealDefinition:
 
     def count(self, conn: Connection, now: datetime, *, query: str | None = None) -> int:
         """How many current deals there are (of ``query``, or of every query)."""
-        stmt = select(func.count()).select_from(_DEALS).where(self.where(now))
+        stmt = select(func.count()).select_from(DEALS).where(self.where(now))
         if query is not None:
             stmt = stmt.where(_C.query_name == query)
         return int(conn.execute(stmt).scalar_one())

@@ -20,16 +20,18 @@ from sqlalchemy import Connection, func, select
 
 from keepa_deals.store.engine import translate_errors
 from keepa_deals.store.runs import RunOutcome
-from keepa_deals.store.schema import DealRecord, IngestRun, MetricPoint, SystemState
+from keepa_deals.store.schema import (
+    DEALS,
+    INGEST_RUNS,
+    METRICS_SERIES,
+    SYSTEM_STATE,
+    IngestRun,
+)
 from keepa_deals.store.state import WATERMARK_KEY
 
 if TYPE_CHECKING:
     from keepa_deals.store.store import DealStore
 
-_DEALS = DealRecord.__table__
-_RUNS = IngestRun.__table__
-_STATE = SystemState.__table__
-_SERIES = MetricPoint.__table__
 
 #: A metrics point this far from "24 h ago" still counts as the count then.
 TREND_TOLERANCE = timedelta(hours=3)
@@ -65,12 +67,12 @@ def aged_count(store: DealStore, settings: Any, now: datetime) -> int:
 
     definition = DealDefinition.from_settings(settings)
     cutoff = definition.cutoff(now)
-    c = _DEALS.c
+    c = DEALS.c
     # not fresh, spelled without NOT over NULLs (SQL's NOT NULL is NULL, never true)
     stale = and_(c.first_seen < cutoff,
                  or_(c.last_seen_in_feed.is_(None), c.last_seen_in_feed < cutoff),
                  or_(c.last_refreshed.is_(None), c.last_refreshed < cutoff))
-    stmt = select(func.count()).select_from(_DEALS).where(
+    stmt = select(func.count()).select_from(DEALS).where(
         and_(definition.priced_clause(), stale))
     with _read(store) as conn:
         return int(conn.execute(stmt).scalar_one())
@@ -88,11 +90,11 @@ class DealStats:
 def deal_stats(store: DealStore) -> DealStats:
     stmt = select(
         func.count(),
-        func.max(_DEALS.c.first_seen),
-        func.max(_DEALS.c.last_seen_in_feed),
-        func.max(_DEALS.c.last_refreshed),
-        func.max(_DEALS.c.updated_at),
-    ).select_from(_DEALS)
+        func.max(DEALS.c.first_seen),
+        func.max(DEALS.c.last_seen_in_feed),
+        func.max(DEALS.c.last_refreshed),
+        func.max(DEALS.c.updated_at),
+    ).select_from(DEALS)
     with _read(store) as conn:
         row = conn.execute(stmt).one()
     return DealStats(int(row[0]), *(utc(v) for v in row[1:]))
@@ -101,10 +103,10 @@ def deal_stats(store: DealStore) -> DealStats:
 def count_at(store: DealStore, at: datetime) -> tuple[int, datetime] | None:
     """The deal count the metrics series recorded closest before ``at`` (within tolerance)."""
     stmt = (
-        select(_SERIES.c.deal_count, _SERIES.c.at)
-        .where(_SERIES.c.at <= at, _SERIES.c.at >= at - TREND_TOLERANCE,
-               _SERIES.c.deal_count.is_not(None))
-        .order_by(_SERIES.c.at.desc()).limit(1)
+        select(METRICS_SERIES.c.deal_count, METRICS_SERIES.c.at)
+        .where(METRICS_SERIES.c.at <= at, METRICS_SERIES.c.at >= at - TREND_TOLERANCE,
+               METRICS_SERIES.c.deal_count.is_not(None))
+        .order_by(METRICS_SERIES.c.at.desc()).limit(1)
     )
     with _read(store) as conn:
         row = conn.execute(stmt).one_or_none()
@@ -128,9 +130,9 @@ def known_queries(store: DealStore, since: datetime) -> list[str]:
     """Queries with a watermark, or with a run since ``since``."""
     with _read(store) as conn:
         names = {r[0] for r in conn.execute(
-            select(_STATE.c.query_name).where(_STATE.c.key == WATERMARK_KEY).distinct())}
+            select(SYSTEM_STATE.c.query_name).where(SYSTEM_STATE.c.key == WATERMARK_KEY).distinct())}
         names |= {r[0] for r in conn.execute(
-            select(_RUNS.c.query_name).where(_RUNS.c.started_at >= since).distinct())}
+            select(INGEST_RUNS.c.query_name).where(INGEST_RUNS.c.started_at >= since).distinct())}
     return sorted(names)
 
 
@@ -142,12 +144,12 @@ def query_facts(store: DealStore, names: list[str]) -> list[QueryFacts]:
         for name in names:
             wm = read_watermark(conn, name)
             last = conn.execute(
-                select(_RUNS.c.started_at, _RUNS.c.outcome).where(_RUNS.c.query_name == name)
-                .order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(1)
+                select(INGEST_RUNS.c.started_at, INGEST_RUNS.c.outcome).where(INGEST_RUNS.c.query_name == name)
+                .order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc()).limit(1)
             ).one_or_none()
             ok = conn.execute(
-                select(func.max(_RUNS.c.ended_at)).where(
-                    _RUNS.c.query_name == name, _RUNS.c.outcome == RunOutcome.OK.value)
+                select(func.max(INGEST_RUNS.c.ended_at)).where(
+                    INGEST_RUNS.c.query_name == name, INGEST_RUNS.c.outcome == RunOutcome.OK.value)
             ).scalar_one()
             out.append(QueryFacts(
                 name=name,
@@ -172,26 +174,26 @@ def runs_since(store: DealStore, since: datetime, *, limit: int = 5000) -> list[
 
 
 def last_success(store: DealStore) -> datetime | None:
-    stmt = select(func.max(_RUNS.c.ended_at)).where(_RUNS.c.outcome == RunOutcome.OK.value)
+    stmt = select(func.max(INGEST_RUNS.c.ended_at)).where(INGEST_RUNS.c.outcome == RunOutcome.OK.value)
     with _read(store) as conn:
         return _utc_or_none(conn.execute(stmt).scalar_one())
 
 
 def first_run_at(store: DealStore) -> datetime | None:
     with _read(store) as conn:
-        return _utc_or_none(conn.execute(select(func.min(_RUNS.c.started_at))).scalar_one())
+        return _utc_or_none(conn.execute(select(func.min(INGEST_RUNS.c.started_at))).scalar_one())
 
 
 def newest_watermark_move(store: DealStore) -> datetime | None:
-    stmt = select(func.max(_STATE.c.updated_at)).where(_STATE.c.key == WATERMARK_KEY)
+    stmt = select(func.max(SYSTEM_STATE.c.updated_at)).where(SYSTEM_STATE.c.key == WATERMARK_KEY)
     with _read(store) as conn:
         return _utc_or_none(conn.execute(stmt).scalar_one())
 
 
 def janitor_state(store: DealStore) -> list[dict[str, Any]]:
     """The janitor's values in ``system_state`` (keys ``janitor*``), per query."""
-    stmt = select(_STATE).where(_STATE.c.key.like(f"{JANITOR_PREFIX}%")).order_by(
-        _STATE.c.query_name, _STATE.c.key)
+    stmt = select(SYSTEM_STATE).where(SYSTEM_STATE.c.key.like(f"{JANITOR_PREFIX}%")).order_by(
+        SYSTEM_STATE.c.query_name, SYSTEM_STATE.c.key)
     with _read(store) as conn:
         rows = list(conn.execute(stmt))
     return [
@@ -292,9 +294,9 @@ class Failures:
 def failures(store: DealStore, limit: int = 50) -> Failures | None:
     """The streak of failed runs (``error``, ``abandoned``) ending with the newest finished
     run, every query counted; None when the newest finished run did not fail."""
-    stmt = (select(_RUNS.c.outcome, _RUNS.c.started_at, _RUNS.c.error)
-            .where(_RUNS.c.outcome != _RUNNING)
-            .order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(limit))
+    stmt = (select(INGEST_RUNS.c.outcome, INGEST_RUNS.c.started_at, INGEST_RUNS.c.error)
+            .where(INGEST_RUNS.c.outcome != _RUNNING)
+            .order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc()).limit(limit))
     with _read(store) as conn:
         rows = conn.execute(stmt).all()
     streak = []

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, Table, delete, or_, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.store.engine import translate_errors
-from keepa_deals.store.schema import LockRecord
-
-_LOCKS = cast(Table, LockRecord.__table__)  # a Table, typed as a FromClause
+from keepa_deals.store.schema import LOCKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +65,14 @@ class DatabaseLock:
         now = self._now()
         expires = now + timedelta(seconds=ttl_s)
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        ins: Any = dialect.insert(_LOCKS).values(
+        ins: Any = dialect.insert(LOCKS).values(
             name=name, owner=owner, acquired_at=now, expires_at=expires
         )
         stmt = ins.on_conflict_do_update(
-            index_elements=[_LOCKS.c.name],
+            index_elements=[LOCKS.c.name],
             set_={"owner": ins.excluded.owner, "acquired_at": ins.excluded.acquired_at,
                   "expires_at": ins.excluded.expires_at},
-            where=or_(_LOCKS.c.expires_at <= now, _LOCKS.c.owner == owner),
+            where=or_(LOCKS.c.expires_at <= now, LOCKS.c.owner == owner),
         ).execution_options(preserve_rowcount=True)  # 1: inserted or taken over; 0: held
         with translate_errors(self.engine.url), self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
@@ -83,20 +81,20 @@ class DatabaseLock:
         _check(name, owner, ttl_s)
         now = self._now()
         stmt = (
-            update(_LOCKS)
-            .where(_LOCKS.c.name == name, _LOCKS.c.owner == owner, _LOCKS.c.expires_at > now)
+            update(LOCKS)
+            .where(LOCKS.c.name == name, LOCKS.c.owner == owner, LOCKS.c.expires_at > now)
             .values(expires_at=now + timedelta(seconds=ttl_s))
         )
         with translate_errors(self.engine.url), self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
     def release(self, name: str, owner: str) -> bool:
-        stmt = delete(_LOCKS).where(_LOCKS.c.name == name, _LOCKS.c.owner == owner)
+        stmt = delete(LOCKS).where(LOCKS.c.name == name, LOCKS.c.owner == owner)
         with translate_errors(self.engine.url), self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
     def holder(self, name: str) -> LockHolder | None:
-        stmt = select(_LOCKS).where(_LOCKS.c.name == name, _LOCKS.c.expires_at > self._now())
+        stmt = select(LOCKS).where(LOCKS.c.name == name, LOCKS.c.expires_at > self._now())
         with translate_errors(self.engine.url), self.engine.connect() as conn:
             row = conn.execute(stmt).one_or_none()
         if row is None:

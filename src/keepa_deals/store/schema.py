@@ -9,6 +9,7 @@ tables; a test compares the two.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -186,3 +188,12 @@ class LockRecord(Base):
     owner: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The tables, typed as Tables (SQLAlchemy types ``__table__`` as a FromClause), for the
+# statements built on them.
+DEALS = cast(Table, DealRecord.__table__)
+SYSTEM_STATE = cast(Table, SystemState.__table__)
+INGEST_RUNS = cast(Table, IngestRun.__table__)
+METRICS_SERIES = cast(Table, MetricPoint.__table__)
+LOCKS = cast(Table, LockRecord.__table__)

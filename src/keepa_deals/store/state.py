@@ -10,14 +10,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, delete, or_, select
+from sqlalchemy import Connection, Dialect, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.keepa.time import keepa_minutes_to_datetime
 from keepa_deals.store.driver import DriverSQL
-from keepa_deals.store.schema import SystemState
+from keepa_deals.store.schema import SYSTEM_STATE, SystemState
 from keepa_deals.store.types import sqlite_datetime
 
 WATERMARK_KEY = "watermark"
@@ -34,7 +34,6 @@ RUN_SPENT_KEY = "ingest_run_spent"
 #: ``why``); ``status`` and doctor show it for a day (ops/newstore.py).
 NEW_STORE_KEY = "ingest_new_store"
 
-_STATE = cast(Table, SystemState.__table__)  # a Table, typed as a FromClause
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +74,12 @@ class Watermark:
 
 
 def _insert(conn: Connection) -> Any:
-    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(_STATE)
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(SYSTEM_STATE)
 
 
 def read_state(conn: Connection, query: str, key: str) -> SystemState | None:
     row = conn.execute(
-        select(_STATE).where(_STATE.c.query_name == query, _STATE.c.key == key)
+        select(SYSTEM_STATE).where(SYSTEM_STATE.c.query_name == query, SYSTEM_STATE.c.key == key)
     ).one_or_none()
     if row is None:
         return None
@@ -95,7 +94,7 @@ def write_state(
 ) -> None:
     """Set (or, with None, delete) one value."""
     if value is None:
-        conn.execute(delete(_STATE).where(_STATE.c.query_name == query, _STATE.c.key == key))
+        conn.execute(delete(SYSTEM_STATE).where(SYSTEM_STATE.c.query_name == query, SYSTEM_STATE.c.key == key))
         return
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"state values are int or str, not {type(value).__name__}")
@@ -113,9 +112,9 @@ def write_state(
 
 @lru_cache(maxsize=8)
 def _write_sql(dialect: Dialect) -> DriverSQL:
-    ins = (sqlite if dialect.name == "sqlite" else postgresql).insert(_STATE)
+    ins = (sqlite if dialect.name == "sqlite" else postgresql).insert(SYSTEM_STATE)
     stmt = ins.on_conflict_do_update(
-        index_elements=[_STATE.c.query_name, _STATE.c.key],
+        index_elements=[SYSTEM_STATE.c.query_name, SYSTEM_STATE.c.key],
         set_={"int_value": ins.excluded.int_value, "text_value": ins.excluded.text_value,
               "updated_at": ins.excluded.updated_at},
     )
@@ -131,9 +130,9 @@ def advance_watermark(conn: Connection, query: str, keepa_minute: int, now: date
     )
     conn.execute(
         ins.on_conflict_do_update(
-            index_elements=[_STATE.c.query_name, _STATE.c.key],
+            index_elements=[SYSTEM_STATE.c.query_name, SYSTEM_STATE.c.key],
             set_={"int_value": ins.excluded.int_value, "updated_at": ins.excluded.updated_at},
-            where=or_(_STATE.c.int_value.is_(None), _STATE.c.int_value < ins.excluded.int_value),
+            where=or_(SYSTEM_STATE.c.int_value.is_(None), SYSTEM_STATE.c.int_value < ins.excluded.int_value),
         )
     )
 

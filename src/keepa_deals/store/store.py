@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Self, cast
+from typing import Self
 
-from sqlalchemy import URL, Connection, Engine, Table, and_, delete, func, or_, select
+from sqlalchemy import URL, Connection, Engine, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from keepa_deals import __version__
@@ -35,12 +35,10 @@ from keepa_deals.store.errors import StoreError
 from keepa_deals.store.locks import DatabaseLock
 from keepa_deals.store.rows import DealRow
 from keepa_deals.store.runs import RunCounts, RunOutcome
-from keepa_deals.store.schema import DealRecord, IngestRun, LockRecord, MetricPoint
+from keepa_deals.store.schema import DEALS, LOCKS, DealRecord, IngestRun, MetricPoint
 from keepa_deals.store.state import Watermark
 from keepa_deals.store.upsert import KEEP_WHEN_NONE, UPDATABLE_COLUMNS
 from keepa_deals.store.work import Changes, Committed, UnitOfWork
-
-_DEALS = cast(Table, DealRecord.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +131,9 @@ class DealStore:
 
     def lock_rows(self) -> list[LockRow]:
         """Every row of the database-backed lock table (for the doctor)."""
-        t = LockRecord.__table__
         with self._read() as conn:
             return [LockRow(r.name, r.owner, r.acquired_at, r.expires_at)
-                    for r in conn.execute(select(t))]
+                    for r in conn.execute(select(LOCKS))]
 
     def delete_expired_lock(self, name: str, owner: str, now: datetime) -> bool:
         """Delete the row of lock ``name`` if ``owner`` still holds it and it expired."""
@@ -242,14 +239,14 @@ class DealStore:
 
     def query_names(self) -> list[str]:
         """Every query that has stored deals."""
-        stmt = select(_DEALS.c.query_name).distinct().order_by(_DEALS.c.query_name)
+        stmt = select(DEALS.c.query_name).distinct().order_by(DEALS.c.query_name)
         with self._read() as conn:
             return [name for (name,) in conn.execute(stmt)]
 
     def count_deals(self, query: str | None = None) -> int:
-        stmt = select(func.count()).select_from(_DEALS)
+        stmt = select(func.count()).select_from(DEALS)
         if query is not None:
-            stmt = stmt.where(_DEALS.c.query_name == query)
+            stmt = stmt.where(DEALS.c.query_name == query)
         with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
 
@@ -261,16 +258,16 @@ class DealStore:
         not_refreshed_since: datetime | None = None,
     ) -> list[DealKey]:
         """Up to ``limit`` deals, least recently refreshed first (never refreshed first of all)."""
-        stmt = select(_DEALS.c.asin, _DEALS.c.domain_id, _DEALS.c.last_refreshed)
+        stmt = select(DEALS.c.asin, DEALS.c.domain_id, DEALS.c.last_refreshed)
         if query is not None:
-            stmt = stmt.where(_DEALS.c.query_name == query)
+            stmt = stmt.where(DEALS.c.query_name == query)
         if not_refreshed_since is not None:
             stmt = stmt.where(
-                or_(_DEALS.c.last_refreshed.is_(None),
-                    _DEALS.c.last_refreshed < not_refreshed_since)
+                or_(DEALS.c.last_refreshed.is_(None),
+                    DEALS.c.last_refreshed < not_refreshed_since)
             )
         stmt = stmt.order_by(
-            _DEALS.c.last_refreshed.asc().nulls_first(), _DEALS.c.first_seen.asc(), _DEALS.c.id
+            DEALS.c.last_refreshed.asc().nulls_first(), DEALS.c.first_seen.asc(), DEALS.c.id
         ).limit(max(0, int(limit)))
         with self._read() as conn:
             return [DealKey(r.asin, r.domain_id, r.last_refreshed) for r in conn.execute(stmt)]
@@ -282,16 +279,16 @@ class DealStore:
         keys = sorted(set(asins))
         if not keys:
             return {}
-        stmt = select(_DEALS.c.asin, _DEALS.c.keepa_last_update).where(
-            _DEALS.c.query_name == query, _DEALS.c.domain_id == domain_id,
-            _DEALS.c.asin.in_(keys), _DEALS.c.last_refreshed >= since,
-            _DEALS.c.keepa_last_update.is_not(None))
+        stmt = select(DEALS.c.asin, DEALS.c.keepa_last_update).where(
+            DEALS.c.query_name == query, DEALS.c.domain_id == domain_id,
+            DEALS.c.asin.in_(keys), DEALS.c.last_refreshed >= since,
+            DEALS.c.keepa_last_update.is_not(None))
         with self._read() as conn:
             return {r.asin: r.keepa_last_update for r in conn.execute(stmt)}
 
     def newest_last_update(self, query: str) -> datetime | None:
         """The newest Keepa ``lastUpdate`` among the query's stored deals (None: no deal)."""
-        stmt = select(func.max(_DEALS.c.keepa_last_update)).where(_DEALS.c.query_name == query)
+        stmt = select(func.max(DEALS.c.keepa_last_update)).where(DEALS.c.query_name == query)
         with self._read() as conn:
             newest = conn.execute(stmt).scalar_one_or_none()
         return newest if isinstance(newest, datetime) else None
@@ -306,21 +303,21 @@ class DealStore:
         """
         cutoff = older_than
         stale = and_(
-            _DEALS.c.first_seen < cutoff,
-            or_(_DEALS.c.last_seen_in_feed.is_(None), _DEALS.c.last_seen_in_feed < cutoff),
-            or_(_DEALS.c.last_refreshed.is_(None), _DEALS.c.last_refreshed < cutoff),
+            DEALS.c.first_seen < cutoff,
+            or_(DEALS.c.last_seen_in_feed.is_(None), DEALS.c.last_seen_in_feed < cutoff),
+            or_(DEALS.c.last_refreshed.is_(None), DEALS.c.last_refreshed < cutoff),
         )
         if query is not None:
-            stale = and_(stale, _DEALS.c.query_name == query)
+            stale = and_(stale, DEALS.c.query_name == query)
         if limit is None:
-            stmt = delete(_DEALS).where(stale)
+            stmt = delete(DEALS).where(stale)
         else:
             oldest = (
-                select(_DEALS.c.id).where(stale)
-                .order_by(_DEALS.c.last_refreshed.asc().nulls_first(), _DEALS.c.id)
+                select(DEALS.c.id).where(stale)
+                .order_by(DEALS.c.last_refreshed.asc().nulls_first(), DEALS.c.id)
                 .limit(max(0, int(limit)))
             )
-            stmt = delete(_DEALS).where(_DEALS.c.id.in_(oldest.scalar_subquery()))
+            stmt = delete(DEALS).where(DEALS.c.id.in_(oldest.scalar_subquery()))
         with self._write() as conn:
             return int(conn.execute(stmt).rowcount)
 

@@ -21,14 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import (
     Connection,
     Dialect,
     Insert,
-    Table,
     bindparam,
     column,
     func,
@@ -39,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.store.driver import DriverSQL
 from keepa_deals.store.rows import ROW_FIELDS
-from keepa_deals.store.schema import DealRecord
+from keepa_deals.store.schema import DEALS
 from keepa_deals.store.types import UTCDateTime, sqlite_datetime
 
 #: Columns a ``None`` never erases: a refresh from product data does not know
@@ -55,7 +54,6 @@ BATCH_SIZE = 1000
 #: Keys per ``IN (...)`` lookup.
 LOOKUP_CHUNK = 500
 
-_TABLE = cast(Table, DealRecord.__table__)  # a Table, typed as a FromClause
 _UPDATED_COLUMNS = tuple(n for n in ROW_FIELDS if n not in ("asin", "domain_id")) + (
     "query_name",
     "updated_at",
@@ -63,7 +61,7 @@ _UPDATED_COLUMNS = tuple(n for n in ROW_FIELDS if n not in ("asin", "domain_id")
 UPDATABLE_COLUMNS: frozenset[str] = frozenset(_UPDATED_COLUMNS)
 #: Every parameter of one upserted row, in a fixed order.
 _PARAM_KEYS: tuple[str, ...] = (*ROW_FIELDS, "query_name", "first_seen", "updated_at")
-_TIME_KEYS = tuple(k for k in _PARAM_KEYS if isinstance(getattr(_TABLE.c, k).type, UTCDateTime))
+_TIME_KEYS = tuple(k for k in _PARAM_KEYS if isinstance(getattr(DEALS.c, k).type, UTCDateTime))
 
 
 def _set_clause(excluded: Any, keep_when_none: frozenset[str]) -> dict[str, Any]:
@@ -72,7 +70,7 @@ def _set_clause(excluded: Any, keep_when_none: frozenset[str]) -> dict[str, Any]
     set_: dict[str, Any] = {}
     for name in _UPDATED_COLUMNS:
         if name in keep_when_none:
-            set_[name] = func.coalesce(excluded[name], _TABLE.c[name])
+            set_[name] = func.coalesce(excluded[name], DEALS.c[name])
         else:
             set_[name] = excluded[name]
     return set_
@@ -82,13 +80,13 @@ def _set_clause(excluded: Any, keep_when_none: frozenset[str]) -> dict[str, Any]
 def upsert_statement(dialect: str, keep_when_none: frozenset[str] = KEEP_WHEN_NONE) -> Insert:
     """The upsert for ``dialect`` ("sqlite" or "postgresql"), built once."""
     if dialect == "sqlite":
-        ins: Any = sqlite.insert(_TABLE)
+        ins: Any = sqlite.insert(DEALS)
     elif dialect == "postgresql":
-        ins = postgresql.insert(_TABLE)
+        ins = postgresql.insert(DEALS)
     else:  # pragma: no cover - the engine factory accepts only these two
         raise ValueError(f"no upsert for dialect {dialect!r}")
     stmt: Insert = ins.on_conflict_do_update(
-        index_elements=[_TABLE.c.asin, _TABLE.c.domain_id],
+        index_elements=[DEALS.c.asin, DEALS.c.domain_id],
         set_=_set_clause(ins.excluded, keep_when_none),
     )
     return stmt
@@ -185,13 +183,13 @@ def _postgres_json_sql(dialect: Dialect, keep_when_none: frozenset[str]) -> str:
     JSON array (``json_to_recordset``), and ``RETURNING (xmax = 0)`` says which rows were
     inserted (a row an ``ON CONFLICT`` updated carries the updating transaction in xmax)."""
     rows = func.json_to_recordset(bindparam("rows", type_=postgresql.JSON)).table_valued(
-        *(column(k, _TABLE.c[k].type) for k in _PARAM_KEYS), name="batch"
+        *(column(k, DEALS.c[k].type) for k in _PARAM_KEYS), name="batch"
     ).render_derived(with_types=True)
-    ins = postgresql.insert(_TABLE).from_select(
+    ins = postgresql.insert(DEALS).from_select(
         list(_PARAM_KEYS), select(*(rows.c[k] for k in _PARAM_KEYS)))
     set_ = _set_clause(ins.excluded, keep_when_none)
     stmt: Any = ins.on_conflict_do_update(
-        index_elements=[_TABLE.c.asin, _TABLE.c.domain_id], set_=set_
+        index_elements=[DEALS.c.asin, DEALS.c.domain_id], set_=set_
     ).returning(literal_column("(xmax = 0)"))
     return str(stmt.compile(dialect=dialect))
 

@@ -25,18 +25,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Connection, Table, and_, delete, select
+from sqlalchemy import Connection, and_, delete, select
 
 from keepa_deals.store import state
 from keepa_deals.store.rows import DealRow, row_params
-from keepa_deals.store.schema import DealRecord, LockRecord, SystemState
+from keepa_deals.store.schema import DEALS, LOCKS, SYSTEM_STATE
 from keepa_deals.store.upsert import KEEP_WHEN_NONE, dedupe, existing_keys, upsert_deals
-
-_DEALS = cast(Table, DealRecord.__table__)
-_STATE = cast(Table, SystemState.__table__)
-_LOCKS = cast(Table, LockRecord.__table__)
 
 #: Re-check rows do not know how far below average the feed listed the deal.
 REFRESH_KEEP = KEEP_WHEN_NONE | frozenset({"percent_below_avg"})
@@ -102,8 +97,8 @@ class UnitOfWork:
         """Delete these stored deals; returns how many there were."""
         removed = 0
         for asin, domain in sorted(set(keys)):
-            removed += int(self._conn.execute(delete(_DEALS).where(
-                and_(_DEALS.c.asin == asin, _DEALS.c.domain_id == domain))).rowcount)
+            removed += int(self._conn.execute(delete(DEALS).where(
+                and_(DEALS.c.asin == asin, DEALS.c.domain_id == domain))).rowcount)
         return removed
 
     # --- the watermark and state -------------------------------------------------------
@@ -123,13 +118,13 @@ class UnitOfWork:
         keys = list(keys)
         if not keys:
             return 0
-        return int(self._conn.execute(delete(_STATE).where(
-            _STATE.c.query_name == self.query, _STATE.c.key.in_(keys))).rowcount)
+        return int(self._conn.execute(delete(SYSTEM_STATE).where(
+            SYSTEM_STATE.c.query_name == self.query, SYSTEM_STATE.c.key.in_(keys))).rowcount)
 
     def read_text(self, key: str, *, for_update: bool = False) -> str | None:
         """One text value; ``for_update`` locks its row until the commit (PostgreSQL)."""
-        stmt = select(_STATE.c.text_value).where(_STATE.c.query_name == self.query,
-                                                 _STATE.c.key == key)
+        stmt = select(SYSTEM_STATE.c.text_value).where(SYSTEM_STATE.c.query_name == self.query,
+                                                 SYSTEM_STATE.c.key == key)
         if for_update:
             stmt = stmt.with_for_update()
         text = self._conn.execute(stmt).scalar_one_or_none()
@@ -151,14 +146,14 @@ class UnitOfWork:
 
 def read_texts(conn: Connection, query: str, prefix: str) -> list[tuple[str, str | None]]:
     """Every ``system_state`` text value of ``query`` whose key starts with ``prefix``."""
-    stmt = (select(_STATE.c.key, _STATE.c.text_value)
-            .where(_STATE.c.query_name == query, _STATE.c.key.startswith(prefix))
-            .order_by(_STATE.c.key))
+    stmt = (select(SYSTEM_STATE.c.key, SYSTEM_STATE.c.text_value)
+            .where(SYSTEM_STATE.c.query_name == query, SYSTEM_STATE.c.key.startswith(prefix))
+            .order_by(SYSTEM_STATE.c.key))
     return [(r.key, r.text_value) for r in conn.execute(stmt)]
 
 
 def delete_expired_lock(conn: Connection, name: str, owner: str, now: datetime) -> bool:
     """Delete a database lock row held by ``owner`` that expired at or before ``now``."""
-    stmt = delete(_LOCKS).where(_LOCKS.c.name == name, _LOCKS.c.owner == owner,
-                                _LOCKS.c.expires_at <= now)
+    stmt = delete(LOCKS).where(LOCKS.c.name == name, LOCKS.c.owner == owner,
+                                LOCKS.c.expires_at <= now)
     return bool(conn.execute(stmt).rowcount)

@@ -17,13 +17,12 @@ from keepa_deals import __version__
 from keepa_deals.budget.core import Policy, Snapshot
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.store.runs import RunOutcome
-from keepa_deals.store.schema import IngestRun
+from keepa_deals.store.schema import INGEST_RUNS, IngestRun
 from keepa_deals.web import models, series
 from keepa_deals.web.context import WebContext
 
 log = logging.getLogger(__name__)
 
-_RUNS = IngestRun.__table__
 
 #: The trend compares the count now with the count recorded this many hours ago.
 TREND_HOURS = (1.0, 24.0)
@@ -45,12 +44,12 @@ def list_runs(
     conn: Connection, *, limit: int, offset: int = 0, query: str | None = None,
     outcome: str | None = None,
 ) -> list[models.RunItem]:
-    stmt = select(_RUNS)
+    stmt = select(INGEST_RUNS)
     if query is not None:
-        stmt = stmt.where(_RUNS.c.query_name == query)
+        stmt = stmt.where(INGEST_RUNS.c.query_name == query)
     if outcome is not None:
-        stmt = stmt.where(_RUNS.c.outcome == outcome)
-    stmt = stmt.order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc()).limit(limit).offset(offset)
+        stmt = stmt.where(INGEST_RUNS.c.outcome == outcome)
+    stmt = stmt.order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc()).limit(limit).offset(offset)
     return [run_item(r) for r in conn.execute(stmt)]
 
 

@@ -15,14 +15,13 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, Connection, Row, Table, and_, func, select, true
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, select, true
 from sqlalchemy.sql.util import ClauseAdapter
 
 from keepa_deals.deals_view import DealDefinition
-from keepa_deals.store.schema import DealRecord
+from keepa_deals.store.schema import DEALS
 
-_DEALS: Table = DealRecord.__table__  # type: ignore[assignment]
-_C = _DEALS.c
+_C = DEALS.c
 
 INT32 = 2**31 - 1
 MAX_LIMIT = 200
@@ -270,7 +269,7 @@ def list_deals(
         if rows or offset == 0:
             null_offset = 0
         else:
-            n_known = select(func.count()).select_from(_DEALS).where(known)
+            n_known = select(func.count()).select_from(DEALS).where(known)
             null_offset = offset - int(conn.execute(n_known).scalar_one())
         rows += _page(conn, and_(where, column.is_(None)), [_C.id], desc,
                       want - len(rows), max(0, null_offset), plan)
@@ -283,7 +282,7 @@ def _matches(
     """(id, sort value) of up to ``limit + 1`` matching rows, in no particular order."""
     stmt = select(_C.id, column.label("key")).where(where).limit(limit + 1)
     if plan is _Plan.SCAN:
-        stmt = stmt.with_hint(_DEALS, "NOT INDEXED", "sqlite")
+        stmt = stmt.with_hint(DEALS, "NOT INDEXED", "sqlite")
     return list(conn.execute(stmt))
 
 
@@ -327,12 +326,12 @@ def _walk(
     column's index), or None when they hold too few matches (filters the sort order
     works against, such as a minimum price with the highest ROI first)."""
     prefix = (
-        select(_DEALS).where(column.is_not(None)).order_by(*_order([column, _C.id], desc))
+        select(DEALS).where(column.is_not(None)).order_by(*_order([column, _C.id], desc))
         .limit(budget)
     )
     index = sort_index(column.name)
     if index is not None:
-        prefix = prefix.with_hint(_DEALS, f"INDEXED BY {index}", "sqlite")
+        prefix = prefix.with_hint(DEALS, f"INDEXED BY {index}", "sqlite")
     walked = prefix.subquery("walked")
     adapt = ClauseAdapter(walked).traverse
     stmt = (
@@ -363,13 +362,13 @@ def _page(
         .offset(offset)
     )
     if plan is _Plan.SCAN:
-        stmt = stmt.with_hint(_DEALS, "NOT INDEXED", "sqlite")
+        stmt = stmt.with_hint(DEALS, "NOT INDEXED", "sqlite")
     return list(conn.execute(stmt))
 
 
 def sort_index(column: str) -> str | None:
     """The name of the single-column index on ``deals.column``."""
-    for index in _DEALS.indexes:
+    for index in DEALS.indexes:
         if [c.name for c in index.columns] == [column]:
             return str(index.name)
     return None
@@ -377,7 +376,7 @@ def sort_index(column: str) -> str | None:
 
 def find_deal(conn: Connection, asin: str, domain: int | None) -> Row[Any] | None:
     """The stored row of ``asin`` (on ``domain``, or on the lowest domain id storing it)."""
-    stmt = select(_DEALS).where(_C.asin == asin)
+    stmt = select(DEALS).where(_C.asin == asin)
     if domain is not None:
         stmt = stmt.where(_C.domain_id == domain)
     return conn.execute(stmt.order_by(_C.domain_id).limit(1)).first()

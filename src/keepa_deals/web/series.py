@@ -19,12 +19,9 @@ from sqlalchemy import Connection, Row, select
 
 from keepa_deals.budget.core import Snapshot
 from keepa_deals.store.runs import RunOutcome
-from keepa_deals.store.schema import IngestRun, MetricPoint
+from keepa_deals.store.schema import INGEST_RUNS, METRICS_SERIES
 from keepa_deals.tokens.economics import cap_for
 from keepa_deals.web import models
-
-_RUNS = IngestRun.__table__
-_SERIES = MetricPoint.__table__
 
 #: At most this many points per chart.
 MAX_POINTS = 500
@@ -48,9 +45,9 @@ class Window:
 
 def _metrics(conn: Connection, window: Window, *columns: str) -> list[Row[Any]]:
     stmt = (
-        select(_SERIES.c.at, *(_SERIES.c[c] for c in columns))
-        .where(_SERIES.c.at >= window.start, _SERIES.c.at <= window.end)
-        .order_by(_SERIES.c.at.desc())
+        select(METRICS_SERIES.c.at, *(METRICS_SERIES.c[c] for c in columns))
+        .where(METRICS_SERIES.c.at >= window.start, METRICS_SERIES.c.at <= window.end)
+        .order_by(METRICS_SERIES.c.at.desc())
         .limit(MAX_ROWS)
     )
     rows = list(conn.execute(stmt))
@@ -104,13 +101,13 @@ def recharge_periods(
     conn: Connection, window: Window, snapshot: Snapshot | None, now: datetime
 ) -> list[models.Period]:
     stmt = (
-        select(_RUNS.c.started_at, _RUNS.c.ended_at, _RUNS.c.retry_after_s)
+        select(INGEST_RUNS.c.started_at, INGEST_RUNS.c.ended_at, INGEST_RUNS.c.retry_after_s)
         .where(
-            _RUNS.c.started_at >= window.start - RUN_LOOKBACK,
-            _RUNS.c.started_at <= window.end,
-            _RUNS.c.outcome == RunOutcome.WAITING_FOR_TOKENS.value,
+            INGEST_RUNS.c.started_at >= window.start - RUN_LOOKBACK,
+            INGEST_RUNS.c.started_at <= window.end,
+            INGEST_RUNS.c.outcome == RunOutcome.WAITING_FOR_TOKENS.value,
         )
-        .order_by(_RUNS.c.started_at)
+        .order_by(INGEST_RUNS.c.started_at)
         .limit(MAX_RUNS * 10)
     )
     spans: list[tuple[datetime, datetime]] = []
@@ -147,9 +144,9 @@ def deal_series(conn: Connection, window: Window, *, current: int) -> models.Dea
         models.CountPoint(at=b[-1].at, count=b[-1].deal_count) for b in _buckets(rows, window)
     ]
     stmt = (
-        select(_RUNS)
-        .where(_RUNS.c.started_at >= window.start, _RUNS.c.started_at <= window.end)
-        .order_by(_RUNS.c.started_at.desc(), _RUNS.c.id.desc())
+        select(INGEST_RUNS)
+        .where(INGEST_RUNS.c.started_at >= window.start, INGEST_RUNS.c.started_at <= window.end)
+        .order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc())
         .limit(MAX_RUNS)
     )
     runs = [
@@ -168,10 +165,10 @@ def deal_series(conn: Connection, window: Window, *, current: int) -> models.Dea
 def count_near(conn: Connection, at: datetime, tolerance: timedelta) -> tuple[int, datetime] | None:
     """The deal count recorded closest before ``at`` (no older than ``tolerance``)."""
     stmt = (
-        select(_SERIES.c.deal_count, _SERIES.c.at)
-        .where(_SERIES.c.at <= at, _SERIES.c.at >= at - tolerance,
-               _SERIES.c.deal_count.is_not(None))
-        .order_by(_SERIES.c.at.desc())
+        select(METRICS_SERIES.c.deal_count, METRICS_SERIES.c.at)
+        .where(METRICS_SERIES.c.at <= at, METRICS_SERIES.c.at >= at - tolerance,
+               METRICS_SERIES.c.deal_count.is_not(None))
+        .order_by(METRICS_SERIES.c.at.desc())
         .limit(1)
     )
     row = conn.execute(stmt).first()

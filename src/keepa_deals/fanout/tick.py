@@ -36,7 +36,7 @@ from keepa_deals.fanout.planner import Planner, tick_allowance
 from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.ledger import Candidate
 from keepa_deals.ingest.pipeline import Pipeline
-from keepa_deals.ingest.plan import unit_cost
+from keepa_deals.ingest.plan import Affordable, unit_cost
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.ingest.runner import smart_ingestor
 from keepa_deals.locks import lock_name
@@ -131,8 +131,8 @@ class TickStages:
 
     def plan(self, pipe: Pipeline, open_: list[Batch]) -> list[Batch]:
         settings, q = pipe.settings, pipe.query
-        spendable = pipe.affordable().spendable
-        snap = pipe.budget.snapshot()
+        snap = pipe.budget_snapshot()
+        spendable = Affordable.from_snapshot(snap, pipe.budget.policy).spendable
         allowance = tick_allowance(spendable, snap, interval_s=settings.ingest_interval_s,
                                    queries=self.queries)
         in_flight = sum(b.cost for b in open_)

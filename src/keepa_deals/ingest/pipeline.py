@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from keepa_deals.budget.core import Snapshot
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest.env import IngestEnv
@@ -124,7 +125,7 @@ class Pipeline:
     """One run's work on one query (the lock is already held)."""
 
     def __init__(self, env: IngestEnv, query: DealQuery, report: IngestReport,
-                 checkpoint: Callable[[], None], *, source: Source | None = None) -> None:
+                 checkpoint: Callable[[], None]) -> None:
         self.env = env
         self.settings = env.settings
         self.store = env.store
@@ -136,7 +137,7 @@ class Pipeline:
         self.meter = RunMeter(report, checkpoint)
         self.max_pages = (query.run.max_pages if "max_pages" in query.run.model_fields_set
                           else env.settings.ingest_max_pages)
-        self.source = source or source_for(env, query, max_pages=self.max_pages)
+        self.source = source_for(env, query, max_pages=self.max_pages)
         self.fetch_offers = query.filters.offers.fetch_offers
         self.offers = query.filters.offers.offers if self.fetch_offers else None
         self.ledger = Ledger()
@@ -216,16 +217,21 @@ class Pipeline:
         self.report.watermark = self.watermark
         return done
 
-    def affordable(self) -> Affordable:
+    def budget_snapshot(self) -> Snapshot:
+        """The budget's projection now; unknown state is resolved by asking Keepa (free),
+        once per run."""
         snap = self.budget.snapshot()
         if (not snap.known or snap.available is None) and not self._synced:
-            self._synced = True  # unknown state is resolved by asking Keepa (free), once
+            self._synced = True
             try:
                 self.budget.sync_tokens(force=True)
             except (BudgetError, KeepaDealsError) as exc:
                 log.warning("could not ask Keepa for the token status: %s", exc)
             snap = self.budget.snapshot()
-        return Affordable.from_snapshot(snap, self.budget.policy)
+        return snap
+
+    def affordable(self) -> Affordable:
+        return Affordable.from_snapshot(self.budget_snapshot(), self.budget.policy)
 
     def _reject(self, why: str, n: int = 1) -> None:
         self.report.counts.rejected += n
@@ -307,25 +313,24 @@ class Pipeline:
             self.checkpoint()
             waiting = [c for c in self.ledger.pending("offers")
                        if c.asin not in self._offers_failed and (c.refresh or not refresh_only)]
-            if waiting and self.fetch_offers and not (
-                    full_batches and self._partial(len(waiting), self.offers)):
-                self._offers_failed.update(self._check("offers", waiting).retry)
-                continue
+            if waiting and self.fetch_offers:
+                aff = self.affordable()
+                if not (full_batches and _partial(len(waiting), self.offers, aff)):
+                    self._offers_failed.update(self._check("offers", waiting, aff).retry)
+                    continue
             fresh = [] if refresh_only else self.ledger.pending("stats")
-            if fresh and not (full_batches and self._partial(len(fresh), None)):
-                self._check("stats", fresh)
-                continue
+            if fresh:
+                aff = self.affordable()
+                if not (full_batches and _partial(len(fresh), None, aff)):
+                    self._check("stats", fresh, aff)
+                    continue
             return
 
-    def _partial(self, pending: int, offers: int | None) -> bool:
-        """Would the next call take every pending ASIN and still not be full?"""
-        return pending < call_limit(offers) and batch_size(
-            pending, offers=offers, affordable=self.affordable()) >= pending
-
-    def _check(self, kind: Literal["stats", "offers"], pending: list[Candidate]) -> StageResult:
-        """One paid call of stage 1 or stage 2."""
+    def _check(self, kind: Literal["stats", "offers"], pending: list[Candidate],
+               affordable: Affordable) -> StageResult:
+        """One paid call of stage 1 or stage 2, sized by what the budget can give now."""
         offers = self.offers if kind == "offers" else None
-        n = batch_size(len(pending), offers=offers, affordable=self.affordable())
+        n = batch_size(len(pending), offers=offers, affordable=affordable)
         batch = pending[:n]
         reply = self._buy([c.asin for c in batch], offers)
         stage = check_offers if kind == "offers" else check_stats
@@ -377,3 +382,9 @@ class Pipeline:
             REFRESH_CAPACITY_KEY: cap.capacity_rows,
         }))
         return cap
+
+
+def _partial(pending: int, offers: int | None, affordable: Affordable) -> bool:
+    """Would the next call take every pending ASIN and still not be full?"""
+    return pending < call_limit(offers) and batch_size(
+        pending, offers=offers, affordable=affordable) >= pending

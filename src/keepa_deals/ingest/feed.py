@@ -19,7 +19,7 @@ from keepa_deals.errors import ConfigError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest.ledger import Candidate
 from keepa_deals.ingest.scan import walk_feed
-from keepa_deals.ingest.source import Found, Mark, Meter, Start
+from keepa_deals.ingest.source import Found, Meter, Start
 from keepa_deals.ingest.stages import Rejection
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.deals import Deal, DealPage
@@ -91,11 +91,7 @@ class DealFeedSource:
                     rejected.append(Rejection(deal.asin, why))
             rejected.extend(Rejection(getattr(d, "asin", ""), "no lastUpdate")
                             for d in page.undated)
-            cov = page.coverage
-            yield Found(tuple(found), tuple(rejected),
-                        Mark(cov.complete, cov.watermark if cov.complete else None,
-                             tuple(cov.segments)),
-                        walked_below=page.oldest)
+            yield Found(tuple(found), tuple(rejected), page.coverage, walked_below=page.oldest)
 
     def incomplete(self) -> str | None:
         return (f"the page cap ({self.max_pages}) stopped the scan above the watermark; the "

@@ -26,19 +26,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keepa_deals.ingest.ledger import Candidate, Segment
+from keepa_deals.ingest.scan import Coverage
 from keepa_deals.ingest.stages import Rejection
 
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """How far a source has got, as the sink commits it with the chunk's candidates."""
-
-    #: The walk has covered everything down to the watermark (or the end of the source).
-    complete: bool
-    #: The watermark to commit (only forward; None: leave it as it is).
-    watermark: int | None
-    #: The stretches walked by an unfinished walk (the ledger's segments).
-    segments: tuple[Segment, ...]
+#: How far a source has got, as the sink commits it with the chunk's candidates: whether
+#: the walk is complete, the watermark to commit (only forward; None when incomplete) and
+#: the stretches an unfinished walk has covered.  The feed walk's own record serves as is.
+Mark = Coverage
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,9 +45,11 @@ def earlier_activity(*, deals: int, earlier_runs: int, budget_known: bool,
 
 
 def store_is_new(store: DealStore, *, current_run: int | None = None) -> tuple[int, int]:
-    """The store's deal count and how many runs it recorded (besides ``current_run``)."""
-    deals = store.count_deals()
+    """How many runs the store recorded (besides ``current_run``, at most two are read) and
+    its deal count; either says the store is not new, so the deals (a full count) are
+    counted only when no run is recorded."""
     runs = [r for r in store.recent_runs(limit=2) if r.id != current_run]
+    deals = 0 if runs else store.count_deals()
     return deals, len(runs)
 
 

@@ -76,18 +76,13 @@ def ingest_health(store: DealStore, query: str, settings: Settings, now: datetim
     return None
 
 
-def query_names(store: DealStore) -> list[str]:
-    """Every query that has stored deals."""
-    return store.query_names()
-
-
 def run_janitor(store: DealStore, settings: Settings,
                 queries: list[str] | None = None) -> list[JanitorReport]:
     """One janitor pass over ``queries`` (default: every query with deals)."""
     now = store.now()
     cutoff = now - timedelta(hours=settings.janitor_grace_h)
     reports = []
-    for query in queries if queries is not None else query_names(store):
+    for query in queries if queries is not None else store.query_names():
         why = ingest_health(store, query, settings, now)
         removed = 0
         if why is None:

@@ -242,7 +242,7 @@ def repair(sources: Sources, lock: LockView) -> str | None:
             return None
         if expired:
             return (f"deleted the expired row of {lock.name}"
-                    if _delete_expired_row(store, lock, now) else None)
+                    if store.delete_expired_lock(lock.name, lock.owner, now) else None)
         if lock.owner_alive is False:
             released = store.runner_lock().release(lock.name, lock.owner)
             return f"released {lock.name} (owner {lock.owner} is gone)" if released else None
@@ -260,7 +260,3 @@ def repair(sources: Sources, lock: LockView) -> str | None:
             return (f"gave {lock.name} a lifetime of {ttl_ms // 1000} s (it frees itself "
                     "unless its owner renews it)")
     return None
-
-
-def _delete_expired_row(store: DealStore, lock: LockView, now: datetime) -> bool:
-    return store.delete_expired_lock(lock.name, lock.owner, now)

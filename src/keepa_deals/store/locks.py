@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import Connection, Engine, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
@@ -107,3 +107,10 @@ def _check(name: str, owner: str, ttl_s: float) -> None:
         raise ValueError("a lock needs a name and an owner")
     if not ttl_s > 0:
         raise ValueError(f"a lock's TTL must be positive, got {ttl_s!r}")
+
+
+def delete_expired(conn: Connection, name: str, owner: str, now: datetime) -> bool:
+    """Delete a database lock row held by ``owner`` that expired at or before ``now``."""
+    stmt = delete(LOCKS).where(LOCKS.c.name == name, LOCKS.c.owner == owner,
+                                LOCKS.c.expires_at <= now)
+    return bool(conn.execute(stmt).rowcount)

@@ -32,7 +32,7 @@ from keepa_deals.settings import Settings
 from keepa_deals.store import migrate, runs, state, work
 from keepa_deals.store.engine import create_store_engine, database_url, translate_errors
 from keepa_deals.store.errors import StoreError
-from keepa_deals.store.locks import DatabaseLock
+from keepa_deals.store.locks import DatabaseLock, delete_expired
 from keepa_deals.store.rows import DealRow
 from keepa_deals.store.runs import RunCounts, RunOutcome
 from keepa_deals.store.schema import DEALS, LOCKS, DealRecord, IngestRun, MetricPoint
@@ -138,7 +138,7 @@ class DealStore:
     def delete_expired_lock(self, name: str, owner: str, now: datetime) -> bool:
         """Delete the row of lock ``name`` if ``owner`` still holds it and it expired."""
         with self._write() as conn:
-            return work.delete_expired_lock(conn, name, owner, now)
+            return delete_expired(conn, name, owner, now)
 
     # --- plumbing ------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, and_, delete, select
 
 from keepa_deals.store import state
 from keepa_deals.store.rows import DealRow, row_params
-from keepa_deals.store.schema import DEALS, LOCKS, SYSTEM_STATE
+from keepa_deals.store.schema import DEALS, SYSTEM_STATE
 from keepa_deals.store.upsert import KEEP_WHEN_NONE, dedupe, existing_keys, upsert_deals
 
 #: Re-check rows do not know how far below average the feed listed the deal.
@@ -150,10 +150,3 @@ def read_texts(conn: Connection, query: str, prefix: str) -> list[tuple[str, str
             .where(SYSTEM_STATE.c.query_name == query, SYSTEM_STATE.c.key.startswith(prefix))
             .order_by(SYSTEM_STATE.c.key))
     return [(r.key, r.text_value) for r in conn.execute(stmt)]
-
-
-def delete_expired_lock(conn: Connection, name: str, owner: str, now: datetime) -> bool:
-    """Delete a database lock row held by ``owner`` that expired at or before ``now``."""
-    stmt = delete(LOCKS).where(LOCKS.c.name == name, LOCKS.c.owner == owner,
-                                LOCKS.c.expires_at <= now)
-    return bool(conn.execute(stmt).rowcount)

@@ -279,13 +279,14 @@ def then(first: Changes, second: Changes) -> Changes:
     )
 
 
-def _merged(fields: Mapping[str, str], leases: Mapping[str, str],
-            ch: Changes) -> tuple[dict[str, str], dict[str, str]]:
-    f = {k: v for k, v in fields.items() if k not in ch.delete}
-    f.update(ch.set)
-    ls = {k: v for k, v in leases.items() if k not in ch.remove_leases}
-    ls.update(ch.add_leases)
-    return f, ls
+def apply_changes(fields: dict[str, str], leases: dict[str, str], ch: Changes) -> None:
+    """Apply ``ch`` to a stored state's fields and leases, in place (as the stores write)."""
+    for name in ch.delete:
+        fields.pop(name, None)
+    fields.update(ch.set)
+    for lid in ch.remove_leases:
+        leases.pop(lid, None)
+    leases.update(ch.add_leases)
 
 
 def settle_acquire(fields: Mapping[str, str], leases: Mapping[str, str],
@@ -304,7 +305,8 @@ def settle_acquire(fields: Mapping[str, str], leases: Mapping[str, str],
     """
     settle_id, settle_cost, status = settled
     first = settle(parse(fields, leases, now_ms, policy), settle_id, settle_cost, status, now_ms)
-    f, ls = _merged(fields, leases, first)
+    f, ls = dict(fields), dict(leases)
+    apply_changes(f, ls, first)
     decision, second = acquire(parse(f, ls, now_ms, policy), lease_id, cost_mt, now_ms, policy)
     return decision, then(first, second)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
+from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State, apply_changes
 from keepa_deals.tokens.status import TokenStatus
 
 
@@ -65,9 +65,4 @@ class MappingStoreBase:
 
     @staticmethod
     def merge(fields: dict[str, str], leases: dict[str, str], ch: Changes) -> None:
-        for name in ch.delete:
-            fields.pop(name, None)
-        fields.update(ch.set)
-        for lid in ch.remove_leases:
-            leases.pop(lid, None)
-        leases.update(ch.add_leases)
+        apply_changes(fields, leases, ch)

@@ -341,7 +341,3 @@ def resolve_queries(settings: Settings, spec: str | None = None) -> list[DealQue
             f"KEEPA_DEALS_QUERIES names the query {', '.join(twice)} more than once: each "
             "query has its own watermark and lock, so names must be unique")
     return queries
-
-
-def get_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]

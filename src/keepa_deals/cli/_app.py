@@ -45,7 +45,6 @@ class _Verbs(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from keepa_deals.errors import KeepaDealsError
-        from keepa_deals.keepa.redact import redact
 
         try:
             return super().invoke(ctx)
@@ -54,10 +53,7 @@ class _Verbs(click.Group):
             click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
             ctx.exit(2)
         except KeepaDealsError as exc:
-            obj = ctx.find_object(AppContext)
-            key = obj.secret_key() if obj is not None else None
-            click.echo(f"error: {redact(str(exc), key)}", err=True)
-            ctx.exit(2)
+            fail(str(exc))
 
 
 @click.group(cls=_Verbs, context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +72,13 @@ def emit_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    """One ``error:`` line, the key masked in it wherever it came from, and exit ``code``."""
+    from keepa_deals.keepa.redact import redact
+
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(AppContext) if ctx is not None else None
+    key = obj.secret_key() if obj is not None else None
+    click.echo(f"error: {redact(message, key)}", err=True)
     sys.exit(code)
 
 

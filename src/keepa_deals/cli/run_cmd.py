@@ -183,7 +183,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
             queries = resolve_queries(settings, query_spec)
             check_queries(queries)
             # the run's one line per run is the console; logs below WARNING only when asked
-            explicit = settings.value_sources()["log_level"] != "default"
+            explicit = "log_level" in settings.model_fields_set
             ops_logging.configure(settings, level=None if explicit else "WARNING", force=True)
             every = interval or (SANDBOX_INTERVAL_S if sandbox else settings.ingest_interval_s)
             with open_env(settings, stop=stop) as env, ExitStack() as servers:

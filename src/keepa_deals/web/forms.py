@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
@@ -86,6 +86,68 @@ def parse(params: Mapping[str, str]) -> ParsedForm:
         return ParsedForm(ListRequest.model_validate(api), [], values)
     except ValidationError as exc:
         return ParsedForm(None, [_message(e) for e in exc.errors()], values)
+
+
+class FilterError(ValueError):
+    """A filter query that does not parse; the message names each bad field."""
+
+    def __init__(self, text: str, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__(f"bad filter {text!r}: " + "; ".join(errors))
+
+
+def parse_query(text: str, *, page_params: bool = True) -> ListRequest:
+    """A filter written as the deal page's query string (``min_profit=10&min_roi=50``).
+
+    The one grammar of the dashboard's form, ``deals list --filter``, saved searches and
+    alerts: money in the currency's units, percent as percent.  Unlike the page, a name
+    it does not know is an error (a typo must not widen a filter silently).  With
+    ``page_params`` false, ``sort``/``order``/``limit``/``offset`` are refused too (a saved
+    search is filters only).  Raises :class:`FilterError`.
+    """
+    allowed = set(BY_NAME) | (set(PAGE_PARAMS) if page_params else set())
+    params: dict[str, str] = {}
+    errors: list[str] = []
+    try:
+        pairs = parse_qsl(text.strip().lstrip("?"), keep_blank_values=True,
+                          strict_parsing=bool(text.strip()))
+    except ValueError:
+        raise FilterError(text, ["write it as name=value pairs joined by &"]) from None
+    for name, value in pairs:
+        if name not in allowed:
+            known = ", ".join(sorted(allowed))
+            errors.append(f"unknown filter {name!r} (known: {known})")
+        elif name in params:
+            errors.append(f"{name} is given twice")
+        else:
+            params[name] = value
+    if errors:
+        raise FilterError(text, errors)
+    form = parse(params)
+    if form.request is None:
+        raise FilterError(text, form.errors)
+    return form.request
+
+
+def to_query(request: ListRequest, *, page_params: bool = False) -> str:
+    """The query string :func:`parse_query` reads back as ``request`` (money in units)."""
+    values: dict[str, str] = {}
+    for f in FIELDS:
+        value = getattr(request, f.api)
+        if value is None:
+            continue
+        if f.kind == "money":
+            values[f.name] = str(Decimal(int(value)) / 100)
+        elif isinstance(value, float) and value.is_integer():
+            values[f.name] = str(int(value))
+        else:
+            values[f.name] = str(value)
+    if page_params:
+        values.update(sort=request.sort.value, limit=str(request.limit),
+                      offset=str(request.offset))
+        if request.order is not None:
+            values["order"] = request.order.value
+    return urlencode(values)
 
 
 def _cents(raw: str) -> int | None:

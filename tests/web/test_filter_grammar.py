@@ -37,4 +37,4 @@ def test_saved_searches_take_filters_only() -> None:
 
 
 def test_empty_is_everything() -> None:
-    assert parse_query("").active() == {}
+    assert parse_query("").filters().active() == {}

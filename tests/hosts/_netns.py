@@ -3,11 +3,10 @@
 Each :class:`Host` is a network namespace with one address on a private /24 that exists only
 inside this machine (a bridge made for the test, and gone after it).  Processes started on a
 host see only its network: ``127.0.0.1`` is its own, other hosts are reached by address.
-:meth:`Host.cut_off` drops every packet from the host to another one (a partition, not a
-refused connection: the sender hears nothing, as across a real network), and
-:meth:`Host.heal` lifts it.
+:meth:`Host.cut_off` drops every packet between the host and another one (a partition:
+what was sent is lost, as across a real network), and :meth:`Host.heal` lifts it.
 
-Making namespaces needs root and ``ip`` (iproute2) and ``tc``; :func:`unavailable` says why they
+Making namespaces needs root and ``ip`` (iproute2); :func:`unavailable` says why they
 cannot be made here, for a test to skip with that reason.
 """
 
@@ -30,9 +29,8 @@ def unavailable() -> str | None:
     """Why network namespaces cannot be made here; None when they can."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    for tool in ("ip", "tc"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` (iproute2) is not installed"
+    if shutil.which("ip") is None:
+        return "`ip` (iproute2) is not installed"
     probe = f"kdprobe{os.getpid()}"
     made = _ip("netns", "add", probe, check=False)
     if made.returncode != 0:
@@ -46,8 +44,6 @@ class Host:
     name: str
     ns: str
     address: str
-    #: The namespace's end of its link.
-    device: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def command(self, argv: Sequence[str], *, user: str | None = None) -> list[str]:
@@ -65,19 +61,14 @@ class Host:
         return proc
 
     def cut_off(self, other: Host) -> None:
-        """Drop every packet this host sends to ``other`` (replies included: nothing gets
-        through either way on a connection)."""
-        _ip_tc(self.ns, "qdisc", "add", "dev", self.device, "root", "handle", "1:", "prio")
-        _ip_tc(self.ns, "filter", "add", "dev", self.device, "parent", "1:", "protocol", "ip",
-               "prio", "1", "u32", "match", "ip", "dst", f"{other.address}/32", "action", "drop")
+        """Drop every packet between this host and ``other``, both ways (a blackhole route
+        on each side: what was sent is lost, nothing is refused)."""
+        _ip("route", "add", "blackhole", f"{other.address}/32", ns=self.ns)
+        _ip("route", "add", "blackhole", f"{self.address}/32", ns=other.ns)
 
-    def heal(self) -> None:
-        _ip_tc(self.ns, "qdisc", "del", "dev", self.device, "root", check=False)
-
-
-def _ip_tc(ns: str, *args: str, check: bool = True) -> None:
-    subprocess.run(["ip", "netns", "exec", ns, "tc", *args], check=check, capture_output=True,
-                   text=True, timeout=20)
+    def heal(self, other: Host) -> None:
+        _ip("route", "del", "blackhole", f"{other.address}/32", ns=self.ns, check=False)
+        _ip("route", "del", "blackhole", f"{self.address}/32", ns=other.ns, check=False)
 
 
 class Network:
@@ -109,7 +100,7 @@ class Network:
         _ip("addr", "add", f"{address}/24", "dev", inside, ns=ns)
         _ip("link", "set", inside, "up", ns=ns)
         _ip("link", "set", "lo", "up", ns=ns)
-        host = Host(name, ns, address, inside)
+        host = Host(name, ns, address)
         self.hosts[name] = host
         return host
 

@@ -76,3 +76,12 @@ def test_products_offers_and_sellers_are_per_marketplace(client: httpx.Client, s
     found = client.get("/seller", params={"key": KEY, "domain": 3, "seller": ",".join(third_party)}).json()
     assert set(found["sellers"]) == set(third_party)
     assert all(s["domainId"] == 3 for s in found["sellers"].values())
+
+
+def test_the_admin_view_lists_the_marketplaces(client: httpx.Client, sandbox: Sandbox) -> None:
+    state = client.get("/_sandbox/state").json()["marketplaces"]
+    assert {k: (v["domain"], v["currency"]) for k, v in state.items()} == {
+        "US": (1, "USD"), "GB": (2, "GBP"), "DE": (3, "EUR")}
+    assert state["US"]["catalog"]["products"] == 3000 and state["DE"]["catalog"] is None
+    sandbox.catalog_for(3)
+    assert client.get("/_sandbox/state").json()["marketplaces"]["DE"]["catalog"]["domain"] == 3

@@ -128,3 +128,14 @@ def test_bad_queries(client: httpx.Client, sandbox: Sandbox, selection: dict[str
 def test_a_selection_that_is_not_json_is_rejected(client: httpx.Client) -> None:
     r = client.get("/query", params={"key": KEY, "domain": 1, "selection": "{nope"})
     assert r.status_code == 400
+
+
+def test_title_keywords_match_whole_words(client: httpx.Client, sandbox: Sandbox) -> None:
+    spec = next(p for p in sandbox.catalog.products if p.title.endswith(": A Memoir"))
+    word = spec.title.split()[2].rstrip(":").lower()
+    found = finder(client, {"title": f"{word} memoir", "perPage": 1000}).json()["asinList"]
+    assert spec.asin in found
+    for asin in found:
+        title = sandbox.catalog.spec(asin).title.lower()  # type: ignore[union-attr]
+        assert word in title and "memoir" in title
+    assert finder(client, {"title": "memo"}).json()["asinList"] == []

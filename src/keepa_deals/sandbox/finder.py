@@ -62,7 +62,8 @@ _TYPES = {t.name: int(t) for t in CsvType}
 _AVG_INDEX = {"30": 0, "90": 1, "180": 2, "365": 3}
 _DELTA_INDEX = {"1": 0, "7": 1, "30": 2, "90": 3}
 _WORD = re.compile(r"\w+")
-_TYPED = re.compile(r"(current|avg(?:7|30|90|180|365)|delta(?:1|7|30|90)|deltaPercent(?:1|7|30|90)|deltaLast)_(\w+)")
+_TYPED = re.compile(
+    r"(current|avg(?:7|30|90|180|365)|delta(?:1|7|30|90)|deltaPercent(?:1|7|30|90)|deltaLast)_(\w+)")
 
 
 def _total_offers(s: ProductState) -> int:

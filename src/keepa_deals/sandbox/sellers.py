@@ -138,9 +138,10 @@ def storefront_asins(seller_id: str, catalog: Catalog, now_ms: int) -> list[str]
     from keepa_deals.sandbox.offers import all_offers  # offers import this module
 
     asins = []
+    seed = catalog.config.seed
     for spec in catalog.products:
         state = catalog.state(spec.asin, now_ms)
-        if state is not None and any(o.seller_id == seller_id for o in all_offers(state, catalog.config.seed)):
+        if state is not None and any(o.seller_id == seller_id for o in all_offers(state, seed)):
             asins.append(spec.asin)
     return asins
 

@@ -150,3 +150,26 @@ def test_category_lookup_and_search(api: keepa.Keepa, sandbox: Sandbox) -> None:
     de = api.search_for_categories("krimis", domain="DE")
     assert [c["name"] for c in de.values()] == ["Krimis & Thriller"]
     assert consumed(sandbox) == 4
+
+
+def test_offers_with_stock_and_only_live_offers(api: keepa.Keepa, sandbox: Sandbox) -> None:
+    spec = next(p for p in sandbox.catalog.products if p.stock_fresh and p.normal[11] + p.normal[12] < 10)
+    plain = api.query(spec.asin, offers=20, history=False, progress_bar=False)
+    first = consumed(sandbox)
+    pages = max(1, -(-len(plain[0]["offers"]) // 10))
+    assert plain[0]["offers"] and first == 6 * pages  # 6 per page of 10 offers found
+    stocked = api.query(spec.asin, offers=20, stock=True, only_live_offers=True, history=False,
+                        progress_bar=False)
+    assert consumed(sandbox) - first == first + 2  # stock +2 (fresh), only-live-offers free
+    assert all("stockCSV" in o for o in stocked[0]["offers"])
+
+
+def test_a_de_product_finder_and_best_sellers(api: keepa.Keepa, sandbox: Sandbox) -> None:
+    de = sandbox.catalog_for(3)
+    assert de is not None
+    asins = api.product_finder({"rootCategory": [str(de.market.books)], "current_USED_lte": 900},
+                               domain="DE")
+    assert asins and all(de.spec(a) is not None for a in asins)
+    best = api.best_sellers_query("Book", domain="DE")
+    assert best and all(de.spec(a).is_book for a in best)  # type: ignore[union-attr]
+    assert consumed(sandbox) == 11 + 50

@@ -44,9 +44,9 @@ def _outbox(store: DealStore) -> int:
         return int(conn.execute(select(func.count()).select_from(ALERT_OUTBOX)).scalar_one())
 
 
-def test_outbox_rows_are_written_in_the_deals_transaction(store: DealStore,
+def test_fc26_outbox_rows_are_written_in_the_deals_transaction(store: DealStore,
                                                           settings: Settings) -> None:
-    """FC-24: a deal saved is announced; a write rolled back announces nothing."""
+    """FC-26: a deal saved is announced; a write rolled back announces nothing."""
     _alert(store, settings, "cheap", "max_price=9", ["json://127.0.0.1:9/x"])
     with pytest.raises(RuntimeError), store.unit_of_work(QUERY) as work:
         work.save_deals([row(1, last_seen_in_feed=store.now())])
@@ -56,7 +56,7 @@ def test_outbox_rows_are_written_in_the_deals_transaction(store: DealStore,
     assert store.count_deals() == 1 and _outbox(store) == 1
 
 
-def test_a_deal_is_announced_once_unless_it_left_and_came_back(
+def test_fc26_a_deal_is_announced_once_unless_it_left_and_came_back(
         store: DealStore, settings: Settings, clock: FakeClock) -> None:
     _alert(store, settings, "cheap", "max_price=9&min_profit=4", ["json://127.0.0.1:9/x"])
     now = store.now()
@@ -100,7 +100,7 @@ def test_the_webhook_gets_one_message_per_deal_with_its_fields_and_a_stable_id(
         assert Courier(settings, AlertBook(store)).drain().sent == 0, "sent is sent"
 
 
-def test_a_receiver_answering_500_then_200_gets_the_message_after_a_retry(
+def test_fc26_a_receiver_answering_500_then_200_gets_the_message_after_a_retry(
         store: DealStore, settings: Settings, clock: FakeClock) -> None:
     with WebhookReceiver(fail_first=1) as hook:
         _alert(store, settings, "cheap", "", [hook.url()])
@@ -116,7 +116,7 @@ def test_a_receiver_answering_500_then_200_gets_the_message_after_a_retry(
         assert r.status == "sent" and r.attempts == 1
 
 
-def test_a_dead_destination_is_given_up_on_and_shown_masked(
+def test_fc26_a_dead_destination_is_given_up_on_and_shown_masked(
         store: DealStore, clock: FakeClock, db_url: str) -> None:
     settings = Settings(database_url=db_url, alert_retry_s=1, alert_max_attempts=2,
                         alert_timeout_s=1)

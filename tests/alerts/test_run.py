@@ -47,7 +47,7 @@ def _wait(pred: object, timeout_s: float) -> float | None:
     return None
 
 
-def test_run_with_a_refused_key_alerts_within_a_minute_and_says_when_resolved(
+def test_fc25_run_with_a_refused_key_alerts_within_a_minute_and_says_when_resolved(
         tmp_path: Path) -> None:
     sandbox = Sandbox(catalog=CatalogConfig(seed=4, backlog_s=3600), demo_account=False)
     sandbox.add_account(KEY, tokens=1200, refill_rate=20, expired=True)
@@ -120,7 +120,7 @@ def test_a_run_announces_each_matching_deal_once_and_the_next_run_none_again(
             assert len(hook.received) == n
 
 
-def test_a_courier_killed_mid_delivery_loses_nothing_and_repeats_carry_their_id(
+def test_fc26_a_courier_killed_mid_delivery_loses_nothing_and_repeats_carry_their_id(
         tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'deals.sqlite3'}"
     total = 30

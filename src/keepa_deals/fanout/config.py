@@ -12,7 +12,8 @@
   out; see planner.py for the fair-share rule).  Workers consume both.
 * **Beat**: one ingest tick per query every ``KEEPA_DEALS_INGEST_INTERVAL_S``
   (a tick not started within its interval expires: ticks never pile up), the
-  janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``.
+  janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``, the alerts (health checked, the
+  outbox drained: docs/alerts.md) every ``KEEPA_DEALS_ALERT_CHECK_INTERVAL_S``.
 
 :func:`check_settings` refuses to start without Redis or a shared database,
 and warns about a SQLite database (one host only).
@@ -31,6 +32,7 @@ BATCH_QUEUE = "keepa-deals.batches"
 TICK_TASK = "keepa_deals.ingest_tick"
 BATCH_TASK = "keepa_deals.product_batch"
 JANITOR_TASK = "keepa_deals.janitor"
+ALERTS_TASK = "keepa_deals.alerts"
 
 #: A task still running at this fraction of the visibility timeout is killed (prefork
 #: pool): the broker would soon hand it to another worker anyway.
@@ -95,6 +97,11 @@ def beat_schedule(settings: Settings, queries: list[DealQuery]) -> dict[str, dic
         "schedule": settings.janitor_interval_s,
         "options": {"queue": TICK_QUEUE, "expires": settings.janitor_interval_s},
     }
+    schedule["alerts"] = {
+        "task": ALERTS_TASK,
+        "schedule": settings.alert_check_interval_s,
+        "options": {"queue": TICK_QUEUE, "expires": settings.alert_check_interval_s},
+    }
     return schedule
 
 
@@ -120,6 +127,7 @@ def celery_config(settings: Settings, queries: list[DealQuery]) -> dict[str, Any
         "task_queues": (Queue(TICK_QUEUE), Queue(BATCH_QUEUE)),
         "task_default_queue": BATCH_QUEUE,
         "task_routes": {TICK_TASK: {"queue": TICK_QUEUE}, JANITOR_TASK: {"queue": TICK_QUEUE},
+                        ALERTS_TASK: {"queue": TICK_QUEUE},
                         BATCH_TASK: {"queue": BATCH_QUEUE}},
         "beat_schedule": beat_schedule(settings, queries),
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from keepa_deals.alerts.courier import Courier, quiet_until
 from keepa_deals.alerts.matching import attach, canonical, matcher_for
 from keepa_deals.clock import FakeClock
+from keepa_deals.ops.doctor import run_checks
 from keepa_deals.settings import Settings
 from keepa_deals.store import Changes, DealRow, DealStore
 from keepa_deals.store.alerting import AlertBook
@@ -130,6 +131,9 @@ def test_fc26_a_dead_destination_is_given_up_on_and_shown_masked(
     assert report.dead == 1 and "VERYSECRETTOKEN" not in json.dumps(report.as_dict())
     [r] = AlertBook(store).recent(1)
     assert r.status == "dead" and "VERYSECRETTOKEN" not in (r.error or "")
+    [check] = run_checks(settings, only=["alerts"], clock=clock)
+    assert check.verdict == "warn" and "json://127.0.0.1/***" in check.summary
+    assert "VERYSECRETTOKEN" not in json.dumps(check.as_dict(), default=str)
 
 
 def test_mailto_reaches_a_real_smtp_server(store: DealStore, settings: Settings) -> None:

@@ -177,7 +177,7 @@ def _destinations(settings: Settings, book: AlertBook, now: datetime) -> Conditi
     urls = list(settings.alert_urls) + [u for s in book.searches() for u in s.destinations]
     shown = {fingerprint(u): masked(u) for u in urls}
     bad = [r for r in book.failing_destinations(now - timedelta(hours=24))
-           if r.attempts >= DESTINATION_FAILURES and r.destination in shown]
+           if (r.dead or r.attempts >= DESTINATION_FAILURES) and r.destination in shown]
     names = [shown[r.destination] for r in bad]
     return Condition("destination_failing", "an alert destination keeps failing", bool(bad),
                      f"{len(bad)} destination(s) refuse messages: {', '.join(names)}",

@@ -16,7 +16,17 @@ from keepa_deals.keepa.redact import redact
 from keepa_deals.store.destinations import scrub
 
 _HEADER_SCHEMES = ("json", "jsons", "xml", "xmls", "form", "forms")
-logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
+
+
+def _quiet_apprise() -> None:
+    """Apprise's lines may quote a URL: they never reach our handlers (LogCapture reads
+    them, and the reason is scrubbed before it goes anywhere)."""
+    logger = logging.getLogger("apprise")
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+
+
+_quiet_apprise()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,7 @@ def send(url: str, title: str, body: str, *, timeout_s: float, message_id: str |
     except Exception as exc:  # a plugin's bug must not stop the courier
         ok, lines = False, f"{type(exc).__name__}: {exc}"
     finally:
-        logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
+        _quiet_apprise()
     if ok:
         return Sent(True)
     why = " ".join(str(lines).split())[-300:] or "the destination refused the message"

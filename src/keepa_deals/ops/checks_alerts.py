@@ -29,13 +29,13 @@ def check_alerts(ctx: Context) -> CheckResult:
     shown = {fingerprint(u): masked(u) for u in urls}
     counts = book.counts()
     failing = [r for r in book.failing_destinations(ctx.now() - timedelta(hours=24))
-               if r.attempts >= FAILURES]
+               if r.dead or r.attempts >= FAILURES]
     evidence: dict[str, Any] = {
         "deal_alerts": sum(1 for s in searches if s.is_alert),
         "health_destinations": [masked(u) for u in ctx.settings.alert_urls],
         "outbox": counts,
         "failing": [{"destination": shown.get(r.destination, f"#{r.destination[:8]} (removed)"),
-                     "messages": r.failing, "attempts": r.attempts, "since": str(r.since),
+                     "messages": r.failing, "given_up": int(r.dead or 0), "attempts": r.attempts, "since": str(r.since),
                      "last_error": r.error} for r in failing],
     }
     if failing:

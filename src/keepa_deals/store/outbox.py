@@ -26,7 +26,18 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.store.destinations import fingerprint, split_urls
@@ -228,6 +239,7 @@ def failing_destinations(conn: Connection, since: datetime) -> list[Row[Any]]:
     stmt = (select(_O.destination, func.count().label("failing"),
                    func.min(_O.created_at).label("since"),
                    func.max(_O.attempts).label("attempts"),
+                   func.sum(case((_O.status == DEAD, 1), else_=0)).label("dead"),
                    func.max(_O.error).label("error"))
             .where(failing).group_by(_O.destination).order_by(_O.destination))
     return list(conn.execute(stmt))

@@ -30,7 +30,7 @@ from keepa_deals.alerts.messages import Message, digest_message, render
 from keepa_deals.alerts.send import Sent, send
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
-from keepa_deals.store.alerting import AlertBook, SearchRecord
+from keepa_deals.store.alerting import AlertBook, SearchRecord, parse_quiet
 from keepa_deals.store.destinations import fingerprint, masked
 from keepa_deals.store.outbox import DEAD, DROPPED, PENDING, SENT, SKIPPED, message_id
 
@@ -44,23 +44,6 @@ Sender = Callable[..., Sent]
 
 def owner_id() -> str:
     return f"{socket.gethostname()[:60]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def parse_quiet(text: str) -> tuple[int, int]:
-    """``22:00-07:00`` → (start, end) in minutes of the day (UTC); ValueError when not."""
-    try:
-        a, b = text.strip().split("-")
-        mins = []
-        for part in (a, b):
-            h, m = part.strip().split(":")
-            if not (0 <= int(h) < 24 and 0 <= int(m) < 60):
-                raise ValueError
-            mins.append(int(h) * 60 + int(m))
-    except ValueError:
-        raise ValueError(f"quiet hours look like 22:00-07:00 (UTC), got {text!r}") from None
-    if mins[0] == mins[1]:
-        raise ValueError("quiet hours must not start and end at the same time")
-    return mins[0], mins[1]
 
 
 def quiet_until(text: str | None, now: datetime) -> datetime | None:
@@ -268,5 +251,4 @@ class CourierThread:
         self._thread.join(timeout_s)
 
 
-__all__ = ["Courier", "CourierThread", "DrainReport", "owner_id", "parse_quiet",
-           "quiet_until"]
+__all__ = ["Courier", "CourierThread", "DrainReport", "owner_id", "parse_quiet", "quiet_until"]

@@ -75,6 +75,23 @@ def check_name(name: str) -> str:
     return name
 
 
+def parse_quiet(text: str) -> tuple[int, int]:
+    """``22:00-07:00`` → (start, end) in minutes of the day (UTC); ValueError when not."""
+    try:
+        a, b = text.strip().split("-")
+        mins = []
+        for part in (a, b):
+            h, m = part.strip().split(":")
+            if not (0 <= int(h) < 24 and 0 <= int(m) < 60):
+                raise ValueError
+            mins.append(int(h) * 60 + int(m))
+    except ValueError:
+        raise ValueError(f"quiet hours look like 22:00-07:00 (UTC), got {text!r}") from None
+    if mins[0] == mins[1]:
+        raise ValueError("quiet hours must not start and end at the same time")
+    return mins[0], mins[1]
+
+
 class AlertBook:
     """Saved searches, alerts and the outbox on one deal store."""
 
@@ -226,4 +243,4 @@ class AlertBook:
                 conn.execute(ALERT_HEALTH.insert().values(name=state.name, **values))
 
 
-__all__ = ["AlertBook", "HealthState", "SearchRecord", "check_name"]
+__all__ = ["AlertBook", "HealthState", "SearchRecord", "check_name", "parse_quiet"]

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
 
     # --- alerts (docs/alerts.md) -------------------------------------------
     #: Apprise URLs that receive the health alerts (secrets: shown masked everywhere).
-    alert_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    alert_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     alert_repeat_h: float = Field(default=6.0, gt=0)
     alert_grace_s: float = Field(default=300.0, ge=0)
     alert_check_interval_s: float = Field(default=60.0, gt=0)

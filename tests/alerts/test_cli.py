@@ -90,3 +90,4 @@ def test_settings_show_alert_urls_masked(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("KEEPA_DEALS_ALERT_URLS", f"json://127.0.0.1:9/{SECRET}")
     code, out, _ = invoke("settings", "--json")
     assert code == 0 and SECRET not in out and "json://127.0.0.1/***" in out
+    assert SECRET not in repr(Settings()) and SECRET not in str(Settings())

@@ -153,7 +153,8 @@ def test_a_digest_sends_the_best_deals_in_one_message(store: DealStore, settings
     with WebhookReceiver() as hook:
         _alert(store, settings, "cheap", "", [hook.url()], digest_s=900)
         store.commit(QUERY, Changes(rows=tuple(
-            row(i, last_seen_in_feed=store.now(), profit_cents=1000 + 100 * i) for i in range(1, 13))))
+            row(i, last_seen_in_feed=store.now(), profit_cents=1000 + 100 * i)
+            for i in range(1, 13))))
         assert Courier(settings, AlertBook(store)).drain().sent == 12
         [msg] = hook.wait_for(1)
         body = msg["body"]["message"]
@@ -170,5 +171,5 @@ def test_quiet_hours_hold_messages_until_they_end() -> None:
     at = SEEN.replace(hour=23, minute=30)
     assert quiet_until("22:00-07:00", at) == (at + timedelta(days=1)).replace(hour=7, minute=0)
     assert quiet_until("22:00-07:00", at.replace(hour=12)) is None
-    assert quiet_until("01:00-02:00", at.replace(hour=1, minute=5)) == at.replace(hour=2,
-                                                                                  minute=0)
+    night = at.replace(hour=1, minute=5)
+    assert quiet_until("01:00-02:00", night) == at.replace(hour=2, minute=0)

@@ -68,7 +68,7 @@ def test_conditions_from_the_store_in_the_doctors_words(store: DealStore, clock:
     store.record_metrics(refill_rate=20, deal_count=0)
     clock.advance(60_000)
     store.record_metrics(refill_rate=5, deal_count=0)
-    service = AlertService(settings, store, sender=lambda *a, **k: None)  # type: ignore[arg-type,return-value]
+    service = AlertService(settings, store)
     events = service.check_health()
     for name in ("key_refused", "janitor_held_back", "plan_downgrade"):
         assert f"{name}:fired" in events, events

@@ -56,6 +56,7 @@ def send(url: str, title: str, body: str, *, timeout_s: float, message_id: str |
     """Send one message; never raises for the destination's failure."""
     import apprise
 
+    title, body = redact(title, key), redact(body, key)  # the key never leaves in a message
     target = with_options(url, timeout_s=timeout_s, message_id=message_id)
     notifier = apprise.Apprise()
     if not notifier.add(target):

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keepa_deals.alerts")
 
+#: How often the announced-deal marks of deals no longer stored are forgotten.
+FORGET_EVERY_S = 3600.0
+
 
 class AlertService:
     def __init__(self, settings: Settings, store: DealStore, *,
@@ -47,6 +50,7 @@ class AlertService:
         self.courier = Courier(settings, self.book, sender=sender)
         self.monitor = HealthMonitor(settings, self.book, direct=self._direct)
         self._checked_at: float | None = None
+        self._forgot_at: float | None = None
         self._lock = threading.Lock()
 
     def check_health(self) -> list[str]:
@@ -74,6 +78,12 @@ class AlertService:
                     self.check_health()
                 except Exception:
                     log.exception("the health alerts could not be checked")
+            if self._forgot_at is None or now - self._forgot_at >= FORGET_EVERY_S:
+                self._forgot_at = now
+                try:  # a retired deal that comes back is a new row: announced again
+                    self.book.forget_gone()
+                except Exception:
+                    log.exception("could not forget the marks of retired deals")
             return self.courier.drain()
 
     def _direct(self, mid: str, payload: dict[str, Any]) -> None:

@@ -35,8 +35,9 @@ def check_alerts(ctx: Context) -> CheckResult:
         "health_destinations": [masked(u) for u in ctx.settings.alert_urls],
         "outbox": counts,
         "failing": [{"destination": shown.get(r.destination, f"#{r.destination[:8]} (removed)"),
-                     "messages": r.failing, "given_up": int(r.dead or 0), "attempts": r.attempts, "since": str(r.since),
-                     "last_error": r.error} for r in failing],
+                     "messages": r.failing, "given_up": int(r.dead or 0),
+                     "attempts": r.attempts, "since": str(r.since), "last_error": r.error}
+                    for r in failing],
     }
     if failing:
         names = ", ".join(f["destination"] for f in evidence["failing"])

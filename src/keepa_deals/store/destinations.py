@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
-_HOSTNAME = re.compile(r"^(localhost|[0-9]+(\.[0-9]+){3}|\[[0-9a-f:]+\]|[a-z0-9-]+(\.[a-z0-9-]+)+)$", re.I)
+_HOSTNAME = re.compile(
+    r"^(localhost|[0-9]+(\.[0-9]+){3}|\[[0-9a-f:]+\]|[a-z0-9-]+(\.[a-z0-9-]+)+)$", re.I)
 
 
 def fingerprint(url: str) -> str:

@@ -60,7 +60,7 @@ class Condition:
     summary: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     fix: str = ""
-    #: the doctor check to run for more (``keepa-deals doctor --only ...``)
+    #: the doctor check to run for more (``keepa-deals doctor --check ...``)
     check: str = ""
     grace_s: float = 0.0
     since: datetime | None = None
@@ -72,7 +72,7 @@ def _from_check(name: str, title: str, result: CheckResult | None, bad: tuple[Ve
         return Condition(name, title, False)
     holds = result.verdict in bad
     return Condition(name, title, holds, result.summary, _short(result.evidence), result.fix,
-                     f"keepa-deals doctor --only {result.name}", grace_s)
+                     f"keepa-deals doctor --check {result.name}", grace_s)
 
 
 def _short(evidence: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def conditions(settings: Settings, book: AlertBook, sources: Sources) -> list[Co
         failed.describe() if failed else "",
         failed.as_dict() if failed else {},
         "a 402 means the key has no active Keepa plan (subscribe or renew at keepa.com); a "
-        "400 that the key is wrong: " + KEY_FIX, "keepa-deals doctor --keepa --only key",
+        "400 that the key is wrong: " + KEY_FIX, "keepa-deals doctor --check key",
         since=failed.since if failed else None))
     stalled = _from_check("ingestion_stalled", "ingestion is stalled", results.get("ingestion"),
                           (Verdict.FAIL,))
@@ -135,7 +135,7 @@ def _plan_downgrade(book: AlertBook, now: datetime) -> Condition:
                      {"refill_rate": latest, "earlier_refill_rate": top.refill_rate},
                      "check the plan of the key at keepa.com > API access; the budget and "
                      "the schedule follow the new rate by themselves, and fewer deals are "
-                     "checked per hour", "keepa-deals doctor --keepa --only token_state")
+                     "checked per hour", "keepa-deals doctor --check token_state")
 
 
 def _token_wait(book: AlertBook, now: datetime, recharge: CheckResult | None) -> Condition:
@@ -159,7 +159,7 @@ def _token_wait(book: AlertBook, now: datetime, recharge: CheckResult | None) ->
                      {"runs": len(streak), "since": since.isoformat()},
                      "another program may be spending the same key, or the stored budget is "
                      "stale: `keepa-deals doctor --fix` forces a /token sync",
-                     "keepa-deals doctor --keepa --only token_state", since=since)
+                     "keepa-deals doctor --check token_state", since=since)
 
 
 def _janitor(book: AlertBook) -> Condition:
@@ -170,7 +170,7 @@ def _janitor(book: AlertBook) -> Condition:
                      f"the janitor deletes nothing: {why}", {"queries": [s["query"] for s in held]},
                      "it waits for ingestion to be healthy (see the ingestion check); nothing "
                      "is lost meanwhile, but stale deals stay stored",
-                     "keepa-deals doctor --only ingestion")
+                     "keepa-deals doctor --check ingestion")
 
 
 def _destinations(settings: Settings, book: AlertBook, now: datetime) -> Condition:
@@ -185,7 +185,7 @@ def _destinations(settings: Settings, book: AlertBook, now: datetime) -> Conditi
                       f"{r.attempts} attempts, last error {r.error}" for r in bad},
                      "check the destination's URL and service (`keepa-deals alerts test --to "
                      "URL`); `keepa-deals alerts history` lists the failures",
-                     "keepa-deals doctor --only alerts")
+                     "keepa-deals doctor --check alerts")
 
 
 Send = Callable[[str, dict[str, Any]], None]

@@ -173,3 +173,21 @@ def test_quiet_hours_hold_messages_until_they_end() -> None:
     assert quiet_until("22:00-07:00", at.replace(hour=12)) is None
     night = at.replace(hour=1, minute=5)
     assert quiet_until("01:00-02:00", night) == at.replace(hour=2, minute=0)
+
+
+def test_fc26_a_hanging_destination_costs_one_timeout_per_drain(
+        store: DealStore, db_url: str) -> None:
+    """The courier tries a destination that does not answer once per drain, within its
+    timeout, and puts the other messages back: the drain ends in bounded time."""
+    import time
+
+    settings = Settings(database_url=db_url, alert_timeout_s=1, alert_drain_budget_s=5)
+    with WebhookReceiver(delay_s=4) as slow:
+        _alert(store, settings, "all", "", [slow.url()])
+        store.commit(QUERY, Changes(rows=tuple(row(i, last_seen_in_feed=store.now())
+                                               for i in range(1, 11))))
+        started = time.monotonic()
+        report = Courier(settings, AlertBook(store)).drain()
+        took = time.monotonic() - started
+        assert report.failed == 1 and report.deferred == 9 and report.sent == 0
+        assert took < 3.5, f"the drain took {took:.1f} s"

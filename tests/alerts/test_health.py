@@ -80,3 +80,20 @@ def test_conditions_from_the_store_in_the_doctors_words(store: DealStore, clock:
     assert "5 tokens/min" in downgrade["summary"] and "20/min" in downgrade["summary"]
     for r in AlertBook(store).recent(50):
         assert "SECRETHOOKTOKEN" not in r.payload and "SECRETHOOKTOKEN" not in r.destination
+
+
+def test_with_the_database_down_a_health_alert_goes_straight_out(tmp_path: object,
+                                                                 db_url: str) -> None:
+    from keepa_deals.store import create_store_engine
+
+    gone = DealStore(create_store_engine("sqlite:////nonexistent-dir/deals.sqlite3"))
+    sent: list[tuple[str, dict[str, object]]] = []
+    monitor = HealthMonitor(_settings(db_url), AlertBook(gone),
+                            direct=lambda mid, p: sent.append((mid, p)))
+    down = Condition("database_unreachable", "the database is unreachable", True,
+                     "unable to open database file", grace_s=0)
+    assert monitor.step([down]) == ["database_unreachable:fired"]
+    assert monitor.step([down]) == [], "the state is kept in memory meanwhile"
+    [(mid, payload)] = sent
+    assert payload["event"] == "fired" and payload["summary"] == "unable to open database file"
+    gone.engine.dispose()

@@ -11,7 +11,8 @@
   ``keepa-deals.batches`` (product batches of every query, first in first
   out; see planner.py for the fair-share rule).  Workers consume both.
 * **Beat**: one ingest tick per query every ``KEEPA_DEALS_INGEST_INTERVAL_S``, the
-  janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``.  Ticks never pile up, whatever the
+  janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``, the alerts (health checked, the
+  outbox drained: docs/alerts.md) every ``KEEPA_DEALS_ALERT_CHECK_INTERVAL_S``.  Ticks never pile up, whatever the
   hosts' clocks say: a tick that comes less than half an interval after the last one
   started does nothing (a gate kept in Redis, which expires by Redis's clock; see
   tasks.py).  Celery's own ``expires`` is judged by the clock of the worker that receives
@@ -39,6 +40,7 @@ BATCH_QUEUE = "keepa-deals.batches"
 TICK_TASK = "keepa_deals.ingest_tick"
 BATCH_TASK = "keepa_deals.product_batch"
 JANITOR_TASK = "keepa_deals.janitor"
+ALERTS_TASK = "keepa_deals.alerts"
 
 #: A task still running at this fraction of the visibility timeout is killed (prefork
 #: pool): the broker would soon hand it to another worker anyway.
@@ -109,6 +111,11 @@ def beat_schedule(settings: Settings, queries: list[DealQuery]) -> dict[str, dic
         "schedule": settings.janitor_interval_s,
         "options": {"queue": TICK_QUEUE, "expires": expiry_s(settings.janitor_interval_s)},
     }
+    schedule["alerts"] = {
+        "task": ALERTS_TASK,
+        "schedule": settings.alert_check_interval_s,
+        "options": {"queue": TICK_QUEUE, "expires": expiry_s(settings.alert_check_interval_s)},
+    }
     return schedule
 
 
@@ -134,6 +141,7 @@ def celery_config(settings: Settings, queries: list[DealQuery]) -> dict[str, Any
         "task_queues": (Queue(TICK_QUEUE), Queue(BATCH_QUEUE)),
         "task_default_queue": BATCH_QUEUE,
         "task_routes": {TICK_TASK: {"queue": TICK_QUEUE}, JANITOR_TASK: {"queue": TICK_QUEUE},
+                        ALERTS_TASK: {"queue": TICK_QUEUE},
                         BATCH_TASK: {"queue": BATCH_QUEUE}},
         "beat_schedule": beat_schedule(settings, queries),
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

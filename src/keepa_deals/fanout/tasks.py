@@ -14,6 +14,9 @@
   for a tick to send it again.
 * ``keepa_deals.janitor()``: one janitor pass over the configured queries,
   under its own lock.
+* ``keepa_deals.alerts()``: the health alerts checked and the alert outbox
+  drained, in bounded time (docs/alerts.md).  Several at once are harmless:
+  messages are leased, and a health event has one message id.
 
 The tasks are functions of this module, registered on every
 :class:`~keepa_deals.fanout.app.CeleryModeApp` by :func:`register_tasks`.  A
@@ -34,6 +37,7 @@ from kombu.exceptions import KombuError
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.fanout.batches import Batch, BatchBook
 from keepa_deals.fanout.config import (
+    ALERTS_TASK,
     BATCH_QUEUE,
     BATCH_TASK,
     JANITOR_TASK,
@@ -167,18 +171,39 @@ def janitor(task: Task[[], JanitorTaskResult]) -> JanitorTaskResult:
             "held_back": [r.query for r in reports if r.held_back]}
 
 
+class AlertsTaskResult(TypedDict):
+    sent: int
+    failed: int
+
+
+def alerts(task: Task[[], AlertsTaskResult]) -> AlertsTaskResult:
+    from keepa_deals.alerts.service import AlertService
+
+    app = _app(task)
+    env = app.worker_env()
+    service = getattr(app, "_alerts", None)
+    if service is None or service.store is not env.store:
+        service = AlertService(app.settings, env.store, budget_store=env.budget.store)
+        app._alerts = service  # type: ignore[attr-defined]
+    report = service.tick(force_health=True)
+    return {"sent": report.sent, "failed": report.failed}
+
+
 def register_tasks(app: Celery) -> None:
-    """Register the three tasks on ``app`` (a CeleryModeApp), under their names."""
+    """Register the four tasks on ``app`` (a CeleryModeApp), under their names."""
     app.task(name=TICK_TASK, bind=True, ignore_result=True, shared=False)(ingest_tick)
     app.task(name=BATCH_TASK, bind=True, ignore_result=True, max_retries=None,
              shared=False)(product_batch)
     app.task(name=JANITOR_TASK, bind=True, ignore_result=True, shared=False)(janitor)
+    app.task(name=ALERTS_TASK, bind=True, ignore_result=True, shared=False)(alerts)
 
 
 __all__ = [
+    "AlertsTaskResult",
     "BatchTaskResult",
     "JanitorTaskResult",
     "TickTaskResult",
+    "alerts",
     "ingest_tick",
     "janitor",
     "product_batch",

@@ -248,7 +248,6 @@ def test_floor_held_nothing_lost_or_bought_twice_no_wedge_across_hosts(
                     "KEEPA_DEALS_INGEST_INTERVAL_S": "4",
                     "KEEPA_DEALS_CELERY_CLAIM_TTL_S": "20",
                     "KEEPA_DEALS_INGEST_LOCK_TTL_S": "30",
-                    "KEEPA_DEALS_CELERY_REDISPATCH_AFTER_S": "20",
                     "KEEPA_DEALS_CELERY_MAX_BATCH": "10",
                     "XDG_DATA_HOME": str(tmp_path / "xdg")}
         subprocess.run(beat_host.command([sys.executable, "-m", "keepa_deals", "db", "upgrade"]),

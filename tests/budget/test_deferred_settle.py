@@ -44,7 +44,8 @@ def test_steady_state_is_one_store_step_per_call() -> None:
         _call(manager, keepa, clock, 5)
     assert store.steps == ["acquire"] + ["settle_acquire"] * 9, "each settle rode the next call"
     manager.close()
-    assert store.steps[-1] == "settle" and store.leases.keys() <= {EPOCH_LEASE}, "the last one is sent on close"
+    assert store.steps[-1] == "settle" and store.leases.keys() <= {EPOCH_LEASE}, (
+        "the last one is sent on close")
     assert manager.snapshot().tokens == keepa.tokens
 
 

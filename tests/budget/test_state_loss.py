@@ -35,9 +35,11 @@ from keepa_deals.budget.store import BudgetStore
 from keepa_deals.clock import SYSTEM_CLOCK
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.keepa.client import KeepaClient
+from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.sandbox import Sandbox, SandboxServer
 from keepa_deals.sandbox.offers import all_offers
+from keepa_deals.tokens.errors import BudgetError, TokenRechargeError
 
 KEY = "stormsandboxkey" + "5" * 49
 FLOOR = -180
@@ -96,11 +98,14 @@ def buy_until(stop: float, open_store: Callable[[], BudgetStore], url: str, asin
         while time.monotonic() < stop:
             try:
                 client.products(asins, offers=OFFERS)
-            except KeepaDealsError as exc:  # waiting for tokens, a 429, a budget step that failed
+            # told to wait, Keepa's 429, or the state deleted again between a sync and the step
+            except (TokenRechargeError, NotEnoughTokens, BudgetError):
                 with storm.lock:
                     storm.refused += 1
-                    if "Recharge" not in type(exc).__name__ and "NotEnough" not in type(exc).__name__:
-                        storm.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.05)
+            except KeepaDealsError as exc:
+                with storm.lock:
+                    storm.errors.append(f"{type(exc).__name__}: {exc}")
                 time.sleep(0.05)
             else:
                 with storm.lock:

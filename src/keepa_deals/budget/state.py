@@ -251,7 +251,8 @@ def _check_epoch(st: State, fields_epoch: int | None, leases_epoch: int | None, 
     """Compare the state's epoch with the marker's; hold what lost leases held."""
     m = parse_marker(st.marker)
     if m is None:  # a first start, or the marker alone lost: rewritten from the state
-        st.epoch = fields_epoch if fields_epoch is not None and fields_epoch == leases_epoch else None
+        intact = fields_epoch is not None and fields_epoch == leases_epoch
+        st.epoch = fields_epoch if intact else None
         return
     epoch, reserved, until = m
     if fields_epoch == epoch and leases_epoch == epoch:

@@ -150,6 +150,104 @@ def test_settling_an_expired_lease_without_a_status_still_takes_its_cost(
     assert held(store) == {}
 
 
+# -- state loss (docs/failure-classes.md, FC-25) ---------------------------------
+
+
+def lose(store: BudgetStore, *, fields: bool = True, leases: bool = True) -> None:
+    """Delete the stored fields and/or leases, the marker kept: an eviction, a DEL."""
+    stored_fields, stored_leases = store.raw()
+    store.write_raw(dict.fromkeys(stored_fields) if fields else {},
+                    dict.fromkeys(stored_leases) if leases else {})
+
+
+def lost_leases(store: BudgetStore) -> list[tuple[int, int]]:
+    """(tokens, expires in ms) of each lease held for calls a state loss forgot."""
+    return [(cost, exp) for lid, cost, exp in store.snapshot(P).leases
+            if lid.startswith(core.LOST_PREFIX)]
+
+
+def test_leases_lost_are_held_until_the_last_could_have_ended(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    clock.advance(1_000)
+    store.acquire("w2", 20 * MT, P)
+    lose(store)
+    assert store.acquire("w3", 1 * MT, P).kind == "unknown", "the anchor went too"
+    sync(store, clock, 100)  # Keepa has not charged the two calls yet
+    assert lost_leases(store) == [(50, P.lease_ttl_ms)], "until w2's lease would have ended"
+    assert available(store) == 50
+    clock.advance(P.lease_ttl_ms)
+    assert lost_leases(store) == []
+    assert available(store) == store.snapshot(P).projected, "nothing held any more"
+
+
+def test_leases_lost_alone_are_held_and_the_anchor_is_kept(
+        store: BudgetStore, clock: FakeClock) -> None:
+    """The leases hash evicted first (the shortest TTL), the budget hash intact."""
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    lose(store, fields=False)
+    d = store.acquire("w2", 10 * MT, P)
+    assert (d.kind, d.available) == ("grant", 70 * MT)
+    assert lost_leases(store) == [(30, P.lease_ttl_ms)]
+    assert available(store) == 60
+
+
+def test_fields_lost_alone_keep_the_leases_and_hold_nothing_more(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    lose(store, leases=False)
+    sync(store, clock, 100)
+    assert (lost_leases(store), available(store)) == ([], 70)
+
+
+def test_a_settle_of_a_lost_lease_releases_what_was_held_for_it(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    store.acquire("w2", 20 * MT, P)
+    lose(store)
+    sync(store, clock, 100)
+    clock.advance(1_000)
+    store.settle("w1", 30 * MT, status(clock, 70), P)  # Keepa charged it: now in the anchor
+    assert lost_leases(store) == [(20, P.lease_ttl_ms - 1_000)]
+    assert available(store) == 50
+    store.settle("w2", 20 * MT, None, P)  # its reply lost: its cost taken from the anchor
+    assert (lost_leases(store), available(store)) == ([], 50)
+
+
+def test_a_loss_once_every_lease_has_ended_holds_nothing(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    clock.advance(P.lease_ttl_ms)
+    lose(store)
+    sync(store, clock, 100)
+    assert (lost_leases(store), available(store)) == ([], 100)
+
+
+def test_the_marker_lost_too_reads_as_a_first_start(store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    store.clear()
+    sync(store, clock, 100)
+    assert (lost_leases(store), available(store)) == ([], 100)
+
+
+def test_the_marker_alone_lost_is_rewritten_from_the_state(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    d = store.acquire("w1", 30 * MT, P)
+    epoch = store.raw()[0]["epoch"]
+    store.write_marker(None)
+    store.acquire("w2", 10 * MT, P)
+    w2_expires = clock.now_ms() + P.lease_ttl_ms
+    assert store.raw_marker() == f"{epoch}:{40 * MT}:{max(d.lease_expires_ms or 0, w2_expires)}"
+    assert lost_leases(store) == []
+
+
 def test_expired_leases_stop_counting(store: BudgetStore, clock: FakeClock) -> None:
     sync(store, clock, 100)
     assert store.acquire("dead-worker", 80 * MT, P).kind == "grant"

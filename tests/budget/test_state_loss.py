@@ -13,8 +13,8 @@ projection, never goes below the floor.
 The issue's storm, scaled by 1/4 so it runs in seconds: 3-8 s of latency
 became 0.75-2 s, six deletions in 20 s became six in 5 s, and a lease lives
 as long as the HTTP timeout plus a margin, scaled alike.  Before the marker
-(``keepa_deals.budget.state``) the same storm took the balance to about two
-and a half times the floor.
+(``keepa_deals.budget.state``) the same storm took the balance to -240
+against the floor of -180 on both stores; after it, to 0.
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ def run(store: BudgetStore, clock: FakeClock) -> Run:
         manager.acquire(5)  # recharge begins
     fields, leases = store.raw()
     assert set(fields) == set(core.FIELDS), "the run writes every field"
-    assert list(leases) == [in_flight.id]
+    assert set(leases) == {core.EPOCH_LEASE, in_flight.id}
+    assert run_marker(store) is not None
     # Later: the next run starts, and meanwhile Keepa's bucket has refilled.
     clock.advance(30_000)
     keepa.set(tokens=250)
@@ -157,6 +158,32 @@ def test_stray_fields_and_leases_are_harmless(run: Run) -> None:
 def test_the_whole_state_deleted(run: Run) -> None:
     run.store.clear()
     _assert_granted_within_one_sync(run)
+
+
+def run_marker(store: BudgetStore) -> str | None:
+    return store.raw_marker()
+
+
+@pytest.mark.parametrize("corruption", [*FIELD_CORRUPTIONS, "two-parts", "four-parts"])
+def test_a_corrupted_marker(run: Run, corruption: str) -> None:
+    marker = run.store.raw_marker()
+    assert marker is not None
+    now = run.clock.now_ms()
+    value = {"two-parts": "1:2", "four-parts": marker + ":1"}.get(corruption)
+    if value is None:
+        value = FIELD_CORRUPTIONS[corruption](now, marker)
+    run.store.write_marker(value)
+    _assert_granted_within_one_sync(run)
+
+
+def test_the_fields_and_leases_deleted_with_the_marker_kept(run: Run) -> None:
+    """(docs/failure-classes.md, FC-25) The lost in-flight lease is held again, nothing more."""
+    fields, leases = run.store.raw()
+    run.store.write_raw(dict.fromkeys(fields), dict.fromkeys(leases))
+    _assert_granted_within_one_sync(run)
+    snap = run.store.snapshot(POLICY)
+    held = [cost for lid, cost, _ in snap.leases if lid.startswith(core.LOST_PREFIX)]
+    assert held == [30], "the call in flight when the state was lost is still counted"
 
 
 @pytest.mark.parametrize("corruption", ["garbage", "hour-ahead", "ancient", "minus-one"])

@@ -33,6 +33,11 @@ def sync(store: BudgetStore, clock: FakeClock, tokens: int, policy: Policy = P, 
     store.observe(status(clock, tokens, **kw), policy, authoritative=True)
 
 
+def held(store: BudgetStore) -> dict[str, str]:
+    """The stored leases, without the epoch the leases map carries (``budget.state``)."""
+    return {k: v for k, v in store.raw()[1].items() if k != core.EPOCH_LEASE}
+
+
 def available(store: BudgetStore, policy: Policy = P) -> int | None:
     return store.snapshot(policy).available
 
@@ -57,9 +62,11 @@ def test_state_is_stored_as_the_flat_strings_the_core_parses(store: BudgetStore,
     assert fields == {
         "anchor_tokens": "42000", "anchor_rate": "5000", "anchor_next_refill_ms": str(now + 12_345),
         "anchor_server_ts_ms": str(now), "anchor_seen_ms": str(now), "last_sync_ms": str(now),
+        "epoch": str(now),
     }
-    assert leases == {"w1": f"7000:{d.lease_expires_ms}"}
+    assert leases == {"w1": f"7000:{d.lease_expires_ms}", "#epoch": str(now)}
     assert set(fields) <= set(core.FIELDS)
+    assert store.raw_marker() == f"{now}:7000:{d.lease_expires_ms}"
 
 
 # -- admission -------------------------------------------------------------------
@@ -105,7 +112,7 @@ def test_cost_above_the_cap_is_refused(store: BudgetStore, clock: FakeClock) -> 
     sync(store, clock, 300)
     assert store.acquire("w1", 301 * MT, P).kind == "too_big"
     assert store.acquire("w2", 300 * MT, P).kind == "grant"  # the cap itself fits
-    assert store.raw()[1].keys() == {"w2"}
+    assert held(store).keys() == {"w2"}
 
 
 def test_manager_raises_cost_exceeds_cap(manager: TokenManager) -> None:
@@ -123,12 +130,12 @@ def test_leases_reserve_and_settle_releases(store: BudgetStore, clock: FakeClock
     assert store.acquire("w1", 60 * MT, P).kind == "grant"
     assert available(store) == 40
     store.settle("w1", 60 * MT, None, P)  # no token fields in the reply: assume it was spent
-    assert store.raw()[1] == {}
+    assert held(store) == {}
     assert store.snapshot(P).tokens == 40
     assert store.acquire("w2", 30 * MT, P).kind == "grant"
     clock.advance(1_000)
     store.settle("w2", 30 * MT, status(clock, 75, refill_in_ms=29_000), P)  # Keepa charged 25
-    assert store.raw()[1] == {}
+    assert held(store) == {}
     assert (store.snapshot(P).tokens, available(store)) == (75, 75)
 
 
@@ -140,7 +147,105 @@ def test_settling_an_expired_lease_without_a_status_still_takes_its_cost(
     assert available(store) == store.snapshot(P).projected == 110
     store.settle("slow", 30 * MT, None, P)  # ...but Keepa may well have charged the call
     assert store.snapshot(P).tokens == 70
-    assert store.raw()[1] == {}
+    assert held(store) == {}
+
+
+# -- state loss (docs/failure-classes.md, FC-25) ---------------------------------
+
+
+def lose(store: BudgetStore, *, fields: bool = True, leases: bool = True) -> None:
+    """Delete the stored fields and/or leases, the marker kept: an eviction, a DEL."""
+    stored_fields, stored_leases = store.raw()
+    store.write_raw(dict.fromkeys(stored_fields) if fields else {},
+                    dict.fromkeys(stored_leases) if leases else {})
+
+
+def lost_leases(store: BudgetStore) -> list[tuple[int, int]]:
+    """(tokens, expires in ms) of each lease held for calls a state loss forgot."""
+    return [(cost, exp) for lid, cost, exp in store.snapshot(P).leases
+            if lid.startswith(core.LOST_PREFIX)]
+
+
+def test_leases_lost_are_held_until_the_last_could_have_ended(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    clock.advance(1_000)
+    store.acquire("w2", 20 * MT, P)
+    lose(store)
+    assert store.acquire("w3", 1 * MT, P).kind == "unknown", "the anchor went too"
+    sync(store, clock, 100)  # Keepa has not charged the two calls yet
+    assert lost_leases(store) == [(50, P.lease_ttl_ms)], "until w2's lease would have ended"
+    assert available(store) == 50
+    clock.advance(P.lease_ttl_ms)
+    assert lost_leases(store) == []
+    assert available(store) == store.snapshot(P).projected, "nothing held any more"
+
+
+def test_leases_lost_alone_are_held_and_the_anchor_is_kept(
+        store: BudgetStore, clock: FakeClock) -> None:
+    """The leases hash evicted first (the shortest TTL), the budget hash intact."""
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    lose(store, fields=False)
+    d = store.acquire("w2", 10 * MT, P)
+    assert (d.kind, d.available) == ("grant", 70 * MT)
+    assert lost_leases(store) == [(30, P.lease_ttl_ms)]
+    assert available(store) == 60
+
+
+def test_fields_lost_alone_keep_the_leases_and_hold_nothing_more(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    lose(store, leases=False)
+    sync(store, clock, 100)
+    assert (lost_leases(store), available(store)) == ([], 70)
+
+
+def test_a_settle_of_a_lost_lease_releases_what_was_held_for_it(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    store.acquire("w2", 20 * MT, P)
+    lose(store)
+    sync(store, clock, 100)
+    clock.advance(1_000)
+    store.settle("w1", 30 * MT, status(clock, 70), P)  # Keepa charged it: now in the anchor
+    assert lost_leases(store) == [(20, P.lease_ttl_ms - 1_000)]
+    assert available(store) == 50
+    store.settle("w2", 20 * MT, None, P)  # its reply lost: its cost taken from the anchor
+    assert (lost_leases(store), available(store)) == ([], 50)
+
+
+def test_a_loss_once_every_lease_has_ended_holds_nothing(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    clock.advance(P.lease_ttl_ms)
+    lose(store)
+    sync(store, clock, 100)
+    assert (lost_leases(store), available(store)) == ([], 100)
+
+
+def test_the_marker_lost_too_reads_as_a_first_start(store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    store.acquire("w1", 30 * MT, P)
+    store.clear()
+    sync(store, clock, 100)
+    assert (lost_leases(store), available(store)) == ([], 100)
+
+
+def test_the_marker_alone_lost_is_rewritten_from_the_state(
+        store: BudgetStore, clock: FakeClock) -> None:
+    sync(store, clock, 100)
+    d = store.acquire("w1", 30 * MT, P)
+    epoch = store.raw()[0]["epoch"]
+    store.write_marker(None)
+    store.acquire("w2", 10 * MT, P)
+    w2_expires = clock.now_ms() + P.lease_ttl_ms
+    assert store.raw_marker() == f"{epoch}:{40 * MT}:{max(d.lease_expires_ms or 0, w2_expires)}"
+    assert lost_leases(store) == []
 
 
 def test_expired_leases_stop_counting(store: BudgetStore, clock: FakeClock) -> None:
@@ -154,7 +259,7 @@ def test_expired_leases_stop_counting(store: BudgetStore, clock: FakeClock) -> N
     assert snap.leases == ()
     assert snap.available == snap.projected
     store.acquire("w2", 1 * MT, P)
-    assert "dead-worker" not in store.raw()[1], "the expired lease is deleted by the next step"
+    assert "dead-worker" not in held(store), "the expired lease is deleted by the next step"
 
 
 def test_settle_reconciles_the_anchor_and_keeps_other_workers_leases(
@@ -233,8 +338,8 @@ def test_recharge_mode_entry(store: BudgetStore, clock: FakeClock) -> None:
     to_burst = 30_000 + 4 * 60_000  # five refills of 5
     assert (d.kind, d.needed, d.wait_ms) == ("wait", burst, to_burst)
     assert d.reason == "recharging to the burst threshold"
-    fields, leases = store.raw()
-    assert leases == {}
+    fields = store.raw()[0]
+    assert held(store) == {}
     assert {k: fields[k] for k in core.RECHARGE_FIELDS} == {
         "recharge_since_ms": str(now),
         "recharge_deadline_ms": str(now + to_burst + P.recharge_slack_ms),
@@ -376,13 +481,14 @@ def test_snapshot_is_read_only(store: BudgetStore, clock: FakeClock) -> None:
 def test_write_raw_and_clear(store: BudgetStore, clock: FakeClock) -> None:
     sync(store, clock, 100)
     store.write_raw({"anchor_tokens": "7000", "last_sync_ms": None}, {"x": "1000:1"})
-    fields, leases = store.raw()
+    fields = store.raw()[0]
     assert fields["anchor_tokens"] == "7000" and "last_sync_ms" not in fields
-    assert leases == {"x": "1000:1"}
+    assert held(store) == {"x": "1000:1"}
     store.write_raw({}, {"x": None})
-    assert store.raw()[1] == {}
+    assert held(store) == {}
     store.clear()
     assert store.raw() == ({}, {})
+    assert store.raw_marker() is None, "clear forgets the marker too: a first start"
     assert store.acquire("w1", 1 * MT, P).kind == "unknown"
 
 
@@ -439,7 +545,7 @@ def test_settle_acquire_settles_first_then_decides(store: BudgetStore, clock: Fa
     d = store.settle_acquire(("w1", 100 * MT, status(clock, 70, refill_in_ms=29_000)), "w2",
                              50 * MT, P)
     assert (d.kind, d.available) == ("grant", 70 * MT), "decided on the settled state"
-    assert list(store.raw()[1]) == ["w2"]
+    assert list(held(store)) == ["w2"]
     snap = store.snapshot(P)
     assert (snap.tokens, snap.available) == (70, 20)
 
@@ -450,7 +556,7 @@ def test_settle_acquire_without_a_status_takes_the_cost_then_waits(
     assert store.acquire("w1", 10 * MT, P).kind == "grant"
     d = store.settle_acquire(("w1", 10 * MT, None), "w2", 1 * MT, P)
     assert (d.kind, d.available) == ("wait", 0)
-    assert store.raw()[1] == {}, "w1 released, w2 not granted"
+    assert held(store) == {}, "w1 released, w2 not granted"
     fields = store.raw()[0]
     assert fields["anchor_tokens"] == "0"
     assert "last_sync_ms" not in fields, "the anchor holds an estimate"

@@ -2,8 +2,9 @@
 
 Random sequences of acquires, settles (with and without a status, in and out
 of order, of leases that exist or not), combined settle-then-acquire steps, observes, routine-sync claims, clock
-jumps (forwards past lease and anchor expiry, and backwards), plan changes and
-corruptions of any stored field or lease are applied to a MemoryStore (which
+jumps (forwards past lease and anchor expiry, and backwards), plan changes,
+corruptions of any stored field, lease or of the marker, and the loss of the
+fields, the leases or both (the marker kept) are applied to a MemoryStore (which
 runs ``keepa_deals.budget.core``) and a RedisStore (which runs the Lua), both on
 one FakeClock.  After every step the two must have answered the same and hold
 the same strings.
@@ -79,6 +80,15 @@ values = st.one_of(
     st.integers(-EXACT, EXACT).map(lambda v: ("abs", v)),
     st.integers(-800_000, 800_000).map(lambda v: ("now", v)),
     st.integers(-400_000, 400_000).map(lambda v: ("abs", v)),
+    st.text(alphabet=" 0123456789-+_:x\t", max_size=14),
+)
+
+#: a marker or a part of one: the values without the enormous strings (Hypothesis prints
+#: the rules' strategies now and then, and more copies of those would print too long)
+parts = st.one_of(
+    st.sampled_from([g for g in GARBAGE if len(g) < 100]),
+    st.integers(-EXACT, EXACT).map(lambda v: ("abs", v)),
+    st.integers(-800_000, 800_000).map(lambda v: ("now", v)),
     st.text(alphabet=" 0123456789-+_:x\t", max_size=14),
 )
 
@@ -185,11 +195,35 @@ class Differential(RuleBasedStateMachine):
     def lose_lease(self, lease_id: str) -> None:
         self.both("write_raw", {}, {lease_id: None})
 
+    @rule(fields=st.booleans(), leases=st.booleans())
+    def lose_state(self, fields: bool, leases: bool) -> None:
+        """The fields, the leases or both vanish, the marker stays (an eviction, a DEL)."""
+        stored_fields, stored_leases = self.memory.raw()
+        self.both("write_raw", dict.fromkeys(stored_fields) if fields else {},
+                  dict.fromkeys(stored_leases) if leases else {})
+
+    @rule(same_epoch=st.booleans(), reserved=st.integers(-5_000, 900_000),
+          until=st.integers(-10_000, 400_000))
+    def plausible_marker(self, same_epoch: bool, reserved: int, until: int) -> None:
+        """A marker that parses, of this state's epoch or another, holding more or less."""
+        epoch = self.memory.raw()[0].get(core.EPOCH_FIELD, "1") if same_epoch else "7"
+        self.both("write_marker", f"{epoch}:{reserved}:{self.clock.now_ms() + until}")
+
+    @rule(value=st.one_of(st.none(), parts, st.tuples(parts, parts, parts)))
+    def corrupt_marker(self, value: str | tuple[object, ...] | None) -> None:
+        now = self.clock.now_ms()
+        if isinstance(value, tuple) and len(value) == 3:
+            text = ":".join(render(v, now) for v in value)  # type: ignore[arg-type]
+        else:
+            text = None if value is None else render(value, now)  # type: ignore[arg-type]
+        self.both("write_marker", text)
+
     # -- after every step --------------------------------------------------------
 
     @invariant()
     def same_state(self) -> None:
         assert self.memory.raw() == self.redis.raw()
+        assert self.memory.raw_marker() == self.redis.raw_marker()
         # the same view, or the same failure (the view of absurd corrupt values may raise)
         assert outcome(self.memory.snapshot, self.policy) == outcome(self.redis.snapshot,
                                                                      self.policy)

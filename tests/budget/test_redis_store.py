@@ -95,7 +95,7 @@ def test_one_evalsha_per_acquire_and_a_flush_reloads_the_script(own_redis: Redis
     stats = c.info("commandstats")
     assert stats["cmdstat_evalsha"]["calls"] == 25
     from_scripts = {f"cmdstat_{c}" for c in ("time", "hmget", "hgetall", "hset", "hdel",
-                                                "pexpire", "pttl")}
+                                                "pexpire", "pttl", "get", "set")}
     assert set(stats) - from_scripts <= {"cmdstat_evalsha", "cmdstat_config|resetstat"}, (
         "nothing else on the wire")
     assert stats["cmdstat_time"]["calls"] == 25, "each script read Redis TIME"
@@ -108,7 +108,7 @@ def test_one_evalsha_per_acquire_and_a_flush_reloads_the_script(own_redis: Redis
     assert stats["cmdstat_script|load"]["calls"] == 1, "NOSCRIPT reloads once"
     evalsha = stats["cmdstat_evalsha"]
     assert evalsha["calls"] - evalsha["failed_calls"] == 2, "each acquire ran once"
-    assert len(store.raw()[1]) == 28, "no state lost with the scripts"
+    assert len(store.raw()[1]) == 28 + 1, "no state lost with the scripts (28 leases, the epoch)"
     store.close()
     c.close()
 
@@ -149,8 +149,10 @@ def test_every_written_key_has_a_bounded_ttl(store: RedisStore, client: redis.Re
     assert client.pttl(store.keys.leases) > 600_000, "a shorter lease TTL never cuts the hash's"
 
     store.write_raw({"last_sync_ms": "1"}, {"x": "1000:1"})
-    for key in store.keys.budget_keys:
+    for key in (store.keys.budget, store.keys.leases):
         assert 0 < client.pttl(key) <= BUDGET_TTL_MS
+    assert client.pttl(store.keys.budget_marker) == -1, (
+        "the marker alone has no TTL: no volatile-* eviction may take it (budget.state)")
 
 
 def test_numbers_are_written_as_integers_never_as_floats(redis_url: str) -> None:
@@ -366,6 +368,9 @@ def test_the_api_key_never_reaches_redis(redis_url: str, client: redis.Redis) ->
     for key in keys:
         assert not any(n.decode() in key for n in needles)
         kind = client.type(key)
+        if key == manager.store.keys.budget_marker:
+            assert kind == b"string" and not any(n in client.get(key) for n in needles)
+            continue
         assert kind == b"hash"
         for name, value in client.hgetall(key).items():
             assert not any(n in name or n in value for n in needles)

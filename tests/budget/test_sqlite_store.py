@@ -70,7 +70,7 @@ def test_processes_get_exactly_the_grants_the_balance_allows(path: Path) -> None
         assert p.exitcode == 0
     assert sum(counts) == 120, counts  # available 120 → 1 token each, down to 0
     _, leases = store.raw()
-    assert len(leases) == 120
+    assert len(leases) == 120 + 1, "and the epoch (budget.state)"
     assert store.snapshot(P).available == 0
     store.close()
 
@@ -103,7 +103,7 @@ def test_schema_and_settings_of_the_file(path: Path) -> None:
     try:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
-        assert set(tables) == {"budget_fields", "budget_leases"}
+        assert set(tables) == {"budget_fields", "budget_leases", "budget_marker"}
         assert "name TEXT PRIMARY KEY, value TEXT" in tables["budget_fields"]
         assert "id TEXT PRIMARY KEY, value TEXT" in tables["budget_leases"]
         assert dict(db.execute("SELECT name, value FROM budget_fields"))["anchor_tokens"] == "10000"

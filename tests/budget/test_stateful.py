@@ -7,7 +7,11 @@ time jumps.  After every step:
 * Keepa never answers 429 to a call granted on fresh information;
 * the real balance never falls below the floor through such a call;
 * whenever the real balance could pay (after what live leases hold), a caller
-  is granted within one sync.
+  is granted within one sync (unless a state loss left leases held: they are
+  held, conservatively, until the last of them could have ended).
+
+The stored fields and leases may vanish at any step (the marker kept), as an
+evicting Redis would delete them.
 
 "Fresh" means every charge Keepa made is either in the anchor or held by a live
 lease, and the anchor knows the current rate: a worker that died after being
@@ -24,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from keepa_deals.budget.core import MT, Policy
+from keepa_deals.budget.core import LOST_PREFIX, MT, Policy
 from keepa_deals.budget.manager import TokenManager
 from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.clock import FakeClock
@@ -127,7 +131,9 @@ class BudgetMachine(RuleBasedStateMachine):
         real = self.account.state(now).tokens
         usable = real - self.held_by_live_leases()
         need = max(POLICY.min_balance, POLICY.floor + cost)
-        fields, _ = self.store.raw()
+        fields, leases = self.store.raw()
+        if any(lid.startswith(LOST_PREFIX) for lid in leases):
+            return  # what lost leases held is held until the last could end: more, never less
         if "recharge_target" in fields:
             need = max(need, int(fields["recharge_target"]) // MT)
         assert usable < need, (
@@ -162,6 +168,17 @@ class BudgetMachine(RuleBasedStateMachine):
     @rule()
     def routine_sync(self) -> None:
         self.manager.sync_tokens()
+
+    @rule(fields=st.booleans(), leases=st.booleans())
+    def state_lost(self, fields: bool, leases: bool) -> None:
+        """The stored fields, leases or both vanish (an eviction, a DEL); the marker stays.
+
+        Here Keepa charges a call when it admits it, so a sync after the loss already
+        sees it; the deletion storm (``test_state_loss.py``) is where charges land late.
+        """
+        stored_fields, stored_leases = self.store.raw()
+        self.store.write_raw(dict.fromkeys(stored_fields) if fields else {},
+                             dict.fromkeys(stored_leases) if leases else {})
 
     @invariant()
     def state_is_valid_or_resolvable(self) -> None:

@@ -175,13 +175,13 @@ def test_4xx_with_a_non_json_body_still_maps_by_status(mock_http: MockHTTP) -> N
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_5xx_are_retried_with_bounded_backoff_then_raised(
+def test_5xx_of_a_free_call_are_retried_with_bounded_backoff_then_raised(
     mock_http: MockHTTP, sleeps: Sleeps, status: int
 ) -> None:
     http, rec = mock_http(json_reply(status, error_body("X", "down")), retries=4,
                           backoff_initial_s=0.5, backoff_max_s=3.0)
     with pytest.raises(KeepaServerError) as info:
-        http.request("deal", json_body={})
+        http.request("token")
     assert type(info.value) is KeepaServerError and info.value.status_code == status
     assert len(rec.requests) == 5
     assert len(sleeps.calls) == 4
@@ -196,6 +196,17 @@ def test_a_5xx_html_page_is_a_server_error_not_malformed(mock_http: MockHTTP) ->
         http.request("token")
     assert not isinstance(info.value, MalformedResponse)
     assert len(rec.requests) == 2
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_paid_5xx_is_never_retried_by_the_wire(
+    mock_http: MockHTTP, sleeps: Sleeps, status: int
+) -> None:
+    """Keepa may have run it: the caller, who holds the budget, decides (KeepaClient)."""
+    http, rec = mock_http(json_reply(status, error_body("X", "down")), retries=4)
+    with pytest.raises(KeepaServerError):
+        http.request("deal", json_body={})
+    assert len(rec.requests) == 1 and sleeps.calls == []
 
 
 def test_a_retry_that_succeeds_returns_the_reply(mock_http: MockHTTP, sleeps: Sleeps) -> None:
@@ -237,6 +248,29 @@ def test_transport_errors_are_ours_and_retried(
     assert len(rec.requests) == 3 and len(sleeps.calls) == 2
 
 
+@pytest.mark.parametrize(
+    ("error", "sent"),
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"), False),
+        (httpx.ConnectTimeout("timed out"), False),
+        (httpx.PoolTimeout("timed out"), False),
+        (httpx.ReadTimeout("timed out"), True),
+        (httpx.WriteTimeout("timed out"), True),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), True),
+        (httpx.RemoteProtocolError("peer closed connection"), True),
+    ],
+)
+def test_a_paid_call_is_retried_only_when_its_request_never_left(
+    mock_http: MockHTTP, sleeps: Sleeps, error: Exception, sent: bool
+) -> None:
+    """Once sent, Keepa may have run and charged it: the wire never sends it again."""
+    http, rec = mock_http(error, retries=2)
+    with pytest.raises(KeepaTransportError) as info:
+        http.request("product", {"domain": 1, "asin": "B00TEST001"})
+    assert info.value.sent is sent
+    assert len(rec.requests) == (1 if sent else 3)
+
+
 # --- token statuses and listeners ----------------------------------------------------------
 
 
@@ -257,7 +291,7 @@ def test_listeners_receive_every_status(mock_http: MockHTTP) -> None:
     for exc in (NotEnoughTokens, RequestRejected):
         with pytest.raises(exc):
             http.request("deal", json_body={})
-    http.request("deal", json_body={})  # 503 (status 4), retried: 200 (status 5)
+    http.request("token")  # 503 (status 4), retried (free): 200 (status 5)
     with pytest.raises(RequestRejected):
         http.request("deal", json_body={})  # all-zero fields: no status
     http.request("deal", json_body={})  # no token fields at all

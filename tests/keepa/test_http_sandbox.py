@@ -139,24 +139,37 @@ def test_token_status_at_a_spent_balance_is_returned_not_raised(
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_5xx_retried_then_raised(
+def test_5xx_of_a_free_call_retried_then_raised(
     sandbox_server: Any, sandbox_http: SandboxHTTP, sleeps: Sleeps, status: int
 ) -> None:
     sandbox_server.sandbox.set_faults(error_rates={status: 1.0})
     http = sandbox_http(retries=3)
     seen = _listen(http)
     with pytest.raises(KeepaServerError) as info:
-        http.request("product", PRODUCT)
+        http.request("token")
     assert info.value.status_code == status
-    assert sandbox_server.sandbox.account(SANDBOX_KEY).requests_to("product", status) == 4
+    assert sandbox_server.sandbox.account(SANDBOX_KEY).requests_to("token", status) == 4
     assert len(sleeps.calls) == 3
     assert len(seen) == 4  # a 5xx with JSON carries token fields too
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_paid_5xx_goes_back_to_the_caller_at_once(
+    sandbox_server: Any, sandbox_http: SandboxHTTP, sleeps: Sleeps, status: int
+) -> None:
+    sandbox_server.sandbox.set_faults(error_rates={status: 1.0})
+    http = sandbox_http(retries=3)
+    with pytest.raises(KeepaServerError) as info:
+        http.request("product", PRODUCT)
+    assert info.value.status_code == status and info.value.token_status is not None
+    assert sandbox_server.sandbox.account(SANDBOX_KEY).requests_to("product", status) == 1
+    assert sleeps.calls == []
 
 
 def test_5xx_then_success(sandbox_server: Any, sandbox_http: SandboxHTTP, sleeps: Sleeps) -> None:
     sandbox_server.sandbox.set_faults(error_rates={503: 1.0}, limit=2)
     http = sandbox_http(retries=2)
-    assert http.request("product", PRODUCT).status_code == 200
+    assert http.request("token").status_code == 200
     assert len(sleeps.calls) == 2
 
 
@@ -196,11 +209,13 @@ def test_zero_token_fields_on_errors_are_no_information(
 
 
 def test_read_timeout(sandbox_server: Any, sandbox_http: SandboxHTTP, sleeps: Sleeps) -> None:
+    """A paid call that timed out after it was sent is not sent again by the wire."""
     sandbox_server.sandbox.set_faults(latency_ms=1000)
     http = sandbox_http(timeout_s=0.2, retries=1)
-    with pytest.raises(KeepaTimeout, match="timed out"):
+    with pytest.raises(KeepaTimeout, match="timed out") as info:
         http.request("product", PRODUCT)
-    assert len(sleeps.calls) == 1
+    assert info.value.sent and sleeps.calls == []
+    assert sandbox_server.sandbox.account(SANDBOX_KEY).requests_to("product") <= 1
 
 
 def test_connection_refused(sleeps: Sleeps) -> None:

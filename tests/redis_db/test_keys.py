@@ -16,7 +16,7 @@ API_KEY = "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz01"
 
 def every_key(kb: KeyBuilder) -> list[str]:
     """Every key shape the builder makes (add new shapes here)."""
-    return [kb.budget, kb.leases, *kb.budget_keys, kb.lock("ingest"), kb.lock("deals.de-2"),
+    return [kb.budget, kb.leases, kb.budget_marker, *kb.budget_keys, kb.lock("ingest"), kb.lock("deals.de-2"),
             kb.health("worker"), kb.health("last_run")]
 
 
@@ -45,15 +45,16 @@ def test_every_key_shape() -> None:
         assert key.count("{") == 1 and key.count("}") == 1, "exactly one hash tag"
         assert API_KEY not in key and API_KEY[:16] not in key
         assert key == key.strip() and " " not in key
-    assert len(set(keys) - set(kb.budget_keys)) == len(keys) - 4, "distinct shapes"
+    assert len(set(keys) - set(kb.budget_keys)) == len(keys) - 6, "distinct shapes"
     assert len({key_slot(k.encode()) for k in keys}) == 1, "one cluster slot per API key"
-    assert kb.budget_keys == (kb.budget, kb.leases)
+    assert kb.budget_keys == (kb.budget, kb.leases, kb.budget_marker)
 
 
 def test_key_shapes_are_fixed() -> None:
     kb = KeyBuilder("0123456789abcdef")
     assert kb.budget == "keepa-deals:{0123456789abcdef}:budget"
     assert kb.leases == "keepa-deals:{0123456789abcdef}:leases"
+    assert kb.budget_marker == "keepa-deals:{0123456789abcdef}:budget-marker"
     assert kb.lock("ingest") == "keepa-deals:{0123456789abcdef}:lock:ingest"
     assert kb.health("worker") == "keepa-deals:{0123456789abcdef}:health:worker"
     assert kb.pattern == "keepa-deals:\\{0123456789abcdef\\}:*"

@@ -19,12 +19,16 @@ milliseconds, except in a :class:`Snapshot`, which counts whole tokens.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from keepa_deals.budget.changes import Changes, apply_changes, release_lost, seal, then
 from keepa_deals.budget.policy import MINUTE_MS, MT, Policy
 from keepa_deals.budget.state import (
+    EPOCH_FIELD,
+    EPOCH_LEASE,
     FIELDS,
+    LOST_PREFIX,
     MAX_RECHARGE_MS,
     MAX_SKEW_DRIFT_MS,
     RECHARGE_FIELDS,
@@ -37,13 +41,17 @@ from keepa_deals.budget.state import (
     dump_recharge,
     parse,
     parse_int,
+    parse_marker,
 )
 from keepa_deals.tokens import economics
 from keepa_deals.tokens.status import TokenStatus
 
 # The stores and the tests reach the state's parser and fields through the core.
 __all__ = [
+    "EPOCH_FIELD",
+    "EPOCH_LEASE",
     "FIELDS",
+    "LOST_PREFIX",
     "MAX_RECHARGE_MS",
     "MINUTE_MS",
     "MT",
@@ -61,6 +69,8 @@ __all__ = [
     "observe",
     "parse",
     "parse_int",
+    "parse_marker",
+    "seal",
     "settle",
     "settle_acquire",
     "snapshot",
@@ -89,16 +99,6 @@ class Decision:
     cap: int | None = None
     now_ms: int | None = None  # the store's clock when it decided
     last_sync_ms: int | None = None  # the last /token sync, cluster-wide
-
-
-@dataclass(slots=True)
-class Changes:
-    """What a decision writes back: fields to set, fields to delete, leases to add/remove."""
-
-    set: dict[str, str] = field(default_factory=dict)
-    delete: list[str] = field(default_factory=list)
-    add_leases: dict[str, str] = field(default_factory=dict)
-    remove_leases: list[str] = field(default_factory=list)
 
 
 def _reserved(st: State) -> int:
@@ -144,6 +144,11 @@ def grant_limit_mt(available: int, rate: int, recharge_target: int | None,
 
 def acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy) -> tuple[Decision, Changes]:
     """Grant ``cost_mt`` as a lease, or say why not and for how long."""
+    d, ch = _acquire(st, lease_id, cost_mt, now_ms, policy)
+    return d, seal(st, ch, now_ms)
+
+
+def _acquire(st: State, lease_id: str, cost_mt: int, now_ms: int, policy: Policy) -> tuple[Decision, Changes]:
     ch = Changes(remove_leases=list(st.dropped_leases))
     if st.unknown or st.anchor is None:
         return Decision("unknown", "; ".join(st.problems) or "no anchor", now_ms=now_ms), ch
@@ -215,6 +220,10 @@ def observe(st: State, status: TokenStatus, now_ms: int, *, authoritative: bool 
     its timestamp, so no stored timestamp can make Keepa's answers ignored.
     A valid recharge mode survives; a corrupt one is dropped.
     """
+    return seal(st, _observe(st, status, now_ms, authoritative=authoritative), now_ms)
+
+
+def _observe(st: State, status: TokenStatus, now_ms: int, *, authoritative: bool = False) -> Changes:
     ch = Changes(remove_leases=list(st.dropped_leases))
     a = st.anchor
     seen = now_ms
@@ -255,44 +264,29 @@ def settle(st: State, lease_id: str, cost_mt: int, status: TokenStatus | None, n
 
     Without a status the lease's ``cost_mt`` is taken from the anchor, even when
     the lease itself already expired: Keepa may have charged it.
+
+    A lease the store does not hold (nor just dropped as expired) was
+    forgotten by a state loss: its call is over and its charge is now in the
+    anchor, so the lost-leases that held it release its cost.
     """
     if status is not None:
-        ch = observe(st, status, now_ms)
+        ch = _observe(st, status, now_ms)
     else:
         ch = Changes(remove_leases=list(st.dropped_leases))
         if cost_mt > 0 and st.anchor is not None and not st.unknown:
             ch.set["anchor_tokens"] = str(st.anchor.tokens - cost_mt)
             ch.delete.append("last_sync_ms")  # the anchor now holds an estimate, unverified
+    if (lease_id not in st.leases and lease_id not in st.dropped_leases
+            and not lease_id.startswith("#")):
+        release_lost(st, ch, cost_mt)
     ch.remove_leases.append(lease_id)
-    return ch
-
-
-def then(first: Changes, second: Changes) -> Changes:
-    """The changes of ``first`` followed by ``second``, as one write (deletes apply before sets)."""
-    return Changes(
-        set={**{k: v for k, v in first.set.items() if k not in second.delete}, **second.set},
-        delete=[*(d for d in first.delete if d not in second.set), *second.delete],
-        add_leases={**{k: v for k, v in first.add_leases.items()
-                       if k not in second.remove_leases}, **second.add_leases},
-        remove_leases=[*(r for r in first.remove_leases if r not in second.add_leases),
-                       *second.remove_leases],
-    )
-
-
-def apply_changes(fields: dict[str, str], leases: dict[str, str], ch: Changes) -> None:
-    """Apply ``ch`` to a stored state's fields and leases, in place (as the stores write)."""
-    for name in ch.delete:
-        fields.pop(name, None)
-    fields.update(ch.set)
-    for lid in ch.remove_leases:
-        leases.pop(lid, None)
-    leases.update(ch.add_leases)
+    return seal(st, ch, now_ms)
 
 
 def settle_acquire(fields: Mapping[str, str], leases: Mapping[str, str],
                    settled: tuple[str, int, TokenStatus | None],
                    lease_id: str, cost_mt: int, now_ms: int,
-                   policy: Policy) -> tuple[Decision, Changes]:
+                   policy: Policy, marker: str | None = None) -> tuple[Decision, Changes]:
     """Settle the last call's lease, then acquire the next one: one atomic step.
 
     ``settled`` is what :func:`settle` takes (lease id, cost, status).  The
@@ -304,10 +298,12 @@ def settle_acquire(fields: Mapping[str, str], leases: Mapping[str, str],
     ``lua/settle_acquire.lua`` does the same in Redis.
     """
     settle_id, settle_cost, status = settled
-    first = settle(parse(fields, leases, now_ms, policy), settle_id, settle_cost, status, now_ms)
+    first = settle(parse(fields, leases, now_ms, policy, marker), settle_id, settle_cost, status,
+                   now_ms)
     f, ls = dict(fields), dict(leases)
     apply_changes(f, ls, first)
-    decision, second = acquire(parse(f, ls, now_ms, policy), lease_id, cost_mt, now_ms, policy)
+    m = first.marker if first.marker is not None else marker
+    decision, second = acquire(parse(f, ls, now_ms, policy, m), lease_id, cost_mt, now_ms, policy)
     return decision, then(first, second)
 
 
@@ -315,9 +311,9 @@ def claim_sync(st: State, now_ms: int, policy: Policy) -> tuple[bool, Changes]:
     """The cluster-wide throttle for routine syncs."""
     ch = Changes(remove_leases=list(st.dropped_leases))
     if st.last_sync_ms is not None and now_ms - st.last_sync_ms < policy.sync_interval_ms:
-        return False, ch
+        return False, seal(st, ch, now_ms)
     ch.set["last_sync_ms"] = str(now_ms)
-    return True, ch
+    return True, seal(st, ch, now_ms)
 
 
 # --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ class MemoryStore(MappingStoreBase):
         self.clock = clock
         self.fields: dict[str, str] = {}
         self.leases: dict[str, str] = {}
+        self.marker: str | None = None
         self._lock = threading.Lock()
 
     def now_ms(self) -> int:
@@ -30,10 +31,15 @@ class MemoryStore(MappingStoreBase):
     def _txn(self, policy: Policy, step: Callable[[State, int], tuple[T, Changes]]) -> T:
         with self._lock:
             now = self.clock.now_ms()
-            st = core.parse(self.fields, self.leases, now, policy)
+            st = core.parse(self.fields, self.leases, now, policy, self.marker)
             result, ch = step(st, now)
-            self.merge(self.fields, self.leases, ch)
+            self._write(ch)
             return result
+
+    def _write(self, ch: Changes) -> None:
+        self.merge(self.fields, self.leases, ch)
+        if ch.marker is not None:
+            self.marker = ch.marker
 
     def acquire(self, lease_id: str, cost_mt: int, policy: Policy) -> Decision:
         return self._txn(policy, lambda st, now: core.acquire(st, lease_id, cost_mt, now, policy))
@@ -46,8 +52,8 @@ class MemoryStore(MappingStoreBase):
         with self._lock:
             now = self.clock.now_ms()
             d, ch = core.settle_acquire(self.fields, self.leases, settled, lease_id, cost_mt,
-                                        now, policy)
-            self.merge(self.fields, self.leases, ch)
+                                        now, policy, self.marker)
+            self._write(ch)
             return d
 
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
@@ -59,7 +65,8 @@ class MemoryStore(MappingStoreBase):
     def snapshot(self, policy: Policy) -> Snapshot:
         with self._lock:
             now = self.clock.now_ms()
-            return core.snapshot(core.parse(self.fields, self.leases, now, policy), now)
+            return core.snapshot(core.parse(self.fields, self.leases, now, policy, self.marker),
+                                 now)
 
     def raw(self) -> tuple[dict[str, str], dict[str, str]]:
         with self._lock:
@@ -74,10 +81,19 @@ class MemoryStore(MappingStoreBase):
                     else:
                         target[k] = v
 
+    def raw_marker(self) -> str | None:
+        with self._lock:
+            return self.marker
+
+    def write_marker(self, value: str | None) -> None:
+        with self._lock:
+            self.marker = value
+
     def clear(self) -> None:
         with self._lock:
             self.fields.clear()
             self.leases.clear()
+            self.marker = None
 
     def close(self) -> None:
         pass

@@ -13,8 +13,11 @@ atomic script and run the Python core on it: a read-only view needs no
 second implementation.
 
 Keys come from :class:`~keepa_deals.redis_db.keys.KeyBuilder`, namespaced by the
-API key's fingerprint.  Every written key gets a bounded TTL: the budget hash
-a day, the leases hash the longest lease TTL plus a margin.
+API key's fingerprint.  Every written key but one gets a bounded TTL: the
+budget hash a day, the leases hash the longest lease TTL plus a margin.  The
+marker (``budget.state``) has none, so that no ``volatile-*`` eviction policy
+takes it: it is what tells a state loss from a first start.  It is a few bytes
+per API key, and a stale one only ever says leases that have long expired.
 
 If Redis cannot be reached, or fails mid-call, the store raises
 :class:`BudgetStoreUnavailable` naming host and port (never a password).  It
@@ -195,12 +198,22 @@ class RedisStore:
         return bool(self._run("claim_sync", policy, []))
 
     def snapshot(self, policy: Policy) -> Snapshot:
-        now, fields, leases = self._read()
-        return core.snapshot(core.parse(fields, leases, now, policy), now)
+        now, fields, leases, marker = self._read()
+        return core.snapshot(core.parse(fields, leases, now, policy, marker), now)
 
     def raw(self) -> tuple[dict[str, str], dict[str, str]]:
-        _, fields, leases = self._read()
+        _, fields, leases, _ = self._read()
         return fields, leases
+
+    def raw_marker(self) -> str | None:
+        return self._read()[3]
+
+    def write_marker(self, value: str | None) -> None:
+        key = self.keys.budget_marker
+        if value is None:
+            self._guard("DEL", lambda: self._client.delete(key))
+        else:
+            self._guard("SET", lambda: self._client.set(key, _bytes(value)))
 
     def write_raw(self, fields: Mapping[str, str | None], leases: Mapping[str, str | None]) -> None:
         args: list[str | bytes] = [str(BUDGET_TTL_MS), str(self._leases_ttl(Policy()))]
@@ -213,7 +226,7 @@ class RedisStore:
         self._call("write", args)
 
     def clear(self) -> None:
-        """Delete this budget's keys (and only those; nothing here ever flushes Redis)."""
+        """Delete this budget's keys, the marker too (and only those; nothing here flushes Redis)."""
         self._guard("DEL", lambda: self._client.delete(*self._key_list))
 
     def close(self) -> None:
@@ -253,9 +266,9 @@ class RedisStore:
     def _run(self, name: str, policy: Policy, extra: list[str]) -> Any:
         return self._call(name, [self._now_arg(), self._args(policy), *extra])
 
-    def _read(self) -> tuple[int, dict[str, str], dict[str, str]]:
-        now, fields, leases = self._call("read", [self._now_arg()])
-        return int(now), _pairs(fields), _pairs(leases)
+    def _read(self) -> tuple[int, dict[str, str], dict[str, str], str | None]:
+        now, fields, leases, marker = self._call("read", [self._now_arg()])
+        return int(now), _pairs(fields), _pairs(leases), None if marker is None else _text(marker)
 
     def _call(self, name: str, args: Sequence[str | bytes]) -> Any:
         """One EVALSHA; after NOSCRIPT the Script object loads the script and runs it again."""

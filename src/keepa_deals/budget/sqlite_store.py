@@ -10,6 +10,10 @@ holds), so a corrupted value behaves identically in every store.
 
     budget_fields(name TEXT PRIMARY KEY, value TEXT)   -- core.FIELDS
     budget_leases(id TEXT PRIMARY KEY, value TEXT)     -- "<cost_mt>:<expires_ms>"
+    budget_marker(name TEXT PRIMARY KEY, value TEXT)   -- one row, "marker" (budget.state)
+
+The marker has a table of its own so that rows deleted from the other two
+(by hand, by a tool) show as a state loss rather than a first start.
 
 The file runs in WAL mode with ``synchronous=NORMAL``: a power cut may lose the
 last few steps, which only makes the state older (an older anchor, a lease
@@ -57,7 +61,9 @@ FILENAME = "budget.sqlite3"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS budget_fields (name TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE IF NOT EXISTS budget_leases (id TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE IF NOT EXISTS budget_marker (name TEXT PRIMARY KEY, value TEXT)",
 )
+_MARKER = "marker"
 
 # Primary SQLite result codes (the low byte of ``sqlite_errorcode``).
 _BUSY, _LOCKED, _CORRUPT, _NOTADB = 5, 6, 11, 26
@@ -125,7 +131,8 @@ class SqliteStore(MappingStoreBase):
         def txn(db: sqlite3.Connection) -> Decision:
             now = self.clock.now_ms()
             fields, leases = self._read(db)
-            d, ch = core.settle_acquire(fields, leases, settled, lease_id, cost_mt, now, policy)
+            d, ch = core.settle_acquire(fields, leases, settled, lease_id, cost_mt, now, policy,
+                                        self._marker(db))
             self._write(db, ch)
             return d
 
@@ -142,7 +149,7 @@ class SqliteStore(MappingStoreBase):
         def read(db: sqlite3.Connection) -> Snapshot:
             now = self.clock.now_ms()
             fields, leases = self._read(db)
-            return core.snapshot(core.parse(fields, leases, now, policy), now)
+            return core.snapshot(core.parse(fields, leases, now, policy, self._marker(db)), now)
 
         return self._run(read, write=False)
 
@@ -163,10 +170,17 @@ class SqliteStore(MappingStoreBase):
 
         self._run(write, write=True)
 
+    def raw_marker(self) -> str | None:
+        return self._run(self._marker, write=False)
+
+    def write_marker(self, value: str | None) -> None:
+        self._run(lambda db: self._set_marker(db, value), write=True)
+
     def clear(self) -> None:
         def wipe(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM budget_fields")
             db.execute("DELETE FROM budget_leases")
+            db.execute("DELETE FROM budget_marker")
 
         self._run(wipe, write=True)
 
@@ -186,7 +200,7 @@ class SqliteStore(MappingStoreBase):
         def txn(db: sqlite3.Connection) -> T:
             now = self.clock.now_ms()  # read under the lock: steps see time in order
             fields, leases = self._read(db)
-            result, ch = step(core.parse(fields, leases, now, policy), now)
+            result, ch = step(core.parse(fields, leases, now, policy, self._marker(db)), now)
             self._write(db, ch)
             return result
 
@@ -199,7 +213,22 @@ class SqliteStore(MappingStoreBase):
         return fields, leases
 
     @staticmethod
-    def _write(db: sqlite3.Connection, ch: Changes) -> None:
+    def _marker(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT value FROM budget_marker WHERE name = ?", (_MARKER,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _set_marker(db: sqlite3.Connection, value: str | None) -> None:
+        if value is None:
+            db.execute("DELETE FROM budget_marker WHERE name = ?", (_MARKER,))
+        else:
+            db.execute("INSERT INTO budget_marker (name, value) VALUES (?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (_MARKER, value))
+
+    @classmethod
+    def _write(cls, db: sqlite3.Connection, ch: Changes) -> None:
+        if ch.marker is not None:
+            cls._set_marker(db, ch.marker)
         if ch.delete:
             db.executemany("DELETE FROM budget_fields WHERE name = ?", [(n,) for n in ch.delete])
         if ch.set:

@@ -14,6 +14,24 @@ The state is a projection of Keepa, never a second authority:
 * a *recharge* record says the budget waits for a burst of tokens;
 * anything missing, unparsable, impossible, future-dated or too old is
   *unknown*, and the only way out of unknown is a fresh status from Keepa.
+
+**State loss.**  Calls in flight live only as leases, so a state that
+vanishes (Redis keys deleted or evicted, the SQLite rows deleted) would forget
+them.  Three things make a loss visible and bounded:
+
+* an *epoch* written both in the fields (``epoch``) and in the leases
+  (:data:`EPOCH_LEASE`), so either half missing or replaced shows;
+* the *marker*, kept apart from both (its own Redis key, with no TTL: no
+  ``volatile-*`` eviction takes it; its own SQLite table), rewritten by every
+  step that writes: ``"<epoch>:<reserved milli-tokens>:<latest expiry ms>"``,
+  the sum and the last expiry of the live leases;
+* when the leases are found lost (their epoch is not the marker's), the
+  leases the marker counted that are no longer there are held as one
+  :data:`LOST_PREFIX` lease until the latest of them could have expired: the
+  calls they covered may still be charged.
+
+A marker that is itself missing or unparsable is rewritten from the state;
+all three lost together reads as a first start (see docs/budget.md).
 """
 
 from __future__ import annotations
@@ -35,8 +53,14 @@ ANCHOR_FIELDS = (
 )
 #: The recharge fields, written together or not at all.
 RECHARGE_FIELDS = ("recharge_since_ms", "recharge_deadline_ms", "recharge_target")
+#: The state's generation, also held in the leases and the marker.
+EPOCH_FIELD = "epoch"
 #: Every scalar field a store may hold.
-FIELDS = (*ANCHOR_FIELDS, *RECHARGE_FIELDS, "last_sync_ms")
+FIELDS = (*ANCHOR_FIELDS, *RECHARGE_FIELDS, "last_sync_ms", EPOCH_FIELD)
+#: The entry of the leases map that holds the epoch (never a lease id: those start with a host)
+EPOCH_LEASE = "#epoch"
+#: Leases held for calls a state loss made us forget: ``#lost-<store ms>``
+LOST_PREFIX = "#lost-"
 
 # Bounds that make a value "impossible" rather than merely surprising.
 MAX_RATE_MT = 1_000_000 * MT  # a refill rate above a million tokens/min
@@ -87,6 +111,12 @@ class State:
     leases: dict[str, LeaseRec] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     dropped_leases: list[str] = field(default_factory=list)
+    #: the generation of an intact state; None: a new one is written with the next change
+    epoch: int | None = None
+    #: the marker as stored (rewritten when a step's result differs)
+    marker: str | None = None
+    #: the leases held for calls a state loss forgot (in ``leases`` too), to be written
+    found_lost: dict[str, LeaseRec] = field(default_factory=dict)
 
     @property
     def unknown(self) -> bool:
@@ -121,9 +151,14 @@ def _int(raw: Mapping[str, str], name: str) -> int | None:
     return parse_int(raw.get(name))
 
 
-def parse(raw: Mapping[str, str], leases: Mapping[str, str], now_ms: int, policy: Policy) -> State:
-    """Read a stored state, listing what is unknown and dropping leases that cannot count."""
-    st = State()
+def parse(raw: Mapping[str, str], leases: Mapping[str, str], now_ms: int, policy: Policy,
+          marker: str | None = None) -> State:
+    """Read a stored state, listing what is unknown and dropping leases that cannot count.
+
+    ``marker`` is the stored marker (see the module's docstring): when the
+    leases are found lost, what they held is held again as a lost-lease.
+    """
+    st = State(marker=marker)
     vals = {name: _int(raw, name) for name in FIELDS}
 
     present = [n for n in ANCHOR_FIELDS if raw.get(n) is not None]
@@ -170,21 +205,76 @@ def parse(raw: Mapping[str, str], leases: Mapping[str, str], now_ms: int, policy
     # no call costing more than the bucket is ever granted, so no such lease is real
     held = st.anchor
     max_cost = held.cap if held is not None and 0 < held.rate <= MAX_RATE_MT else MAX_RATE_MT * 60
+    max_lost = lost_bound(held, policy)
     for lease_id, value in leases.items():
-        rec = _parse_lease(value)
+        lid = _text(lease_id)
+        if lid == EPOCH_LEASE:
+            continue
+        rec = parse_lease(value)
+        lost = lid.startswith(LOST_PREFIX)
         if (rec is None or rec.expires_ms > max_expiry or rec.expires_ms <= now_ms
-                or rec.cost > max_cost):
-            st.dropped_leases.append(_text(lease_id))
+                or (rec.cost > max_cost and not lost)):
+            st.dropped_leases.append(lid)
         else:
-            st.leases[_text(lease_id)] = rec
+            # a lost-lease may hold several calls: never more than the leases could hold
+            st.leases[lid] = LeaseRec(min(rec.cost, max_lost), rec.expires_ms) if lost else rec
+    _check_epoch(st, parse_int(raw.get(EPOCH_FIELD)), parse_int(leases.get(EPOCH_LEASE)),
+                 now_ms, policy, max_lost)
     return st
+
+
+def lost_bound(anchor: Anchor | None, policy: Policy) -> int:
+    """The most the live leases can ever hold: the cap less the floor (milli-tokens)."""
+    if anchor is not None and 0 < anchor.rate <= MAX_RATE_MT:
+        return anchor.cap - min(policy.floor, 0) * MT
+    return MAX_RATE_MT * 60
+
+
+def parse_marker(text: object) -> tuple[int, int, int] | None:
+    """``"<epoch>:<reserved>:<until>"`` as three integers, or None."""
+    if text is None:
+        return None
+    try:
+        parts = _text(text).split(":")
+    except UnicodeDecodeError:  # pragma: no cover - surrogateescape never raises
+        return None
+    if len(parts) != 3:
+        return None
+    epoch, reserved, until = (parse_int(p) for p in parts)
+    if epoch is None or reserved is None or until is None:
+        return None
+    return epoch, reserved, until
+
+
+def _check_epoch(st: State, fields_epoch: int | None, leases_epoch: int | None, now_ms: int,
+                 policy: Policy, max_lost: int) -> None:
+    """Compare the state's epoch with the marker's; hold what lost leases held."""
+    m = parse_marker(st.marker)
+    if m is None:  # a first start, or the marker alone lost: rewritten from the state
+        intact = fields_epoch is not None and fields_epoch == leases_epoch
+        st.epoch = fields_epoch if intact else None
+        return
+    epoch, reserved, until = m
+    if fields_epoch == epoch and leases_epoch == epoch:
+        st.epoch = epoch
+        return
+    st.epoch = None  # a new generation starts with this step's changes
+    if leases_epoch == epoch or until <= now_ms:
+        return  # the leases are intact, or none of theirs could still be live
+    present = sum(rec.cost for rec in st.leases.values())
+    held = min(reserved - present, max_lost)
+    lid = f"{LOST_PREFIX}{now_ms}"
+    if held > 0 and lid not in st.leases:
+        rec = LeaseRec(held, min(until, now_ms + policy.lease_ttl_ms))
+        st.leases[lid] = rec
+        st.found_lost[lid] = rec
 
 
 def _text(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _parse_lease(value: object) -> LeaseRec | None:
+def parse_lease(value: object) -> LeaseRec | None:
     try:
         cost_s, exp_s = _text(value).split(":", 1)
     except (ValueError, UnicodeDecodeError):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State, apply_changes
+from keepa_deals.budget.changes import Changes, apply_changes
+from keepa_deals.budget.core import Decision, Policy, Snapshot
 from keepa_deals.tokens.status import TokenStatus
 
 
@@ -43,8 +44,14 @@ class BudgetStore(Protocol):
     def write_raw(self, fields: dict[str, str | None], leases: dict[str, str | None]) -> None:
         """Overwrite stored values (None deletes): repairs, and the chaos tests."""
 
+    def raw_marker(self) -> str | None:
+        """The stored marker (``budget.state``), kept apart from the fields and leases."""
+
+    def write_marker(self, value: str | None) -> None:
+        """Overwrite the marker (None deletes it): the chaos and state-loss tests."""
+
     def clear(self) -> None:
-        """Forget everything; the next acquire asks Keepa."""
+        """Forget everything, the marker too; the next acquire asks Keepa (a first start)."""
 
     def close(self) -> None: ...
 
@@ -53,15 +60,6 @@ class MappingStoreBase:
     """Shared logic for stores that load the whole state, run the core and write back."""
 
     kind = "mapping"
-
-    def _load(self) -> tuple[dict[str, str], dict[str, str]]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _state(self, now: int, policy: Policy) -> State:
-        from keepa_deals.budget import core
-
-        fields, leases = self._load()
-        return core.parse(fields, leases, now, policy)
 
     @staticmethod
     def merge(fields: dict[str, str], leases: dict[str, str], ch: Changes) -> None:

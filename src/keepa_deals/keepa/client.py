@@ -4,7 +4,15 @@ For each call: validate the query (nothing invalid is sent), estimate its cost,
 ``lease = budget.acquire(cost)``, send it, and ``budget.settle(lease, status)``
 whatever happens, with the reply's token status (the 429's status on
 NotEnoughTokens; None when the reply carried none).  The rest of the code
-reaches Keepa only through this class.  The budget may keep the settle back
+reaches Keepa only through this class.
+
+**A lost reply is paid for once more at most.**  A paid call whose request
+was sent but whose reply was lost (a read timeout, a reset after sending) or
+was a 5xx may have been run and charged by Keepa.  Its lease is settled first
+(without a status, the budget takes its cost as spent until Keepa's next
+status says the truth; with a 5xx's status, that status), and only then is
+the call sent once more, through a new lease, so within the floor.  A second
+failure is raised.  See docs/keepa-client.md, "Retries".  The budget may keep the settle back
 for the next call's acquire to carry (one store round trip per call, see
 :class:`keepa_deals.budget.TokenManager`).
 """
@@ -16,7 +24,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from keepa_deals.keepa.deals import DealPage, parse_deal_page
-from keepa_deals.keepa.errors import KeepaResponseError, MalformedResponse
+from keepa_deals.keepa.errors import (
+    KeepaError,
+    KeepaResponseError,
+    KeepaServerError,
+    KeepaTransportError,
+    MalformedResponse,
+)
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
 from keepa_deals.keepa.replies import KeepaResponse
@@ -118,10 +132,22 @@ class KeepaClient:
 
     def _spend(self, cost: int, endpoint: str, *, params: Mapping[str, Any] | None = None,
                json_body: Any = None) -> KeepaResponse:
+        try:
+            return self._send(cost, endpoint, params, json_body)
+        except KeepaError as exc:
+            if not may_have_run(exc):
+                raise
+            log.warning("Keepa /%s may have run without its reply reaching us (%s): its cost "
+                        "is counted as spent, and the call is sent once more", endpoint, exc)
+        return self._send(cost, endpoint, params, json_body)
+
+    def _send(self, cost: int, endpoint: str, params: Mapping[str, Any] | None,
+              json_body: Any) -> KeepaResponse:
+        """One paid call: a lease, the request, and the settle whatever happens."""
         lease = self.budget.acquire(cost, max_wait_s=self.max_wait_s)
         status: TokenStatus | None = None
         try:
-            reply = self.http.request(endpoint, params, json_body=json_body)
+            reply = self.http.request(endpoint, params, json_body=json_body, paid=True)
             status = reply.token_status
             return reply
         except KeepaResponseError as exc:
@@ -138,6 +164,19 @@ class KeepaClient:
             self.budget.settle(lease, status)
         except BudgetError as exc:
             log.warning("could not settle token lease %s: %s", getattr(lease, "id", lease), exc)
+
+
+def may_have_run(exc: KeepaError) -> bool:
+    """Whether Keepa may have run (and charged) a call that raised ``exc`` without its data.
+
+    A reply lost after the request was sent, or a 5xx.  Not a request that
+    never left, not a 4xx (429 included: refused, nothing charged), not a
+    malformed 200 (charged for sure: Keepa answered, the data was paid for).
+    """
+    if isinstance(exc, KeepaTransportError):
+        return exc.sent
+    return (isinstance(exc, KeepaServerError) and not isinstance(exc, MalformedResponse)
+            and exc.status_code is not None and exc.status_code >= 500)
 
 
 def _with_reply(exc: MalformedResponse, reply: KeepaResponse) -> None:

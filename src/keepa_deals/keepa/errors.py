@@ -3,7 +3,8 @@
 ::
 
     KeepaError
-    ├── KeepaTransportError          no usable HTTP exchange happened
+    ├── KeepaTransportError          no usable HTTP exchange happened; .sent: the request
+    │   │                            may have reached Keepa (and been run and charged)
     │   └── KeepaTimeout             connect, read or pool timeout
     └── KeepaResponseError           Keepa answered; .status_code, .token_status
         ├── NotEnoughTokens          429: balance not positive, nothing charged
@@ -35,7 +36,18 @@ class KeepaError(KeepaDealsError):
 
 
 class KeepaTransportError(KeepaError):
-    """The request did not complete: connection refused, reset, DNS, TLS..."""
+    """The request did not complete: connection refused, reset, DNS, TLS...
+
+    ``sent`` is False only when the request certainly never reached Keepa (the
+    connection was never made, or no connection was free): then nothing ran
+    and nothing was charged.  Otherwise (a read timeout, a reset after
+    sending) Keepa may have run the call and charged it: the reply is lost,
+    not the call.
+    """
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class KeepaTimeout(KeepaTransportError):

@@ -11,9 +11,13 @@ errors in ``keepa/errors.py``; no httpx exception ever reaches a caller.
 * Every reply with token fields (200, 429, and errors with a JSON body) yields
   a ``TokenStatus`` that is handed to the registered listeners before the
   reply is returned or raised.
-* Transport errors and 5xx replies are retried ``retries`` times with jittered,
-  bounded exponential backoff (tenacity).  4xx replies, 429 included, are
-  never retried: they go straight back to the caller.
+* Retries (``retries`` times, jittered bounded exponential backoff, tenacity)
+  only where a retry cannot pay twice: a request that never left (a refused
+  connection, a connect or pool timeout), and anything on a free call
+  (``/token``).  A paid call whose request was sent (a read timeout, a reset,
+  a 5xx) goes back to the caller, which knows the budget: Keepa may have run
+  and charged it (see ``KeepaClient``).  4xx replies, 429 included, are never
+  retried.
 
 Spending tokens goes through ``KeepaClient`` (``client.py``), which holds a
 budget lease around each call; this layer knows nothing about budgets.
@@ -226,22 +230,26 @@ class KeepaHTTP:
         params: Mapping[str, Any] | None = None,
         *,
         json_body: Any = None,
+        paid: bool | None = None,
     ) -> KeepaResponse:
         """Send one Keepa request (GET, or POST when ``json_body`` is given).
 
         ``params`` values may be str, int, float, bool (sent as 1/0) or a list
-        (sent comma-separated); None values are left out.  Transport errors
-        and 5xx replies are retried; everything else is returned or raised at
-        once.
+        (sent comma-separated); None values are left out.  ``paid`` (by
+        default every endpoint but ``token``) says the call may cost tokens.
+        A request that never left is retried; a free one also after a
+        transport error or a 5xx; everything else is returned or raised at
+        once (docs/keepa-client.md, "Retries").
         """
         if not _ENDPOINT.match(endpoint):
             raise ValueError(f"not a Keepa endpoint name: {endpoint!r}")
         query = _query(params)
+        paid = endpoint != "token" if paid is None else paid
         retrying = Retrying(
             sleep=self._sleep,
             stop=stop_after_attempt(self.retries + 1),
             wait=self._backoff,
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(lambda exc: _retryable(exc, paid=paid)),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -281,12 +289,12 @@ class KeepaHTTP:
             raise KeepaTimeout(self._redact(
                 f"Keepa {method} {shown} timed out after {self.timeout_s:g} s "
                 f"({type(exc).__name__})"
-            )) from None
+            ), sent=not isinstance(exc, _NOT_SENT)) from None
         except httpx.HTTPError as exc:
             self._notify_request(endpoint, "error", started)
             raise KeepaTransportError(self._redact(
                 f"cannot reach Keepa at {shown}: {type(exc).__name__}: {exc}"
-            )) from None
+            ), sent=not isinstance(exc, _NOT_SENT)) from None
         elapsed = time.perf_counter() - started
         self._notify_request(endpoint, str(response.status_code), started)
 
@@ -328,11 +336,17 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _retryable(exc: BaseException) -> bool:
+#: httpx failures raised before the request went out: Keepa never saw it
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _retryable(exc: BaseException, *, paid: bool) -> bool:
+    """Retry what cannot cost twice: a request that never left, or any free call."""
     if isinstance(exc, KeepaTransportError):
-        return True
+        return not exc.sent or not paid
     return (
-        isinstance(exc, KeepaServerError)
+        not paid
+        and isinstance(exc, KeepaServerError)
         and exc.status_code is not None
         and exc.status_code >= 500
     )

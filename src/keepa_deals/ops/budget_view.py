@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from keepa_deals.budget.core import Policy, Snapshot
+from keepa_deals.budget.core import LOST_PREFIX, Policy, Snapshot
 from keepa_deals.ops.sources import BUDGET
 from keepa_deals.tokens.economics import MINUTE_MS
 
@@ -68,8 +68,11 @@ def explain(snap: Snapshot, policy: Policy, kind: str, sync_interval_s: float) -
                                  f"after {len(snap.leases)} lease(s) holding {reserved}")
     if snap.leases:
         reasons["leases"] = "; ".join(
-            f"{lid}: {cost} tokens for a call in flight, counted until settled or for "
-            f"{max(0, exp) / 1000:.0f} s more" for lid, cost, exp in snap.leases)
+            (f"{lid}: {cost} tokens held for calls a loss of the stored state forgot, "
+             f"until settled or for {max(0, exp) / 1000:.0f} s more")
+            if lid.startswith(LOST_PREFIX) else
+            (f"{lid}: {cost} tokens for a call in flight, counted until settled or for "
+             f"{max(0, exp) / 1000:.0f} s more") for lid, cost, exp in snap.leases)
     else:
         reasons["leases"] = "none: no call in flight"
     if snap.last_sync_age_s is None:

@@ -7,6 +7,7 @@ script may touch any of them::
 
     keepa-deals:{<fp>}:budget          hash of the budget's scalar fields
     keepa-deals:{<fp>}:leases          hash lease id -> "cost_mt:expires_ms"
+    keepa-deals:{<fp>}:budget-marker   the budget's marker (no TTL: see budget.state)
     keepa-deals:{<fp>}:lock:<name>     an ingest lock
     keepa-deals:{<fp>}:health:<name>   a health key
 """
@@ -74,9 +75,13 @@ class KeyBuilder:
         return self._key("leases")
 
     @property
-    def budget_keys(self) -> tuple[str, str]:
+    def budget_marker(self) -> str:
+        return self._key("budget-marker")
+
+    @property
+    def budget_keys(self) -> tuple[str, str, str]:
         """The keys every budget script takes, in KEYS order."""
-        return (self.budget, self.leases)
+        return (self.budget, self.leases, self.budget_marker)
 
     def lock(self, name: str) -> str:
         return self._key("lock", name)

@@ -17,6 +17,9 @@ Faults, in the order a request meets them:
 * ``offer_fetch_failure_rate``: per product, the offer fetch fails: 1 token,
   no offers, ``offersSuccessful: false``, HTTP 200;
 * ``truncate_rate``: the body (already charged) is cut in half;
+* ``slow_reply_rate`` (with ``slow_reply_ms``): the call is run and charged,
+  then its reply waits this long before it goes out (a client that gives up
+  first has lost a reply it paid for);
 * ``zero_token_fields_rate``: an error reply (not 200, not 429) carries all-zero
   token fields;
 * ``reported_refill_rate`` (with ``reported_refill_rate_rate``): responses
@@ -24,7 +27,7 @@ Faults, in the order a request meets them:
   transient blip).  A real plan change is made on the account instead.
 
 ``limit`` caps how many failures (HTML pages, injected errors, truncations,
-failed offer fetches) are injected in all; ``endpoints`` restricts every fault
+slow replies, failed offer fetches) are injected in all; ``endpoints`` restricts every fault
 to some of ``token``, ``deal`` and ``product``.
 """
 
@@ -51,6 +54,8 @@ class FaultConfig(BaseModel):
     latency_ms: tuple[int, int] = (0, 0)
     latency_offers_only: bool = False
     truncate_rate: float = Field(default=0.0, ge=0, le=1)
+    slow_reply_rate: float = Field(default=0.0, ge=0, le=1)
+    slow_reply_ms: int = Field(default=0, ge=0)
     zero_token_fields_rate: float = Field(default=0.0, ge=0, le=1)
     offer_fetch_failure_rate: float = Field(default=0.0, ge=0, le=1)
     reported_refill_rate: int | None = Field(default=None, ge=0)
@@ -171,6 +176,16 @@ class Faults:
                 self._failure("truncate")
                 return True
             return False
+
+    def slow_reply_s(self, endpoint: str) -> float:
+        """How long a charged reply waits before it goes out (0: not at all)."""
+        with self._lock:
+            c = self._config
+            if (c.slow_reply_ms > 0 and self._applies(endpoint) and self._may_fail()
+                    and self._fires(c.slow_reply_rate)):
+                self._failure("slow_reply")
+                return c.slow_reply_ms / 1000.0
+            return 0.0
 
     def zero_token_fields(self, endpoint: str) -> bool:
         with self._lock:

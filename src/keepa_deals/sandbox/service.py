@@ -7,7 +7,8 @@
 4. admission on arrival: balance ≤ 0 → 429 with the bare token envelope;
 5. injected latency (``asyncio.sleep``, so concurrent requests all proceed);
 6. the work, then the charge of its real cost (the balance may go negative);
-7. the reply, gzip-encoded when accepted (or truncated, if so injected).
+7. the reply, gzip-encoded when accepted (or truncated, or held back after
+   the charge, if so injected).
 
 Every request that names an account is counted on it by (endpoint, status).
 """
@@ -140,6 +141,9 @@ class KeepaCall:
         body.update(payload)
         self._record(200)
         truncate = sb.faults.truncate(self.endpoint)
+        slow = sb.faults.slow_reply_s(self.endpoint)
+        if slow > 0:
+            await asyncio.sleep(slow)  # charged already: a client that gives up lost a paid reply
         return json_response(200, body, gzip_ok=self.gzip_ok, truncate=truncate)
 
     def _wants_offers(self) -> bool:

@@ -1,6 +1,6 @@
 --[[ acquire.lua: grant a lease, or say why not and for how long (core.acquire).
 
-KEYS  [1] budget hash  [2] leases hash
+KEYS  [1] budget hash  [2] leases hash  [3] marker
 ARGV  [1..2] as in lib.lua
       [3] lease id      [4] cost in milli-tokens
 Returns one string, the lines kind, reason, wait_ms, lease_expires_ms, projected,

@@ -10,6 +10,7 @@ numbers are written back with fmt(), never tostring() ("1e+15").
 
 Common KEYS of every operation:
   [1] the budget hash (scalar fields)   [2] the leases hash (id -> "cost_mt:expires_ms")
+  [3] the marker, "<epoch>:<reserved_mt>:<until_ms>", a string with no TTL (budget.state)
 Common ARGV of every operation (the operation's own follow from ARGV[3]):
   [1] now_ms override, "" to read Redis TIME (the override exists for tests)
   [2] the policy and key TTLs as one JSON array (one argument: cheaper to send and
@@ -36,7 +37,9 @@ local ANCHOR_FIELDS = {'anchor_tokens', 'anchor_rate', 'anchor_next_refill_ms',
 local RECHARGE_FIELDS = {'recharge_since_ms', 'recharge_deadline_ms', 'recharge_target'}
 local FIELDS = {'anchor_tokens', 'anchor_rate', 'anchor_next_refill_ms', 'anchor_server_ts_ms',
                 'anchor_seen_ms', 'recharge_since_ms', 'recharge_deadline_ms', 'recharge_target',
-                'last_sync_ms'}
+                'last_sync_ms', 'epoch'}
+local EPOCH_LEASE = '#epoch'
+local LOST_PREFIX = '#lost-'
 
 
 local function fmt(n)
@@ -173,6 +176,33 @@ local function anchor_problem(a, now, P)
   return nil
 end
 
+-- state.parse_marker: "<epoch>:<reserved>:<until>" as three integers, or nil
+local function parse_marker(v)
+  if not v then return nil end
+  local parts, start = {}, 1
+  while true do
+    local i = string.find(v, ':', start, true)
+    if not i then
+      parts[#parts + 1] = string.sub(v, start)
+      break
+    end
+    parts[#parts + 1] = string.sub(v, start, i - 1)
+    start = i + 1
+  end
+  if #parts ~= 3 then return nil end
+  local epoch, reserved, untl = parse_int(parts[1]), parse_int(parts[2]), parse_int(parts[3])
+  if epoch == nil or reserved == nil or untl == nil then return nil end
+  return {epoch = epoch, reserved = reserved, until_ms = untl}
+end
+
+-- state.lost_bound: the most the live leases can ever hold (the cap less the floor)
+local function lost_bound(an, P)
+  if an ~= nil and an.rate > 0 and an.rate <= MAX_RATE_MT then
+    return cap_for(an.rate) - math.min(P.floor, 0) * MT
+  end
+  return MAX_RATE_MT * 60
+end
+
 local function parse_lease(v)
   local i = string.find(v, ':', 1, true)
   if not i then return nil end
@@ -185,11 +215,14 @@ end
 
 local function parse(now, P)
   local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil, last_sync_text = nil,
-              leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {}}
-  -- raw[i] and v[i] follow FIELDS: 1-5 the anchor, 6-8 recharge mode, 9 last_sync_ms
+              leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {},
+              epoch = nil, marker = nil, found_lost = {}}
+  -- raw[i] and v[i] follow FIELDS: 1-5 the anchor, 6-8 recharge mode, 9 last_sync_ms, 10 epoch
   local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
   local v = {}
-  for i = 1, 9 do v[i] = parse_int(raw[i]) end
+  for i = 1, 10 do v[i] = parse_int(raw[i]) end
+  local marker = redis.call('GET', KEYS[3])
+  if marker then st.marker = marker end
 
   if not (raw[1] or raw[2] or raw[3] or raw[4] or raw[5]) then
     table.insert(st.problems, 'no anchor: Keepa has not been asked yet')
@@ -231,13 +264,44 @@ local function parse(now, P)
   local max_cost = MAX_RATE_MT * 60
   local an = st.anchor
   if an ~= nil and an.rate > 0 and an.rate <= MAX_RATE_MT then max_cost = cap_for(an.rate) end
+  local max_lost = lost_bound(an, P)
+  local leases_epoch = nil
   local flat = redis.call('HGETALL', KEYS[2])
   for i = 1, #flat, 2 do
-    local id, rec = flat[i], parse_lease(flat[i + 1])
-    if rec == nil or rec.exp > max_expiry or rec.exp <= now or rec.cost > max_cost then
-      table.insert(st.dropped, id)
+    local id = flat[i]
+    if id == EPOCH_LEASE then
+      leases_epoch = parse_int(flat[i + 1])
     else
+      local rec = parse_lease(flat[i + 1])
+      local lost = string.sub(id, 1, #LOST_PREFIX) == LOST_PREFIX
+      if rec == nil or rec.exp > max_expiry or rec.exp <= now
+          or (rec.cost > max_cost and not lost) then
+        table.insert(st.dropped, id)
+      else
+        -- a lost-lease may hold several calls: never more than the leases could hold
+        if lost then rec = {cost = math.min(rec.cost, max_lost), exp = rec.exp} end
+        st.leases[id] = rec
+        st.nleases = st.nleases + 1
+        st.reserved = st.reserved + rec.cost
+        if st.last_expiry == nil or rec.exp > st.last_expiry then st.last_expiry = rec.exp end
+      end
+    end
+  end
+
+  -- state._check_epoch: compare the state's epoch with the marker's; hold what lost leases held
+  local fields_epoch = v[10]
+  local m = parse_marker(st.marker)
+  if m == nil then
+    if fields_epoch ~= nil and fields_epoch == leases_epoch then st.epoch = fields_epoch end
+  elseif fields_epoch == m.epoch and leases_epoch == m.epoch then
+    st.epoch = m.epoch
+  elseif leases_epoch ~= m.epoch and m.until_ms > now then
+    local held = math.min(m.reserved - st.reserved, max_lost)
+    local id = LOST_PREFIX .. fmt(now)
+    if held > 0 and st.leases[id] == nil then
+      local rec = {cost = held, exp = math.min(m.until_ms, now + P.lease_ttl_ms)}
       st.leases[id] = rec
+      st.found_lost[id] = rec
       st.nleases = st.nleases + 1
       st.reserved = st.reserved + rec.cost
       if st.last_expiry == nil or rec.exp > st.last_expiry then st.last_expiry = rec.exp end
@@ -292,8 +356,50 @@ local function pairs_list(map)
   return out
 end
 
--- the same order as MappingStoreBase.merge: delete, set, remove leases, add leases
-local function apply(ch, P)
+local function writes(ch)
+  return #ch.delete > 0 or next(ch.set) ~= nil or next(ch.add) ~= nil or #ch.remove > 0
+end
+
+-- core.seal: a step that writes also writes a new epoch when none is intact, the
+-- lost-leases a loss left to hold, and the marker of the result
+local function seal(st, ch, now)
+  if not writes(ch) then return end
+  local epoch = st.epoch
+  if epoch == nil then
+    epoch = now
+    ch.set.epoch = fmt(epoch)
+    ch.add[EPOCH_LEASE] = fmt(epoch)
+  end
+  local removed = {}
+  for _, id in ipairs(ch.remove) do removed[id] = true end
+  for id, rec in pairs(st.found_lost) do
+    if ch.add[id] == nil and not removed[id] then  -- unless released already
+      ch.add[id] = fmt(rec.cost) .. ':' .. fmt(rec.exp)
+    end
+  end
+  local live = {}
+  for id, rec in pairs(st.leases) do
+    if not removed[id] then live[id] = rec end
+  end
+  for id, text in pairs(ch.add) do
+    if id ~= EPOCH_LEASE then
+      local rec = parse_lease(text)
+      if rec ~= nil then live[id] = rec end
+    end
+  end
+  local reserved, untl = 0, 0
+  for _, rec in pairs(live) do
+    reserved = reserved + rec.cost
+    if rec.exp > untl then untl = rec.exp end
+  end
+  local marker = fmt(epoch) .. ':' .. fmt(reserved) .. ':' .. fmt(untl)
+  if marker ~= st.marker then ch.marker = marker end
+end
+
+-- the same order as MappingStoreBase.merge: delete, set, remove leases, add leases;
+-- then the marker (its own key, no TTL: no volatile-* eviction takes it)
+local function apply(st, ch, now, P)
+  seal(st, ch, now)
   if #ch.delete > 0 then call_batched('HDEL', KEYS[1], ch.delete) end
   local set = pairs_list(ch.set)
   if #set > 0 then
@@ -310,6 +416,7 @@ local function apply(ch, P)
       redis.call('PEXPIRE', KEYS[2], P.leases_ttl_ms)
     end
   end
+  if ch.marker ~= nil then redis.call('SET', KEYS[3], ch.marker) end
 end
 
 -- ---------------------------------------------------------------------------

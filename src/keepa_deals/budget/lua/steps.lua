@@ -15,6 +15,31 @@ local function settle_changes(st, now, lease_id, cost, has_status, first)
       table.insert(ch.delete, 'last_sync_ms')  -- the anchor now holds an estimate, unverified
     end
   end
+  -- a lease the store does not hold (nor just dropped) was forgotten by a state loss:
+  -- the lost-leases that held it release its cost, oldest first (core._release_lost)
+  local dropped = false
+  for _, id in ipairs(st.dropped) do
+    if id == lease_id then dropped = true end
+  end
+  if st.leases[lease_id] == nil and not dropped and string.sub(lease_id, 1, 1) ~= '#' then
+    local ids = {}
+    for id in pairs(st.leases) do
+      if string.sub(id, 1, #LOST_PREFIX) == LOST_PREFIX then ids[#ids + 1] = id end
+    end
+    table.sort(ids)
+    local left = cost
+    for _, id in ipairs(ids) do
+      if left <= 0 then break end
+      local rec = st.leases[id]
+      local take = math.min(left, rec.cost)
+      left = left - take
+      if take == rec.cost then
+        table.insert(ch.remove, id)
+      else
+        ch.add[id] = fmt(rec.cost - take) .. ':' .. fmt(rec.exp)
+      end
+    end
+  end
   table.insert(ch.remove, lease_id)
   return ch
 end
@@ -25,7 +50,7 @@ local function acquire_step(st, now, P, lease_id, cost)
   local ch = new_changes(st)
 
   if unknown(st) or st.anchor == nil then
-    apply(ch, P)
+    apply(st, ch, now, P)
     local reason = table.concat(st.problems, '; ')
     if reason == '' then reason = 'no anchor' end
     return table.concat({'unknown', reason, '', '', '', '', '', '', '', fmt(now), ''}, '\n')
@@ -37,7 +62,7 @@ local function acquire_step(st, now, P, lease_id, cost)
   local available = projected - st.reserved
 
   local function decision(kind, reason, wait, expires, needed)
-    apply(ch, P)
+    apply(st, ch, now, P)
     return table.concat({kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available),
                          opt(needed), fmt(a.seen), fmt(cap), fmt(now), st.last_sync_text or ''},
                         '\n')

@@ -170,6 +170,24 @@ def test_fc13_a_dead_workers_batch_is_sent_again_and_saved_once(
     assert not BatchBook(env.store, query.name).all()[0]
 
 
+def test_fc28_a_batch_whose_reply_was_lost_twice_is_not_retried_by_its_task(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+) -> None:
+    """The client sent the lost call once more already: the batch ends ``lost`` (its task does
+    not retry it at once, which would buy it a third time) and stays open for a tick."""
+    env = make_env(http_timeout_s=0.3)
+    broker.tick(env, query)
+    b = broker.queue.pop(0)
+    sandbox.set_faults(slow_reply_rate=1.0, slow_reply_ms=1_000, endpoints=["product"])
+    paid = product_requests(sandbox)
+    run = run_batch(env, query, b.id, b.epoch)
+    sandbox.set_faults()
+    assert run.status == "lost", run
+    assert product_requests(sandbox) - paid == 2, "sent once more, never a third time"
+    record = BatchBook(env.store, query.name).get(b.id)
+    assert record is not None and not record.done
+
+
 # --- FC-5: no worker sleeps waiting for tokens ---------------------------------------------
 
 

@@ -3,7 +3,7 @@
 ::
 
     run = run_batch(env, query, batch_id, epoch)
-    run.status        # done | already_done | obsolete | claimed | waiting | error
+    run.status        # done | already_done | obsolete | claimed | waiting | error | lost
     run.follow_ups    # offers batches recorded with it, to send now
 
 1. **Skip what is settled.**  The record is gone or done (a second delivery
@@ -43,7 +43,8 @@ from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.ingest.runner import retry_after_429
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
-from keepa_deals.keepa.errors import NotEnoughTokens
+from keepa_deals.keepa.client import may_have_run
+from keepa_deals.keepa.errors import KeepaError, NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
 from keepa_deals.query import DealQuery
 from keepa_deals.stop import RunStopped
@@ -55,7 +56,7 @@ log = logging.getLogger("keepa_deals.fanout")
 #: When a batch stopped on request comes back (another worker takes it).
 STOPPED_RETRY_S = 1.0
 
-Status = Literal["done", "already_done", "obsolete", "claimed", "waiting", "error"]
+Status = Literal["done", "already_done", "obsolete", "claimed", "waiting", "error", "lost"]
 
 #: Tries of a batch's save when the database is unreachable (a deadlock, a restart).
 SAVE_ATTEMPTS = 4
@@ -145,6 +146,15 @@ def _buy(env: IngestEnv, query: DealQuery, book: BatchBook, batch: Batch) -> Bat
         # not a failure: the stop came before the batch's one paid call was saved; it comes back
         log.info("batch %s: stopped on request; sent again", batch.id)
         return BatchRun(batch.id, "waiting", retry_after_s=STOPPED_RETRY_S)
+    except KeepaError as exc:
+        if not may_have_run(exc):
+            log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__,
+                      exc)
+            return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")
+        # the client sent it once more already: a task retry would buy it a third time
+        log.error("batch %s (%s): Keepa's reply was lost twice (%s: %s); it waits for a tick "
+                  "to send it again", batch.id, batch.kind, type(exc).__name__, exc)
+        return BatchRun(batch.id, "lost", error=f"{type(exc).__name__}: {exc}")
     except KeepaDealsError as exc:
         log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__, exc)
         return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")

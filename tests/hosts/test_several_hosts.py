@@ -45,7 +45,7 @@ import pytest
 from keepa_deals.sandbox import DEMO_KEY, fingerprint
 from tests.hosts._netns import Host, Network, unavailable
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 SAVED = re.compile(r"batch [0-9a-f]{16} \((stats|offers|refresh), \d+ ASINs\): \+\d+ new.* tokens")
 FLOOR = -40
@@ -323,7 +323,7 @@ def test_floor_held_nothing_lost_or_bought_twice_no_wedge_across_hosts(
         # of a runner that died with its worker, and a refill)
         _wait("batches bought and saved after the faults", supervised(
             lambda: len(purchases()) > after_faults[0]
-            and len(saved_batches()) > after_faults[1]), 120)
+            and len(saved_batches()) > after_faults[1]), 200)
 
         recovered_s = time.monotonic() - began - first_deals_s
         for proc in (beat, *workers.values()):

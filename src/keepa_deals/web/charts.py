@@ -56,22 +56,39 @@ def status(health: models.Health) -> Verdict:
     return Verdict("ok", "All checks pass and the token budget is ready")
 
 
+#: A count this far below the window's peak reads as a decline (and at least one deal).
+DECLINE_SHARE = 0.05
+
+
+def declining(first: int, peak: int, now: int) -> bool:
+    """The rule the page and its chart share: below the start, or well below the peak."""
+    return now < first or peak - now >= max(1.0, peak * DECLINE_SHARE)
+
+
 def deal_trend(deals: models.DealSeries, hours: float) -> Verdict:
-    """The deal count now against the first count of the window."""
+    """The deal count now against the window's start and its peak: a fall says so first."""
     if not deals.points:
         return Verdict("warn", f"No deal count recorded in the last {_span(hours)}")
     first = deals.points[0]
     now = deals.current
-    change = now - first.count
-    pct = f" ({change / first.count * 100:+.0f} %)" if first.count else ""
-    when = f"at {first.at:%H:%M} UTC" if hours <= 24 else f"on {first.at:%b %d}"
-    if change < 0:
-        return Verdict("warn", f"Down {-change:,}{pct}: {now:,} deals now, {first.count:,} "
-                               f"{when}", "down")
-    if change > 0:
-        return Verdict("ok", f"Up {change:,}{pct}: {now:,} deals now, {first.count:,} {when}",
-                       "up")
-    return Verdict("ok", f"Steady: {now:,} deals now and {when}", "flat")
+    peak = max(deals.points, key=lambda p: (p.count, p.at))
+
+    def at(p: models.CountPoint) -> str:
+        return f"{p.at:%H:%M} UTC" if hours <= 24 else f"{p.at:%b %d %H:%M} UTC"
+
+    def pct(a: int, b: int) -> str:
+        return f" ({(b - a) / a * 100:+.0f} %)" if a else ""
+
+    if declining(first.count, peak.count, now):
+        if peak.count > first.count:
+            return Verdict("warn", f"Down {peak.count - now:,}{pct(peak.count, now)} since "
+                                   f"{at(peak)}: {now:,} deals now, {peak.count:,} then", "down")
+        return Verdict("warn", f"Down {first.count - now:,}{pct(first.count, now)}: {now:,} "
+                               f"deals now, {first.count:,} at {at(first)}", "down")
+    if now > first.count:
+        return Verdict("ok", f"Up {now - first.count:,}{pct(first.count, now)}: {now:,} deals "
+                             f"now, {first.count:,} at {at(first)}", "up")
+    return Verdict("ok", f"Steady: {now:,} deals now and at {at(first)}", "flat")
 
 
 def token_trend(tokens: models.TokenSeries, now_balance: int | None) -> Verdict:

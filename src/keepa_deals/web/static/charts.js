@@ -109,7 +109,9 @@
       const u = new uPlot({
         width: widthOf(priceHost), height: 250, cursor,
         scales: { x: { time: true } },
-        axes: [axis(), axis((u, ticks) => ticks.map(show), { size: 72 })],
+        axes: [axis(), axis((u, ticks) => ticks.map(show), { size: 72 }),
+          // an empty right axis as wide as the rank chart's, so the two time axes line up
+          { side: 1, size: 50, stroke: C.axis, grid: { show: false }, ticks: { show: false }, values: (u, ticks) => ticks.map(() => "") }],
         series: [{ value: (u, v) => v == null ? "–" : dayFmt.format(new Date(v * 1000)) }]
           .concat(prices.map((s) => ({
             label: s.label, stroke: C[s.name] || C.line, width: 1.75,
@@ -132,8 +134,8 @@
         scales: { x: { time: true }, rank: { distr: 3 }, count: { range: (u, lo, hi) => [0, Math.max(4, hi + 1)] } },
         axes: [
           axis(),
-          axis((u, ticks) => ticks.map((v) => v == null ? "" : v >= 1e6 ? (v / 1e6) + "M" : v >= 1e3 ? (v / 1e3) + "k" : String(v)), { scale: "rank", size: 72, label: "rank" }),
-          axis((u, ticks) => ticks.map(count), { scale: "count", side: 1, grid: { show: false }, label: "offers", size: 50 }),
+          axis((u, ticks) => ticks.map((v) => v == null ? "" : v >= 1e6 ? (v / 1e6) + "M" : v >= 1e3 ? (v / 1e3) + "k" : String(v)), { scale: "rank", size: 72 }),
+          axis((u, ticks) => ticks.map(count), { scale: "count", side: 1, grid: { show: false }, size: 50 }),
         ],
         series: [{ value: (u, v) => v == null ? "–" : dayFmt.format(new Date(v * 1000)) }]
           .concat(ranks.map((s) => ({ label: s.label, scale: "rank", stroke: C.rank, width: 1.25, value: (u, v) => count(v), points: { show: false } })))
@@ -256,7 +258,9 @@
     const cols = dealCols(data);
     const [lo, hi] = xRange(data, cols[0].slice(0, -1).length ? cols[0].slice(0, -1) : cols[0]);
     const counts = cols[1].filter((v) => v != null);
-    const declining = counts.length > 1 && counts[counts.length - 1] < counts[0];
+    // the page's rule (web/charts.py): below the start, or 5 % (and a deal) below the peak
+    const peak = Math.max(...counts), last = counts[counts.length - 1];
+    const declining = counts.length > 1 && (last < counts[0] || peak - last >= Math.max(1, peak * 0.05));
     const bars = uPlot.paths.bars({ size: [0.6, 14] });
     let most = 1;  // the largest change of a run: the per-run axis shows ±most only
     return {

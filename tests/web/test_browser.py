@@ -361,6 +361,7 @@ def test_without_javascript_the_history_is_a_table(browser: Any, dashboard: Dash
         assert table.is_visible()
         assert table.locator("tbody tr").count() == len(hist["series"])
         assert page.locator(".history-ranges").is_hidden()
+        assert page.locator(".history-chart").is_hidden()  # no empty chart boxes
         page.goto(dashboard.url + "/health")
         assert page.locator("#verdict-tokens").is_visible()
         assert "tokens" in page.locator("#verdict-tokens").inner_text()

@@ -99,6 +99,7 @@
     const sync = uPlot.sync("history-" + data.asin);
     const cursor = { sync: { key: sync.key }, points: { size: 7 } };
 
+    figure.hidden = false;  // hidden until drawn: without JavaScript the table stands alone
     const priceHost = figure.querySelector(".chart-prices");
     if (prices.length) {
       const cols = align(prices, end);

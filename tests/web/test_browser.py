@@ -408,3 +408,39 @@ def test_signing_in_with_the_token(browser: Any, dashboard: Dashboard) -> None:
             page.wait_for_url(re.compile(r"/login"))
         finally:
             context.close()
+
+
+def test_a_thinned_token_window_keeps_each_buckets_low_and_high(
+    browser: Any, tmp_path: Path,
+) -> None:
+    """More runs than a chart shows: 500 buckets, and a band from each one's lowest to its
+    highest balance (a dip below the floor is never smoothed away)."""
+    from datetime import timedelta
+
+    from keepa_deals.store import DealStore
+
+    clock = FakeClock(START_MS)
+    url = f"sqlite:///{tmp_path}/deals.sqlite3"
+    with DealStore.open(url, clock=clock) as store:
+        now = store.now()
+        for i in range(1200):
+            store.record_metrics(token_balance=(i * 37) % 300 - 200, refill_rate=5,
+                                 deal_count=10,
+                                 at=now - timedelta(seconds=6 * 3600 * (1200 - i) / 1200))
+        settings = Settings(database_url=url, data_dir=tmp_path, keepa_api_key=KEY)
+        app = create_app(settings, engine=store.engine, budget=None, clock=clock, alerts=None)
+        with WebServer(app) as web:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            try:
+                page.goto(web.url + "/health?hours=6")
+                host = page.locator("#chart-tokens .chart-host[data-points]")
+                host.wait_for()
+                assert host.get_attribute("data-points") == "500"
+                legend = page.locator("#chart-tokens .u-legend").inner_text()
+                assert "Lowest" in legend and "Highest" in legend
+                assert "lowest -200" in page.locator("#verdict-tokens").inner_text()
+            finally:
+                page.close()
+            assert not errors

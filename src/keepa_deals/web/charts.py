@@ -98,7 +98,8 @@ def token_trend(tokens: models.TokenSeries, now_balance: int | None) -> Verdict:
         return Verdict("warn", "No token balance recorded in this window")
     last = now_balance if now_balance is not None else balances[-1]
     cap = f" of a {tokens.cap:,} cap" if tokens.cap else ""
-    low = min(balances)
+    low = min(p.low if p.low is not None else p.balance for p in tokens.points
+              if p.balance is not None and not p.run_start)  # a bucket's lowest counts
     waits = len(tokens.recharge_periods)
     text = (f"{last:,} tokens{cap}; lowest {low:,} in the window; floor {tokens.floor:,}"
             + (f"; waited for tokens {waits} time(s)" if waits else ""))

@@ -18,11 +18,11 @@
   const C = dark ? {
     amazon: "#fb923c", new: "#6b9cff", used: "#4ade80", buy_box: "#c084fc", rank: "#e6e8ec",
     buy: "#f87171", sale: "#2dd4bf", axis: "#9aa2b1", grid: "#2c313b", line: "#6b9cff",
-    cap: "#9aa2b1", floor: "#f87171", recharge: "rgba(251,191,36,0.16)", good: "#4ade80", bad: "#f87171",
+    cap: "#9aa2b1", floor: "#f87171", recharge: "rgba(251,191,36,0.16)", band: "rgba(107,156,255,0.25)", good: "#4ade80", bad: "#f87171",
   } : {
     amazon: "#c2410c", new: "#1d4ed8", used: "#15803d", buy_box: "#7e22ce", rank: "#1a1d23",
     buy: "#b91c1c", sale: "#0f766e", axis: "#5f6673", grid: "#dfe3ea", line: "#1d4ed8",
-    cap: "#5f6673", floor: "#b91c1c", recharge: "rgba(180,83,9,0.16)", good: "#15803d", bad: "#b91c1c",
+    cap: "#5f6673", floor: "#b91c1c", recharge: "rgba(180,83,9,0.16)", band: "rgba(29,78,216,0.18)", good: "#15803d", bad: "#b91c1c",
   };
 
   function money(domain) {
@@ -221,8 +221,14 @@
     if (data.cap != null) {
       series.push({ label: "Cap", stroke: C.cap, width: 1.25, dash: [2, 4], value: (u, v) => count(v), points: { show: false } });
     }
+    const bands = [];
+    if (thinned(data)) {  // a long window thinned to buckets: each one's lowest and highest, as a band
+      series.push({ label: "Highest", stroke: C.band, width: 1, value: (u, v) => count(v), points: { show: false } });
+      series.push({ label: "Lowest", stroke: C.band, width: 1, value: (u, v) => count(v), points: { show: false } });
+      bands.push({ series: [series.length - 2, series.length - 1], fill: C.band });
+    }
     return {
-      width: widthOf(host), height: 260, plugins: [shade(data.recharge_periods, C.recharge)],
+      width: widthOf(host), height: 260, plugins: [shade(data.recharge_periods, C.recharge)], bands,
       scales: { x: { time: true, range: () => [lo, hi] },
         y: { range: (u, a, b) => { const top = Math.max(b, data.cap || 0, data.floor + 10); const bottom = Math.min(a, data.floor, 0); const pad = (top - bottom) * 0.06; return [bottom - pad, top + pad]; } } },
       axes: [axis(), axis((u, ticks) => ticks.map(count), { size: 64 })],
@@ -235,8 +241,11 @@
     const xs = pts.map((p) => S(p.at));
     const cols = [xs, pts.map((p) => p.balance), pts.map((p) => p.run_start ? null : p.balance), xs.map(() => data.floor)];
     if (data.cap != null) cols.push(xs.map(() => data.cap));
+    if (thinned(data)) cols.push(pts.map((p) => p.high), pts.map((p) => p.low));
     return cols;
   }
+
+  const thinned = (data) => data.points.some((p) => p.low != null && p.high != null && p.low !== p.high);
 
   function dealCols(data) {
     const byTime = new Map();

@@ -78,6 +78,10 @@ def test_fc9_fanned_out_and_embedded_runs_agree(
     a, b = stored(fanned.store), stored(embedded.store)
     assert set(a) == set(b) and a
     assert {k: v.profit_cents for k, v in a.items()} == {k: v.profit_cents for k, v in b.items()}
+    # the workers' batches store each deal's history as the embedded run does
+    for asin in a:
+        fh, eh = fanned.store.deal_history(asin), embedded.store.deal_history(asin)
+        assert fh is not None and eh is not None and fh.series == eh.series, asin
 
 
 # --- delivery: at least once, saved once ---------------------------------------------------

@@ -208,7 +208,9 @@ def test_fc10_the_selection_goes_out_with_keepa_types(
     for key in ("currentRange", "deltaPercentRange", "salesRankRange", "includeCategories"):
         assert all(type(v) is int for v in body[key]), key
     params = rec.products()[0].params
-    assert params["domain"] == "1" and params["history"] == "0" and params["stats"] == "30"
+    assert params["domain"] == "1" and params["stats"] == "30"
+    # without offers, the product check's verdict saves the deal: its history comes along
+    assert params["history"] == "1" and params["days"] == "365"
     assert "offers" not in params
 
 

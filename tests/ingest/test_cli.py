@@ -98,7 +98,7 @@ def _run(*args: str, tmp: Path, extra_env: dict[str, str] | None = None
 
 
 def test_run_sandbox_for_a_while(tmp_path: Path) -> None:
-    proc = _run("--sandbox", "--for", "2s", "--interval", "1", tmp=tmp_path)
+    proc = _run("--sandbox", "--for", "3s", "--interval", "1", tmp=tmp_path)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     lines = out.splitlines()

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from keepa_deals.keepa.csvtypes import SHIPPING_TYPES
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox import CatalogConfig, Sandbox
 from keepa_deals.sandbox.universe import AMAZON, BOOKS, NEW, SALES, USED
@@ -208,9 +209,9 @@ def test_product_objects_have_keepas_shape(client: httpx.Client, sandbox: Sandbo
     assert {"offerId", "sellerId", "condition", "isFBA", "isPrime", "isAmazon", "isShippable",
             "lastSeen", "offerCSV"} <= set(offer)
     assert len(offer["offerCSV"]) % 3 == 0 and 1 <= offer["condition"] <= 5
-    for series in p["csv"]:
+    for t, series in enumerate(p["csv"]):
         if series is not None:
-            times = series[0::2] if len(series) % 2 == 0 and series is not p["csv"][7] else series[0::3]
+            times = series[0::3] if t in SHIPPING_TYPES else series[0::2]
             assert times == sorted(times)
 
 
@@ -224,3 +225,29 @@ def test_history_zero_and_days(client: httpx.Client, sandbox: Sandbox) -> None:
     cutoff = unix_ms_to_keepa_minutes(START_MS) - 40 * 1440
     kept = recent["csv"][SALES] or []
     assert len(kept) < len(full["csv"][SALES]) and all(t >= cutoff for t in kept[0::2])
+
+
+def test_history_is_dense_deterministic_and_ends_at_the_current_values(
+    client: httpx.Client, sandbox: Sandbox,
+) -> None:
+    """history=1 is realistic: a price point about daily and a rank point a few times a
+    day since the product was first tracked (years), ending at the current values."""
+    now_min = unix_ms_to_keepa_minutes(START_MS)
+    for spec in sandbox.catalog.products[:5]:
+        base = {"key": KEY, "domain": 1, "asin": spec.asin, "stats": 90}
+        full = client.get("/product", params=base).json()["products"][0]
+        year = client.get("/product", params={**base, "days": 365}).json()["products"][0]
+        assert client.get("/product", params={**base, "days": 365}).json()["products"][0][
+            "csv"] == year["csv"], "the same past on every request"
+        tracked_days = (now_min - full["trackingSince"]) / 1440
+        for t, per_day in ((USED, 0.5), (SALES, 1.0)):
+            series = full["csv"][t]
+            if series is None:
+                continue
+            times, values = series[0::2], series[1::2]
+            assert times == sorted(times) and times[0] >= full["trackingSince"]
+            assert len(times) >= per_day * min(tracked_days, 365), (spec.asin, t, len(times))
+            assert values[-1] == full["stats"]["current"][t]
+            recent = year["csv"][t][0::2]
+            assert all(m >= now_min - 365 * 1440 for m in recent)
+            assert len(recent) < len(times) or tracked_days <= 366

@@ -256,27 +256,39 @@ def test_a_deal_page_works_without_the_drawer(visit: Visit, dashboard: Dashboard
 def test_the_health_page_draws_its_charts(visit: Visit, dashboard: Dashboard) -> None:
     page = visit.page
     page.goto(dashboard.url + "/health")
-    tokens = page.locator("#chart-tokens svg")
+    tokens = page.locator("#chart-tokens .chart-host[data-points]")
     tokens.wait_for()
     series = api(dashboard, "/api/series/tokens", hours=24)
-    assert len(series["points"]) == len(dashboard.runs)
-    assert tokens.locator("circle.dot").count() == len(series["points"])
-    assert tokens.locator("path.series").get_attribute("d").count("L") == len(series["points"]) - 1
-    assert tokens.locator("line.floor").count() == 1
-    assert series["recharge_periods"]
-    assert tokens.locator("rect.recharge").count() == len(series["recharge_periods"])
-    assert "Waiting for tokens" in tokens.locator("rect.recharge title").first.text_content()
+    after_runs = [p for p in series["points"] if not p["run_start"]]
+    assert len(after_runs) == len(dashboard.runs)
+    # the balance through a run: an estimate at each run's start, below the cap
+    starts = [p for p in series["points"] if p["run_start"]]
+    assert starts and all(p["balance"] <= series["cap"] for p in starts)
+    assert int(tokens.get_attribute("data-points") or 0) == len(series["points"])
+    legend = page.locator("#chart-tokens .u-legend").inner_text()
+    assert "Balance" in legend and "Cap" in legend and "Floor" in legend
+    assert series["cap"] and series["recharge_periods"]
+    assert page.locator("#chart-tokens canvas").count() == 1
 
-    deals = page.locator("#chart-deals svg")
+    deals = page.locator("#chart-deals .chart-host[data-points]")
     dseries = api(dashboard, "/api/series/deals", hours=24)
-    assert deals.locator("circle.dot").count() == len(dseries["points"])
-    added = sum(r["added"] for r in dseries["runs"])
-    assert added > 0 and deals.locator("rect.added").count() == len(
-        [r for r in dseries["runs"] if r["added"]])
+    assert int(deals.get_attribute("data-points") or 0) >= len(dseries["points"])
+    assert "Added" in page.locator("#chart-deals .u-legend").inner_text()
     assert f"{dseries['current']}" in page.locator("#tile-deals").inner_text()
     assert page.locator("table.runs tbody tr").count() == min(10, len(dashboard.runs))
     assert "waiting for tokens" in page.locator("table.runs").inner_text()
     page.screenshot(path=str(SHOTS / "keepa-deals-health.png"), full_page=True)
+
+
+def test_the_health_status_agrees_with_the_budget(visit: Visit, dashboard: Dashboard) -> None:
+    page = visit.page
+    page.goto(dashboard.url + "/health")
+    state = api(dashboard, "/api/health")["tokens"]["state"]
+    status = page.locator("#health-status")
+    assert state != "ready", "the last run waited for tokens"
+    assert "status-ok" not in (status.get_attribute("class") or "")
+    assert state in status.inner_text()
+    assert "No alerts: every check passes" not in page.content()
 
 
 def test_the_chart_window_can_be_changed(visit: Visit, dashboard: Dashboard) -> None:
@@ -284,8 +296,78 @@ def test_the_chart_window_can_be_changed(visit: Visit, dashboard: Dashboard) -> 
     page.goto(dashboard.url + "/health")
     page.click("nav.windows a:has-text('6 h')")
     page.wait_for_url(re.compile(r"hours=6"))
-    page.locator("#chart-tokens svg").wait_for()
+    page.locator("#chart-tokens .chart-host[data-points]").wait_for()
     assert page.locator("nav.windows a[aria-current=true]").inner_text() == "6 h"
+
+
+def _first_deal_with_history(dashboard: Dashboard) -> tuple[str, Any]:
+    for item in api(dashboard, "/api/deals")["items"]:
+        hist = api(dashboard, f"/api/deals/{item['asin']}/history")
+        if any(len(s["points"]) >= 2 for s in hist["series"]):
+            return item["asin"], hist
+    pytest.fail("no stored deal has a history")
+
+
+def test_a_deal_page_charts_its_history(visit: Visit, dashboard: Dashboard) -> None:
+    page = visit.page
+    asin, hist = _first_deal_with_history(dashboard)
+    page.goto(f"{dashboard.url}/deals/{asin}")
+    prices = page.locator(".history-chart .chart-prices[data-points]")
+    prices.wait_for()
+    assert int(prices.get_attribute("data-points") or 0) >= 2
+    legend = page.locator(".history-chart .chart-prices .u-legend").inner_text()
+    labels = [s["label"] for s in hist["series"] if s["kind"] == "price"]
+    assert all(label in legend for label in labels)
+    assert "Buy price" in legend and "Expected sale" in legend
+    assert page.locator(".history-chart .chart-rank[data-points]").count() == 1
+    # 90 days at first; the range buttons change it and say so
+    assert page.locator(".history-chart").get_attribute("data-days") == "90"
+    page.click(".history-ranges button[data-days='30']")
+    assert page.locator(".history-ranges button[data-days='30']").get_attribute(
+        "aria-pressed") == "true"
+    assert page.locator(".history-chart").get_attribute("data-days") == "30"
+    assert "last 30 days" in (prices.get_attribute("aria-label") or "")
+    page.click(".history-ranges button[data-days='365']")
+    # hovering shows the values at that time in the legend
+    over = page.locator(".history-chart .chart-prices .u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2)
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+    legend_values = page.locator(".history-chart .chart-prices .u-legend .u-value")
+    page.wait_for_function("""() => Array.from(document.querySelectorAll(
+        '.history-chart .chart-prices .u-legend .u-value')).some(e => e.textContent.startsWith('$'))""")
+    assert legend_values.first.inner_text() != "–"  # the date hovered
+    page.screenshot(path=str(SHOTS / "keepa-deals-history.png"), full_page=True)
+
+
+def test_the_drawer_draws_the_history_too(visit: Visit, dashboard: Dashboard) -> None:
+    page = visit.page
+    page.goto(dashboard.url + "/")
+    page.locator("a.detail-link").first.click()
+    page.locator("#drawer .deal-detail").wait_for()
+    asin = page.locator("#drawer .deal-detail").get_attribute("data-asin")
+    if api(dashboard, f"/api/deals/{asin}/history")["series"]:
+        page.locator("#drawer .chart-prices[data-points]").wait_for()
+
+
+def test_without_javascript_the_history_is_a_table(browser: Any, dashboard: Dashboard) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        asin, hist = _first_deal_with_history(dashboard)
+        page.goto(f"{dashboard.url}/deals/{asin}")
+        table = page.locator("table.history-table")
+        assert table.is_visible()
+        assert table.locator("tbody tr").count() == len(hist["series"])
+        assert page.locator(".history-ranges").is_hidden()
+        assert page.locator(".history-chart").is_hidden()  # no empty chart boxes
+        page.goto(dashboard.url + "/health")
+        assert page.locator("#verdict-tokens").is_visible()
+        assert "tokens" in page.locator("#verdict-tokens").inner_text()
+        assert page.locator("#verdict-deals").is_visible()
+    finally:
+        context.close()
 
 
 def test_small_screens_keep_the_essentials(browser: Any, dashboard: Dashboard) -> None:
@@ -299,7 +381,7 @@ def test_small_screens_keep_the_essentials(browser: Any, dashboard: Dashboard) -
         assert page.locator("#deals th:has-text('Profit')").is_visible()
         page.screenshot(path=str(SHOTS / "keepa-deals-mobile.png"), full_page=True)
         page.goto(dashboard.url + "/health")
-        page.locator("#chart-tokens svg").wait_for()
+        page.locator("#chart-tokens .chart-host[data-points]").wait_for()
         page.screenshot(path=str(SHOTS / "keepa-deals-health-mobile.png"), full_page=True)
     finally:
         context.close()
@@ -326,3 +408,39 @@ def test_signing_in_with_the_token(browser: Any, dashboard: Dashboard) -> None:
             page.wait_for_url(re.compile(r"/login"))
         finally:
             context.close()
+
+
+def test_a_thinned_token_window_keeps_each_buckets_low_and_high(
+    browser: Any, tmp_path: Path,
+) -> None:
+    """More runs than a chart shows: 500 buckets, and a band from each one's lowest to its
+    highest balance (a dip below the floor is never smoothed away)."""
+    from datetime import timedelta
+
+    from keepa_deals.store import DealStore
+
+    clock = FakeClock(START_MS)
+    url = f"sqlite:///{tmp_path}/deals.sqlite3"
+    with DealStore.open(url, clock=clock) as store:
+        now = store.now()
+        for i in range(1200):
+            store.record_metrics(token_balance=(i * 37) % 300 - 200, refill_rate=5,
+                                 deal_count=10,
+                                 at=now - timedelta(seconds=6 * 3600 * (1200 - i) / 1200))
+        settings = Settings(database_url=url, data_dir=tmp_path, keepa_api_key=KEY)
+        app = create_app(settings, engine=store.engine, budget=None, clock=clock, alerts=None)
+        with WebServer(app) as web:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            try:
+                page.goto(web.url + "/health?hours=6")
+                host = page.locator("#chart-tokens .chart-host[data-points]")
+                host.wait_for()
+                assert host.get_attribute("data-points") == "500"
+                legend = page.locator("#chart-tokens .u-legend").inner_text()
+                assert "Lowest" in legend and "Highest" in legend
+                assert "lowest -200" in page.locator("#verdict-tokens").inner_text()
+            finally:
+                page.close()
+            assert not errors

@@ -32,6 +32,7 @@ from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.feed import DealFeedSource
+from keepa_deals.ingest.history import REQUEST_DAYS, wants_history
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, LedgerError
 from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
@@ -72,9 +73,12 @@ class Paid:
 
 def buy_products(client: KeepaClient, query: DealQuery, asins: Sequence[str],
                  offers: int | None) -> Paid:
-    """The paid call of a stage: stats (and offers when ``offers``), no history."""
+    """The paid call of a stage: stats (and offers when ``offers``); the histories too
+    when its verdict can save a deal (ingest/history.py: they cost no token)."""
+    history = wants_history(offers, query.filters.offers.fetch_offers)
     reply = client.products(list(asins), domain=query.domain_id, stats=ev.stats_days(query),
-                            history=False, offers=offers)
+                            history=history, offers=offers,
+                            days=REQUEST_DAYS if history else None)
     spent = (reply.status.tokens_consumed if reply.status
              else estimate_product_cost(len(asins), offers=offers))
     return Paid(reply, spent)

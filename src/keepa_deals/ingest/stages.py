@@ -35,13 +35,14 @@ from datetime import datetime
 from typing import Literal
 
 from keepa_deals.ingest import evaluate as ev
+from keepa_deals.ingest.history import histories_of
 from keepa_deals.ingest.ledger import Candidate, Ledger
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.keepa.errors import MalformedResponse
 from keepa_deals.keepa.products import ProductBatch
 from keepa_deals.profit import ProfitEstimate
 from keepa_deals.query import DealQuery
-from keepa_deals.store import Changes, DealRow
+from keepa_deals.store import Changes, DealHistory, DealRow
 
 StageKind = Literal["stats", "offers", "refresh"]
 
@@ -82,6 +83,8 @@ class StageResult:
     recheck_failures: tuple[Rejection, ...] = ()
     #: Products of the reply that could not be read: (asin or "", the problem).
     malformed: tuple[Rejection, ...] = ()
+    #: Price/rank histories of the deals saved or refreshed, from the reply's csv.
+    histories: tuple[DealHistory, ...] = ()
 
     def apply_to(self, ledger: Ledger) -> None:
         """Book the result in the scan ledger."""
@@ -106,7 +109,8 @@ class StageResult:
                 state: Mapping[str, int | str | None] | None = None) -> Changes:
         """The deals part of the sink's commit, with whatever else goes with it."""
         return Changes(rows=self.rows, refreshed=self.refreshed, retire=self.retire,
-                       watermark=watermark, state=dict(state or {}))
+                       watermark=watermark, state=dict(state or {}),
+                       histories=self.histories)
 
 
 def _unreadable(reply: ProductBatch) -> tuple[dict[str, str], list[Rejection]]:
@@ -163,7 +167,8 @@ def check_stats(batch: Sequence[Candidate], reply: ProductBatch, query: DealQuer
             finished.append(c.asin)
     return StageResult("stats", tuple(c.asin for c in batch), rows=tuple(rows),
                        finished=tuple(finished), survivors=tuple(survivors),
-                       rejections=tuple(rejected), malformed=tuple(malformed))
+                       rejections=tuple(rejected), malformed=tuple(malformed),
+                       histories=histories_of(rows, found, now_ms))
 
 
 def check_offers(batch: Sequence[Candidate], reply: ProductBatch, query: DealQuery,
@@ -223,7 +228,8 @@ def check_offers(batch: Sequence[Candidate], reply: ProductBatch, query: DealQue
                        refreshed=tuple(refreshed), retire=tuple(retire),
                        finished=tuple(finished), retry=tuple(retry),
                        rejections=tuple(rejected), recheck_failures=tuple(failures),
-                       malformed=tuple(malformed))
+                       malformed=tuple(malformed),
+                       histories=histories_of(rows + refreshed, found, now_ms))
 
 
 def recheck(asins: Sequence[str], reply: ProductBatch, query: DealQuery,
@@ -266,4 +272,5 @@ def recheck(asins: Sequence[str], reply: ProductBatch, query: DealQuery,
             refreshed.append(row)
     return StageResult("refresh", tuple(asins), refreshed=tuple(refreshed),
                        retire=tuple(retire), survivors=tuple(survivors),
-                       recheck_failures=tuple(failures), malformed=tuple(malformed))
+                       recheck_failures=tuple(failures), malformed=tuple(malformed),
+                       histories=histories_of(refreshed, found, now_ms))

@@ -36,7 +36,13 @@ from keepa_deals.keepa.csvtypes import CsvType
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog, ProductState
 from keepa_deals.sandbox.costs import product_cost
-from keepa_deals.sandbox.history import RATING_TYPES, build_csv, extremes, normal_since_ms, trim
+from keepa_deals.sandbox.history import (
+    RATING_TYPES,
+    build_csv,
+    dense_csv,
+    extremes,
+    normal_since_ms,
+)
 from keepa_deals.sandbox.offers import Offer, all_offers, buy_box, render_offer
 from keepa_deals.sandbox.marketplaces import MARKETPLACES
 from keepa_deals.sandbox.params import domain_param, flag_param, int_param
@@ -337,7 +343,14 @@ def render_product(
         "salesRankReference": spec.root_category,
     }
     if q.history:
-        shown = trim(csv, q.days, now_ms) if q.days else csv
+        shown = dense_csv(state, seed, start, now_ms, days=q.days, rating=q.rating)
+        for t in (NEW_FBM_SHIPPING, NEW_FBA, BUY_BOX_SHIPPING, *USED_SHIPPING_BY_CONDITION.values()):
+            shown[t] = csv[t]  # from the offers, as above
+        past_new, now_bb = shown[NEW], csv[BUY_BOX_SHIPPING]
+        if bb_shown and now_bb and past_new:
+            # the buy box followed the new price until now (triplets, shipping 0)
+            past = [v for i in range(0, len(past_new) - 2, 2) for v in (*past_new[i:i + 2], 0)]
+            shown[BUY_BOX_SHIPPING] = past + now_bb
         product["csv"] = shown
         product["salesRanks"] = {str(spec.root_category): shown[3] or []}
     else:

@@ -21,6 +21,7 @@ from keepa_deals.store.errors import (
     SchemaNotCurrent,
     StoreError,
 )
+from keepa_deals.store.history import DealHistory
 from keepa_deals.store.locks import DatabaseLock, LockHolder, RunnerLock
 from keepa_deals.store.rows import DealRow
 from keepa_deals.store.runs import RunCounts, RunOutcome
@@ -41,6 +42,7 @@ __all__ = [
     "Committed",
     "DatabaseLock",
     "DatabaseUnavailable",
+    "DealHistory",
     "DealKey",
     "DealRecord",
     "DealRow",

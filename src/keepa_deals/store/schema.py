@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -271,6 +272,20 @@ class HealthAlertState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class DealHistoryRecord(Base):
+    """A deal's price, rank and offer-count history, compact and bounded (store/history.py)."""
+
+    __tablename__ = "deal_history"
+
+    asin: Mapped[str] = mapped_column(String(10), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    #: How many points ``data`` holds (all series).
+    points: Mapped[int] = mapped_column(Integer)
+    #: zlib-compressed JSON of the series (store/history.py ``encode``).
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 # The tables, typed as Tables (SQLAlchemy types ``__table__`` as a FromClause), for the
 # statements built on them.
 DEALS = cast(Table, DealRecord.__table__)
@@ -282,3 +297,4 @@ SAVED_SEARCHES = cast(Table, SavedSearch.__table__)
 ALERT_SEEN = cast(Table, AlertSeen.__table__)
 ALERT_OUTBOX = cast(Table, OutboxMessage.__table__)
 ALERT_HEALTH = cast(Table, HealthAlertState.__table__)
+DEAL_HISTORY = cast(Table, DealHistoryRecord.__table__)

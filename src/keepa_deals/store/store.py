@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from keepa_deals import __version__
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.settings import Settings
-from keepa_deals.store import migrate, outbox, runs, state, work
+from keepa_deals.store import history, migrate, outbox, runs, state, work
 from keepa_deals.store.engine import create_store_engine, database_url, translate_errors
 from keepa_deals.store.errors import StoreError
+from keepa_deals.store.history import DealHistory
 from keepa_deals.store.locks import DatabaseLock, delete_expired
 from keepa_deals.store.rows import DealRow
 from keepa_deals.store.runs import RunCounts, RunOutcome
@@ -324,7 +325,16 @@ class DealStore:
             )
             stmt = delete(DEALS).where(DEALS.c.id.in_(oldest.scalar_subquery()))
         with self._write() as conn:
-            return int(conn.execute(stmt).rowcount)
+            removed = int(conn.execute(stmt).rowcount)
+            if removed:
+                history.delete_orphan_histories(conn)
+            return removed
+
+    def deal_history(self, asin: str, domain_id: int = 1) -> DealHistory | None:
+        """A stored deal's price, rank and offer-count history (None: none stored)."""
+        with self._read() as conn:
+            found = history.load_history(conn, asin, domain_id)
+        return None if found is None else found[0]
 
     # --- watermark and state -----------------------------------------------
 

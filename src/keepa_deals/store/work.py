@@ -28,7 +28,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, select
 
-from keepa_deals.store import state
+from keepa_deals.store import history, state
+from keepa_deals.store.history import DealHistory
 from keepa_deals.store.rows import DealRow, row_params
 from keepa_deals.store.schema import DEALS, SYSTEM_STATE
 from keepa_deals.store.upsert import KEEP_WHEN_NONE, dedupe, existing_keys, upsert_deals
@@ -55,6 +56,8 @@ class Changes:
     watermark: int | None = None
     #: ``system_state`` values of the query (the scan ledger, batch records...); None deletes.
     state: Mapping[str, StateValue] = field(default_factory=dict)
+    #: Price/rank histories of deals saved or re-checked here (store/history.py).
+    histories: tuple[DealHistory, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,22 @@ class UnitOfWork:
     def retire(self, keys: Iterable[DealKeyPair]) -> int:
         """Delete these stored deals; returns how many there were."""
         removed = 0
-        for asin, domain in sorted(set(keys)):
+        keys = sorted(set(keys))
+        for asin, domain in keys:
             removed += int(self._conn.execute(delete(DEALS).where(
                 and_(DEALS.c.asin == asin, DEALS.c.domain_id == domain))).rowcount)
+        history.delete_histories(self._conn, keys)
         return removed
+
+    def save_histories(self, histories: Iterable[DealHistory]) -> int:
+        """Store these deals' histories (only of deals that are stored)."""
+        wanted = list(histories)
+        if not wanted:
+            return 0
+        stored = existing_keys(self._conn, [{"asin": h.asin, "domain_id": h.domain_id}
+                                            for h in wanted])
+        return history.save_histories(
+            self._conn, (h for h in wanted if (h.asin, h.domain_id) in stored), self.now)
 
     # --- the watermark and state -------------------------------------------------------
 
@@ -139,6 +154,7 @@ class UnitOfWork:
         """Write ``changes``: deals, retirements, the watermark (forward), state values."""
         added, updated = self.save_deals(changes.rows, refreshed=changes.refreshed)
         removed = self.retire(changes.retire)
+        self.save_histories(changes.histories)
         if changes.watermark is not None:
             self.advance_watermark(changes.watermark)
         for key, value in changes.state.items():

@@ -31,7 +31,7 @@ from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
 from keepa_deals.store.engine import engine_from_settings
 from keepa_deals.store.errors import SchemaNotCurrent, StoreError
-from keepa_deals.web import api, pages, searches
+from keepa_deals.web import api, history, pages, searches
 from keepa_deals.web.access import AccessMiddleware
 from keepa_deals.web.alerts import AlertSource, CachedAlerts, doctor_source
 from keepa_deals.web.context import WebContext
@@ -100,6 +100,7 @@ def create_app(
     )
     app.state.web = ctx
     app.include_router(api.router)
+    app.include_router(history.router)
     app.include_router(searches.router)  # saved searches and alerts (docs/alerts.md)
     app.include_router(pages.router)
     static = resources.files("keepa_deals.web") / "static"

@@ -169,6 +169,9 @@ class TokenPoint(_Out):
     low: int | None = Field(description="The lowest balance in this point's interval.")
     high: int | None
     refill_rate: int | None
+    run_start: bool = Field(default=False, description="An estimate of the balance when a run "
+                            "started: the balance after it, plus what it spent, less the "
+                            "refill meanwhile (so the chart shows the balance through a run).")
 
 
 class Period(_Out):

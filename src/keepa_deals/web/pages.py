@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from keepa_deals import __version__
-from keepa_deals.web import api, forms, listing, searches, series
+from keepa_deals.web import api, charts, forms, history, listing, searches, series
 from keepa_deals.web import health as health_mod
 from keepa_deals.web.access import (
     SESSION_COOKIE,
@@ -153,7 +153,10 @@ def deal_page(request: Request, asin: str) -> HTMLResponse:
     template = "deal_partial.html" if partial else "deal.html"
     if row is None:
         return render(request, template, 404, deal=None, asin=asin.upper()[:10])
-    return render(request, template, deal=api.deal_detail(ctx, row), now=ctx.now())
+    deal = api.deal_detail(ctx, row)
+    with ctx.read() as conn:
+        past = history.page_values(conn, deal, ctx.now())
+    return render(request, template, deal=deal, now=ctx.now(), **past)
 
 
 @router.get("/health", response_class=HTMLResponse)
@@ -171,7 +174,10 @@ def health_page(request: Request) -> HTMLResponse:
         deals = series.deal_series(conn, window, current=report.deals.count)
     return render(request, "health.html", health=report, hours=hours, windows=WINDOWS,
                   token_json=tokens.model_dump(mode="json"),
-                  deal_json=deals.model_dump(mode="json"), now=now)
+                  deal_json=deals.model_dump(mode="json"), now=now,
+                  health_status=charts.status(report),
+                  token_verdict=charts.token_trend(tokens, report.tokens.projected),
+                  deal_verdict=charts.deal_trend(deals, hours))
 
 
 @router.get("/login", response_class=HTMLResponse)

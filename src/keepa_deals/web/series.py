@@ -90,11 +90,51 @@ def token_series(
     rate = snapshot.rate if snapshot is not None and snapshot.rate is not None else None
     if rate is None:
         rate = next((r.refill_rate for r in reversed(rows) if r.refill_rate is not None), None)
+    cap = None if rate is None else cap_for(rate)
+    if len(points) <= MAX_POINTS // 2:
+        points = sorted(points + run_starts(conn, window, points, cap),
+                        key=lambda p: (p.at, not p.run_start))
     return models.TokenSeries(
-        start=window.start, end=window.end, points=points, floor=floor,
-        cap=None if rate is None else cap_for(rate),
+        start=window.start, end=window.end, points=points, floor=floor, cap=cap,
         recharge_periods=recharge_periods(conn, window, snapshot, now),
     )
+
+
+#: A metrics point this soon after a run's end is the balance that run left.
+AFTER_RUN = timedelta(seconds=60)
+
+
+def run_starts(conn: Connection, window: Window, after: Sequence[models.TokenPoint],
+               cap: int | None) -> list[models.TokenPoint]:
+    """The balance at the start of each run that spent tokens, estimated from the point
+    recorded after it: that balance, plus the tokens spent, less the refill during the
+    run (never above the cap).  Without them a chart of one point per run hides the
+    dip each run makes."""
+    stmt = (
+        select(INGEST_RUNS.c.started_at, INGEST_RUNS.c.ended_at, INGEST_RUNS.c.tokens_spent)
+        .where(INGEST_RUNS.c.started_at >= window.start, INGEST_RUNS.c.started_at <= window.end,
+               INGEST_RUNS.c.ended_at.is_not(None), INGEST_RUNS.c.tokens_spent > 0)
+        .order_by(INGEST_RUNS.c.started_at)
+        .limit(MAX_POINTS)
+    )
+    out: list[models.TokenPoint] = []
+    i = 0
+    for r in conn.execute(stmt):
+        while i < len(after) and after[i].at < r.ended_at:
+            i += 1
+        if i == len(after):
+            break
+        p = after[i]
+        if p.balance is None or p.at - r.ended_at > AFTER_RUN:
+            continue
+        minutes = (r.ended_at - r.started_at).total_seconds() / 60
+        refilled = int((p.refill_rate or 0) * minutes)
+        est = p.balance + r.tokens_spent - refilled
+        if cap is not None:
+            est = min(est, cap)
+        out.append(models.TokenPoint(at=r.started_at, balance=est, low=est, high=est,
+                                     refill_rate=p.refill_rate, run_start=True))
+    return out
 
 
 def recharge_periods(

@@ -42,6 +42,7 @@ from keepa_deals.ingest.pipeline import buy_products, log_result
 from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.ingest.runner import retry_after_429
+from keepa_deals.ingest.sellers import rate_sellers
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
 from keepa_deals.keepa.errors import NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
@@ -124,6 +125,9 @@ def evaluate_batch(env: IngestEnv, query: DealQuery, batch: Batch) -> Evaluated:
         paid = buy_products(env.client, query, [c.asin for c in cands], offers)
         stage = check_offers if batch.kind == "offers" else check_stats
         result = stage(cands, paid.reply, query, env.clock.now_ms())
+        if batch.kind == "offers":
+            result, spent = rate_sellers(env, query, result, paid.reply)
+            report.counts.tokens_spent += spent
     report.counts.tokens_spent += paid.tokens
     log_result(query.name, result)
     result.count_into(report)

@@ -251,6 +251,10 @@ def _matches(price_type: int, o: Offer) -> bool:
     return False
 
 
+#: Whether an offer is of the deal's kind (price type): public for the seller look-up.
+offer_matches = _matches
+
+
 def offers_fetched(product: Product) -> bool:
     """False when Keepa could not fetch the offers (``offersSuccessful: false``)."""
     return product.raw.get("offersSuccessful") is not False

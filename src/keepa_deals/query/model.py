@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from keepa_deals.profit import DEFAULT_SETTINGS, ProfitSettings
 from keepa_deals.query.selection import MAX_PAGES, Selection
+from keepa_deals.query.sources import FeedSpec, SourceSpec
 from keepa_deals.query.stages import Filters
 
 Window = Literal[30, 90, 180, 365]
@@ -71,6 +72,19 @@ class DealQuery(BaseModel):
     filters: Filters = Filters()
     profit: ProfitConfig = ProfitConfig()
     run: RunConfig = RunConfig()
+    #: Where candidates come from (docs/query.md); the deal feed when not given.
+    sources: Annotated[list[SourceSpec], Field(min_length=1, max_length=20)] = [FeedSpec()]
+
+    @field_validator("sources")
+    @classmethod
+    def _one_feed(cls, v: list[Any]) -> list[Any]:
+        if sum(1 for s in v if isinstance(s, FeedSpec)) > 1:
+            raise ValueError("names the deal feed twice")
+        return v
+
+    @property
+    def reads_feed(self) -> bool:
+        return any(isinstance(s, FeedSpec) for s in self.sources)
 
     @property
     def domain_id(self) -> int:

@@ -8,6 +8,7 @@ the admin endpoints (see :mod:`.admin`), which call the same methods.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
@@ -21,6 +22,7 @@ from keepa_deals.sandbox.accounts import (
 )
 from keepa_deals.sandbox.catalog import Catalog, CatalogConfig
 from keepa_deals.sandbox.faults import FaultConfig, Faults
+from keepa_deals.sandbox.marketplaces import MARKETPLACES
 
 #: The demo account's plan: 20 tokens a minute, starting with a full bucket.
 DEMO_RATE = 20
@@ -52,7 +54,10 @@ class Sandbox:
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.accounts = AccountBook()
+        #: The amazon.com catalogue; the other marketplaces' are built on first use.
         self.catalog = Catalog(catalog or CatalogConfig(seed=seed), start_ms=self.clock.now_ms())
+        self._catalogs: dict[int, Catalog] = {self.catalog.domain: self.catalog}
+        self._catalogs_lock = threading.Lock()
         self.faults = Faults(faults)
         if demo_account:
             self.add_account(DEMO_KEY, tokens=demo_tokens, refill_rate=demo_rate)
@@ -62,6 +67,19 @@ class Sandbox:
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def catalog_for(self, domain: int) -> Catalog | None:
+        """The catalogue of a marketplace (same configuration and start as the
+        amazon.com one, its own products and events), or None for a locale the
+        sandbox has no world for."""
+        if domain not in MARKETPLACES:
+            return None
+        with self._catalogs_lock:
+            found = self._catalogs.get(domain)
+            if found is None:
+                found = Catalog(self.catalog.config, start_ms=self.catalog.start_ms, domain=domain)
+                self._catalogs[domain] = found
+            return found
 
     # --- accounts ------------------------------------------------------------
     def add_account(

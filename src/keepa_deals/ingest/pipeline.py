@@ -202,7 +202,7 @@ class Pipeline:
         except LedgerError as exc:
             self.ledger = Ledger()
             log.warning("query %s: %s; scanning from the watermark alone", self.query.name, exc)
-        if self.watermark is None and not self.ledger.segments:
+        if self.watermark is None and not self.ledger.segments and self.query.reads_feed:
             # no watermark and no unfinished walk (whose segments say how far it got)
             self.watermark = self._rebuilt_watermark()
         self.ledger.prune(self.watermark)

@@ -328,7 +328,7 @@ def finder_selection(selection: Mapping[str, Any], *, page: int, per_page: int,
                      max_per_page: int) -> dict[str, Any]:
     """A Product Finder selection with its ``page`` and ``perPage``: the keys are Keepa's
     (their meaning is Keepa's to check); the paging is checked here (``perPage`` 50 to
-    10,000, and ``page × perPage`` at most 10,000 past page 0)."""
+    10,000; past page 0 the pages up to it hold at most 10,000)."""
     if not isinstance(selection, Mapping):
         raise InvalidQuery("selection", f"must be an object, got {type(selection).__name__}")
     if not _is_int(page) or page < 0:
@@ -336,7 +336,7 @@ def finder_selection(selection: Mapping[str, Any], *, page: int, per_page: int,
     if not _is_int(per_page) or not 50 <= per_page <= max_per_page:
         raise InvalidQuery("perPage", f"must be an integer from 50 to {max_per_page}, "
                                       f"got {per_page!r}")
-    if page > 0 and page * per_page > max_per_page:
+    if page > 0 and (page + 1) * per_page > max_per_page:
         raise InvalidQuery("page", f"page × perPage is at most {max_per_page} "
                                    f"(Keepa's limit), got {page} × {per_page}")
     for key in ("page", "perPage"):

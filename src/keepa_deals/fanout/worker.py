@@ -41,6 +41,7 @@ from keepa_deals.ingest.ledger import Candidate
 from keepa_deals.ingest.pipeline import buy_products, log_result
 from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
+from keepa_deals.ingest.categories import name_categories
 from keepa_deals.ingest.runner import retry_after_429
 from keepa_deals.ingest.sellers import rate_sellers
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
@@ -128,7 +129,8 @@ def evaluate_batch(env: IngestEnv, query: DealQuery, batch: Batch) -> Evaluated:
         if batch.kind == "offers":
             result, spent = rate_sellers(env, query, result, paid.reply)
             report.counts.tokens_spent += spent
-    report.counts.tokens_spent += paid.tokens
+    result, spent = name_categories(env, query.domain_id, result)
+    report.counts.tokens_spent += spent + paid.tokens
     log_result(query.name, result)
     result.count_into(report)
     return Evaluated(result, report)

@@ -14,13 +14,21 @@ ConfigError naming where it was written and the candidates with their ids.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from collections.abc import Iterable
 
-from keepa_deals.errors import ConfigError
+from keepa_deals.errors import ConfigError, KeepaDealsError
+from keepa_deals.ingest.env import IngestEnv
+from keepa_deals.ingest.stages import StageResult
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.lookups import Category
-from keepa_deals.store import DealStore
+from keepa_deals.store import DealRow, DealStore
+from keepa_deals.tokens.costs import CATEGORY_LOOKUP_COST, MAX_CATEGORY_IDS
+from keepa_deals.tokens.errors import BudgetError
+
+log = logging.getLogger("keepa_deals.ingest")
 
 #: The cache kind of categories (id → {"name", "parent"}).
 CATEGORY_CACHE = "category"
@@ -82,5 +90,37 @@ def resolve_category(client: KeepaClient, store: DealStore, domain: int, name: s
     return hits[0][0]
 
 
+
+
+def name_categories(env: IngestEnv, domain: int, result: StageResult) -> tuple[StageResult, int]:
+    """``result`` with a category name on every row whose root category has none (listed
+    products carry no feed names): from the cache, the unknown ones looked up (1 token per
+    10 ids) and cached.  Returns the tokens spent."""
+    rows = result.rows + result.refreshed
+    ids = {r.root_category for r in rows if r.category_name is None and r.root_category}
+    if not ids:
+        return result, 0
+    names = category_names(env.store, domain)
+    missing = sorted(i for i in ids if i not in names)
+    spent = 0
+    for i in range(0, len(missing), MAX_CATEGORY_IDS):
+        try:
+            found = env.client.categories(missing[i:i + MAX_CATEGORY_IDS], domain=domain)
+        except (KeepaDealsError, BudgetError) as exc:  # a name is not worth losing the deals
+            log.warning("could not look up category names: %s", exc)
+            break
+        spent += found.status.tokens_consumed if found.status else CATEGORY_LOOKUP_COST
+        cache_categories(env.store, domain, found.categories.values())
+        names.update({c.cat_id: c.name for c in found.categories.values()})
+
+    def named(row: DealRow) -> DealRow:
+        if row.category_name is None and row.root_category in names:
+            return dataclasses.replace(row, category_name=names[row.root_category])
+        return row
+
+    return dataclasses.replace(result, rows=tuple(map(named, result.rows)),
+                               refreshed=tuple(map(named, result.refreshed))), spent
+
+
 __all__ = ["CATEGORY_CACHE", "cache_categories", "cached_categories", "category_names",
-           "resolve_category", "search_categories"]
+           "name_categories", "resolve_category", "search_categories"]

@@ -37,7 +37,7 @@ from keepa_deals.ingest.memory import ListedMemory
 from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.sellers import rate_sellers
-from keepa_deals.ingest.categories import resolve_category
+from keepa_deals.ingest.categories import name_categories, resolve_category
 from keepa_deals.ingest.listed import BestSellersSource, FinderSource, ListSource, check_listed
 from keepa_deals.ingest.source import Combined, Found, Source, Start
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
@@ -280,6 +280,8 @@ class Pipeline:
         self.report.reasons[why] += n
 
     def _book(self, result: StageResult) -> None:
+        result, spent = name_categories(self.env, self.query.domain_id, result)
+        self.meter.paid(spent)
         log_result(self.query.name, result)
         result.apply_to(self.ledger)
         result.count_into(self.report)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from keepa_deals.keepa.client import KeepaClient
-from keepa_deals.keepa.codes import InvalidCode
+from keepa_deals.codes import InvalidCode
 from keepa_deals.keepa.errors import InvalidQuery
 from keepa_deals.keepa.http import KeepaHTTP
 from tests.keepa.conftest import SANDBOX_KEY, RecordingBudget

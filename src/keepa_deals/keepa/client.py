@@ -21,7 +21,7 @@ from keepa_deals.keepa.errors import InvalidQuery, KeepaResponseError, Malformed
 from keepa_deals.keepa.http import KeepaHTTP
 from keepa_deals.keepa.products import ProductBatch, parse_product_batch
 from keepa_deals.keepa.replies import KeepaResponse
-from keepa_deals.keepa.codes import normalize_code
+from keepa_deals.codes import normalize_code
 from keepa_deals.keepa.lookups import (
     BestSellerList,
     Categories,

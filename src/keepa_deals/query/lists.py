@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from keepa_deals.errors import ConfigError
-from keepa_deals.keepa.codes import InvalidCode, is_asin, normalize_code
+from keepa_deals.codes import InvalidCode, is_asin, normalize_code
 
 #: At most this many problems are listed (a wrong file has one per line).
 MAX_PROBLEMS = 20

@@ -17,6 +17,9 @@ stored (distinct ASINs); the figure is tokens / stored deals.
   (10 tokens + 1 per 100 ASINs a page, a sweep resumed from a cursor each run
   and restarted every hour), then the same 1-token product check.
 * **feed + product finder**: both sources in one query (the combination).
+* **product finder, offers for survivors**: the finder query buying live offers
+  for the product check's survivors (and looking up their sellers, cached for
+  a day), like for like with the seed-style pipeline, which buys offers.
 * **seed-style**: what the system it replaces did: every new deal of the feed
   checked with offers (``offers=20``: 6 tokens per 10 offers found, so 6-12
   per deal), then the same filters.
@@ -190,7 +193,9 @@ def seed_style(name: str, query: DealQuery, world: World, args: argparse.Namespa
 
 
 #: The rows that are sources of the Smart Ingestor (the bar takes the best of them).
-SOURCE_ROWS = (1, 3, 4)
+SOURCE_ROWS = (1, 3, 4, 5)
+#: The rows that buy offers for the survivors, as the seed-style pipeline does for every deal.
+OFFERS_ROWS = (0, 5)
 
 
 def one_seed(world: World, query: DealQuery, args: argparse.Namespace) -> list[Result]:
@@ -204,6 +209,7 @@ def one_seed(world: World, query: DealQuery, args: argparse.Namespace) -> list[R
         seed_style("seed-style, offers for every deal", offers, world, args, feed_filter=False),
         smart("product finder, priced from stats", finder, world, args),
         smart("feed + product finder, from stats", both, world, args),
+        smart("product finder, offers for survivors", with_offers(finder), world, args),
     ]
     if sum(results[2].feed_rejects.values()):
         results.append(seed_style("seed-style, feed filter then offers", offers, world, args,
@@ -252,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f" ({why})" if rejected else
                  " (the /deal selection's ranges already enforce its bounds: "
                  "the filtered row would equal the unfiltered one, not run)"))
-        if results[0].stored != seed_all.stored:
+        if results[0].stored != seed_all.stored:  # the same source and filters: same deals
             print("  warning: smart (offers) and seed-style stored different deals "
                   f"({len(results[0].stored ^ seed_all.stored)} differ)")
         for r in results:
@@ -280,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     bar = "met" if min(ratios) >= 10 else ("met at the median" if statistics.median(ratios) >= 10
                                            else "NOT met")
     print(f"best: {per_seed[0][best].name}: {spread(ratios)}; bar (at least 10x): {bar}")
-    filtered = [r[5].per_deal / r[0].per_deal for r in per_seed if len(r) > 5]
+    like = min(OFFERS_ROWS, key=lambda i: statistics.median(r[i].per_deal for r in per_seed))
+    ratios = [r[2].per_deal / r[like].per_deal for r in per_seed]
+    print(f"like for like (offers bought, as seed-style does): {per_seed[0][like].name}: "
+          f"{spread(ratios)}")
+    filtered = [r[6].per_deal / r[0].per_deal for r in per_seed if len(r) > 6]
     if filtered:
         print(f"vs seed-style with the feed filter (seeds where it rejects any): "
               f"{spread(filtered)}")

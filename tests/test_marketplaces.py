@@ -49,3 +49,11 @@ def test_every_domain_has_its_currency() -> None:
     assert [currency_of(d) for d in (1, 2, 3, 5)] == ["USD", "GBP", "EUR", "JPY"]
     assert set(MARKETPLACES) == {1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12}
     assert currency_of(7) is None
+
+
+def test_brazil_takes_the_listed_sources_but_has_no_deal_feed() -> None:
+    finder = QUERY.format(domain=12) + '[[sources]]\nkind = "finder"\n[sources.selection]\n' \
+        'current_NEW_gte = 100\n'
+    assert parse_query(finder).domain_id == 12
+    with pytest.raises(QueryFileError, match="serves no deal feed"):
+        parse_query(QUERY.format(domain=12))

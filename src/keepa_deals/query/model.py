@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from keepa_deals.marketplaces import BY_CODE, MARKETPLACES
 from keepa_deals.profit import DEFAULT_SETTINGS, ProfitSettings
-from keepa_deals.query.selection import MAX_PAGES, Selection
+from keepa_deals.query.selection import DEAL_DOMAINS, MAX_PAGES, Selection
 from keepa_deals.query.sources import FeedSpec, SourceSpec
 from keepa_deals.query.stages import Filters
 
@@ -114,6 +114,13 @@ class DealQuery(BaseModel):
         if sum(1 for s in v if isinstance(s, FeedSpec)) > 1:
             raise ValueError("names the deal feed twice")
         return v
+
+    @model_validator(mode="after")
+    def _feed_domain(self) -> DealQuery:
+        if self.reads_feed and self.selection.domain_id not in DEAL_DOMAINS:
+            raise ValueError(f"selection.domainId {self.selection.domain_id}: /deal serves no "
+                             "deal feed there; use another source (finder, bestsellers, list)")
+        return self
 
     @property
     def reads_feed(self) -> bool:

@@ -19,7 +19,8 @@ ranks, counts, percent):
   ``trackingSince``;
 * lists: ``rootCategory``, ``categories_include``, ``categories_exclude``
   (listed directly in the category), ``productGroup``, ``brand``,
-  ``availabilityAmazon``, ``productType``; ``title`` (every keyword);
+  ``availabilityAmazon``, ``productType``; ``title`` (every keyword, as a
+  whole word: no partial matches);
   ``hasReviews``, ``singleVariation``.
 
 ``sort``: up to three ``[field, "asc"|"desc"]`` over the numeric fields
@@ -60,7 +61,9 @@ Value = Callable[[ProductState], int]
 _TYPES = {t.name: int(t) for t in CsvType}
 _AVG_INDEX = {"30": 0, "90": 1, "180": 2, "365": 3}
 _DELTA_INDEX = {"1": 0, "7": 1, "30": 2, "90": 3}
-_TYPED = re.compile(r"(current|avg(?:7|30|90|180|365)|delta(?:1|7|30|90)|deltaPercent(?:1|7|30|90)|deltaLast)_(\w+)")
+_WORD = re.compile(r"\w+")
+_TYPED = re.compile(
+    r"(current|avg(?:7|30|90|180|365)|delta(?:1|7|30|90)|deltaPercent(?:1|7|30|90)|deltaLast)_(\w+)")
 
 
 def _total_offers(s: ProductState) -> int:
@@ -175,7 +178,7 @@ def parse_finder_query(selection: dict[str, Any], params: Mapping[str, str]) -> 
         elif key == "title":
             if not isinstance(value, str):
                 raise bad_request("title must be a string")
-            title = tuple(value.lower().split())
+            title = tuple(_WORD.findall(value.lower()))
         elif key == "hasReviews":
             has_reviews = value is True
         else:
@@ -214,7 +217,7 @@ def _matches(s: ProductState, q: FinderQuery) -> bool:
     )
     if not all(check() for key, check in checks if key in lists):
         return False
-    title = spec.title.lower().split()
+    title = _WORD.findall(spec.title.lower())
     if any(w not in title for w in q.title_words):
         return False
     return q.has_reviews is None or (spec.normal[COUNT_REVIEWS] > 0) == q.has_reviews

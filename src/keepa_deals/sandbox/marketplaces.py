@@ -125,7 +125,8 @@ GB = Marketplace(
             (364231031, "Games & Accessories"))),
         RootCategory(GAMES_KIND, 300703, "PC & Video Games", (
             (22797154031, "PlayStation 5"), (15707185031, "Nintendo Switch"))),
-        RootCategory(MUSIC_KIND, 229816, "CDs & Vinyl", ((694208, "Rock"), (694262, "Jazz"), (697262, "Classical"))),
+        RootCategory(MUSIC_KIND, 229816, "CDs & Vinyl", (
+            (694208, "Rock"), (694262, "Jazz"), (697262, "Classical"))),
     ),
 )
 
@@ -151,7 +152,8 @@ DE = Marketplace(
             (12950711, "Spiele"))),
         RootCategory(GAMES_KIND, 300992, "Games", (
             (20904927031, "PlayStation 5"), (10853834031, "Nintendo Switch"))),
-        RootCategory(MUSIC_KIND, 255882, "Musik-CDs & Vinyl", ((264875, "Rock"), (255966, "Jazz"), (255965, "Klassik"))),
+        RootCategory(MUSIC_KIND, 255882, "Musik-CDs & Vinyl", (
+            (264875, "Rock"), (255966, "Jazz"), (255965, "Klassik"))),
     ),
 )
 

@@ -177,6 +177,16 @@ class Sandbox:
         self.faults.configure(FaultConfig())
 
     # --- views ---------------------------------------------------------------
+    def _marketplaces(self, now: int) -> dict[str, Any]:
+        """Each marketplace: its currency, and its catalogue's summary once built."""
+        with self._catalogs_lock:
+            built = dict(self._catalogs)
+        return {
+            m.code: {"domain": d, "host": m.host, "currency": m.currency,
+                     "catalog": built[d].summary(now) if d in built else None}
+            for d, m in MARKETPLACES.items()
+        }
+
     def state(self) -> dict[str, Any]:
         """Everything an admin view shows; keys appear only as fingerprints."""
         now = self.now_ms()
@@ -185,4 +195,5 @@ class Sandbox:
             "accounts": [a.as_dict() for a in self.all_accounts()],
             "faults": self.faults.as_dict(),
             "catalog": self.catalog.summary(now),
+            "marketplaces": self._marketplaces(now),
         }

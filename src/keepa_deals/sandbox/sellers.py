@@ -31,7 +31,7 @@ from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog
 from keepa_deals.sandbox.costs import seller_cost
 from keepa_deals.sandbox.marketplaces import MARKETPLACES
-from keepa_deals.sandbox.params import domain_param, flag_param, int_param
+from keepa_deals.sandbox.params import NO_BR_DOMAINS, domain_param, flag_param, int_param
 from keepa_deals.sandbox.wire import bad_request, out_of_range
 
 POOL_SIZE = 400
@@ -117,7 +117,7 @@ class SellerQuery:
 
 
 def parse_seller_query(params: Mapping[str, str]) -> SellerQuery:
-    domain = domain_param(params.get("domain"), "domain")
+    domain = domain_param(params.get("domain"), "domain", NO_BR_DOMAINS)
     raw = params.get("seller")
     if not raw or not raw.strip():
         raise bad_request("seller is required", type="missingParameter")
@@ -138,9 +138,10 @@ def storefront_asins(seller_id: str, catalog: Catalog, now_ms: int) -> list[str]
     from keepa_deals.sandbox.offers import all_offers  # offers import this module
 
     asins = []
+    seed = catalog.config.seed
     for spec in catalog.products:
         state = catalog.state(spec.asin, now_ms)
-        if state is not None and any(o.seller_id == seller_id for o in all_offers(state, catalog.config.seed)):
+        if state is not None and any(o.seller_id == seller_id for o in all_offers(state, seed)):
             asins.append(spec.asin)
     return asins
 

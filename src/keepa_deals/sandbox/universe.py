@@ -180,7 +180,8 @@ def _product(index: int, asin: str, root: RootCategory, rng: random.Random, star
         rank = round(_log_uniform(rng, 3_000, 8_000_000))
         amazon_p = 0.5
     else:
-        title = f"{rng.choice(_BRANDS)} {rng.choice(_ITEMS[root.kind])} {rng.choice(_ADJ)} {rng.randrange(100, 999)}"
+        brand, item, adj = rng.choice(_BRANDS), rng.choice(_ITEMS[root.kind]), rng.choice(_ADJ)
+        title = f"{brand} {item} {adj} {rng.randrange(100, 999)}"
         brand = title.split()[0]
         group = root.name
         list_price = rng.randrange(1299, 24999)

@@ -194,3 +194,22 @@ def test_every_source_works_on_amazon_co_uk(
     assert report.outcome is RunOutcome.OK, report.error
     rows = stored(env.store).values()
     assert rows and {r.domain_id for r in rows} == {2} and {r.currency for r in rows} == {"GBP"}
+
+
+def test_a_query_without_the_feed_keeps_no_checked_products_in_its_ledger(
+    db_url: str, make_env: Callable[..., IngestEnv], clock: FakeClock, query: DealQuery,
+) -> None:
+    """The ledger is written with every commit: without a watermark to prune it, a finder
+    query's checked products would pile up in it for ever (what was bought lately is
+    remembered apart, for the re-check window only)."""
+    from keepa_deals.ingest.ledger import LEDGER_KEY, Ledger
+
+    env = make_env(db_url)
+    q = sourced(query, finder(pages_per_run=2))
+    for _ in range(3):
+        assert smart_ingestor(env, q).outcome is RunOutcome.OK
+        clock.advance(HOUR_MS)
+    ledger = Ledger.loads(str(env.store.get_state(q.name, LEDGER_KEY) or ""))
+    assert ledger.count("done") == 0 and ledger.count("stats") == 0
+    memory = json.loads(str(env.store.get_state(q.name, "ingest_listed")))
+    assert len(memory) > 0

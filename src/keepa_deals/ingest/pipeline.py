@@ -245,6 +245,8 @@ class Pipeline:
         one transaction; counted."""
         marks = [m for m in (self.watermark, changes.watermark) if m is not None]
         self.ledger.prune(max(marks) if marks else None)  # forget what no walk meets again
+        if not self.query.reads_feed:
+            self.ledger.forget_done()
         state: dict[str, int | str | None] = {LEDGER_KEY: self.ledger.dumps(), **changes.state}
         if self.report.run_id is not None:  # an abandoned run's row is booked from this
             c = self.report.counts

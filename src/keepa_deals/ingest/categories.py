@@ -105,12 +105,14 @@ def name_categories(env: IngestEnv, domain: int, result: StageResult) -> tuple[S
     spent = 0
     for i in range(0, len(missing), MAX_CATEGORY_IDS):
         try:
-            found = env.client.categories(missing[i:i + MAX_CATEGORY_IDS], domain=domain)
+            found = env.client.categories(missing[i:i + MAX_CATEGORY_IDS], domain=domain,
+                                          parents=True)  # the tree up to the root, same cost
         except (KeepaDealsError, BudgetError) as exc:  # a name is not worth losing the deals
             log.warning("could not look up category names: %s", exc)
             break
         spent += found.status.tokens_consumed if found.status else CATEGORY_LOOKUP_COST
-        cache_categories(env.store, domain, found.categories.values())
+        cache_categories(env.store, domain, [*found.parents.values(),
+                                             *found.categories.values()])
         names.update({c.cat_id: c.name for c in found.categories.values()})
 
     def named(row: DealRow) -> DealRow:

@@ -143,3 +143,9 @@ def test_categories_search_prints_ids_and_caches_them(
     assert any(c["id"] == 25 for c in json.loads(cached.stdout)["categories"])
     none = CliRunner().invoke(app, ["categories", "search", "zzzqqq"])
     assert none.exit_code == 1
+
+
+def test_a_source_without_a_kind_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + '[[sources]]\npath = "x.csv"\n')
+    with pytest.raises(QueryFileError, match=r"line 5: sources\[0\]\.kind: required \(one of"):
+        load_query(path)

@@ -102,12 +102,13 @@ def _check_kinds(data: Any, source: str, lines: list[int]) -> None:
     if not isinstance(data, Mapping) or not isinstance(data.get("sources"), list):
         return
     for i, spec in enumerate(data["sources"]):
-        kind = spec.get("kind", "deals") if isinstance(spec, Mapping) else None
+        kind = spec.get("kind") if isinstance(spec, Mapping) else None
         if kind not in SOURCE_KINDS:
             where = f"line {lines[i]}: " if i < len(lines) else ""
+            what = ("required" if isinstance(spec, Mapping) and "kind" not in spec
+                    else f"unknown source kind {kind!r}")
             raise QueryFileError(source, [
-                f"{where}sources[{i}].kind: unknown source kind {kind!r} "
-                f"(one of {', '.join(SOURCE_KINDS)})"])
+                f"{where}sources[{i}].kind: {what} (one of {', '.join(SOURCE_KINDS)})"])
 
 
 def query_from_data(data: Any, *, source: str = "<query>") -> DealQuery:

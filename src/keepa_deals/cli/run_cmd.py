@@ -154,7 +154,11 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     runs: dict[str, int] = {"made": 0, "succeeded": 0}
     last_error: list[str] = []
 
+    courier: list[Any] = []
+
     def tick(t: ScheduledRun) -> None:
+        for c in courier:  # alerts are checked and sent off the ingest path
+            c.poke()
         r = t.report
         c = r.counts
         runs["made"] += 1
@@ -209,6 +213,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                                            settings.metrics_port, exc))
                     servers.callback(health.stop)
                     click.echo(f"health and metrics at {health.url}/healthz, {health.url}/metrics")
+                courier.append(_start_alerts(settings, env, servers))
                 until = env.store.now() + timedelta(seconds=duration) if duration else None
                 click.echo(f"ingesting {', '.join(q.name for q in queries)} every {every:g} s"
                            + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")
@@ -229,3 +234,15 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
 @contextmanager
 def _plain(settings: Settings) -> Iterator[Settings]:
     yield settings
+
+
+def _start_alerts(settings: Settings, env: Any, servers: ExitStack) -> Any:
+    """The courier thread: health alerts and the outbox, drained between runs."""
+    from keepa_deals.alerts.courier import CourierThread
+    from keepa_deals.alerts.service import AlertService
+
+    service = AlertService(settings, env.store, budget_store=env.budget.store,
+                           clock=env.clock)
+    thread = CourierThread(service.tick, settings.alert_check_interval_s).start()
+    servers.callback(thread.close)
+    return thread

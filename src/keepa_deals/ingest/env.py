@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+from keepa_deals.alerts import attach as attach_alerts
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.keepa import build_http
@@ -73,6 +74,7 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
     base = clock or SYSTEM_CLOCK
     timed = StoppableClock(base, stop)
     store = DealStore.open(settings, clock=base)
+    attach_alerts(store, settings)  # every write queues the alerts of its deals (docs/alerts.md)
     try:
         http = build_http(settings, sleep=timed.sleep, transport=transport)
     except BaseException:

@@ -128,6 +128,10 @@ class Sandbox:
     def account_by_fingerprint(self, fp: str) -> AccountState:
         return self._by_fingerprint(fp).state(self.now_ms())
 
+    def purchase_log_by_fingerprint(self, fp: str) -> list[dict[str, Any]]:
+        """The account's charged product calls, oldest first (what Keepa billed for)."""
+        return self._by_fingerprint(fp).purchase_log()
+
     def update_account(self, key: str, **changes: Any) -> AccountState:
         """Change an account from now on: ``tokens``, ``refill_rate`` (a plan
         change), ``token_flow_reduction``, ``phase_ms``, ``cap``, ``floor``,

@@ -131,6 +131,10 @@ class KeepaCall:
         now = sb.now_ms()
         payload, cost = work(now)
         consumed = self.account.charge(cost, now)
+        if self.endpoint == "product" and consumed > 0:
+            asins = tuple(a.strip().upper() for a in
+                          self.request.query_params.get("asin", "").split(",") if a.strip())
+            self.account.record_purchase(asins, self._wants_offers(), consumed)
         processing = int((time.monotonic() - self.started) * 1000)
         body = envelope(now, self._fields(now), consumed=consumed, processing_ms=processing)
         body.update(payload)

@@ -1,7 +1,7 @@
 """Sources beyond the feed: the currency and the seller's trust of a deal, and Keepa's cache.
 
-Revision ID: 0003_sources
-Revises: 0002
+Revision ID: 0004_sources
+Revises: 0003_alerts
 Create Date: 2026-12-05
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from keepa_deals.store.types import UTCDateTime
 
-revision: str = "0003_sources"
-down_revision: str | None = "0002"
+revision: str = "0004_sources"
+down_revision: str | None = "0003_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,7 +13,8 @@ from keepa_deals.store import DealStore, SchemaNotCurrent, create_store_engine, 
 from keepa_deals.store.schema import Base
 
 TABLES = {"deals", "system_state", "ingest_runs", "metrics_series", "locks", "alembic_version",
-          "saved_searches", "alert_seen", "alert_outbox", "alert_health", "deal_history"}
+          "saved_searches", "alert_seen", "alert_outbox", "alert_health", "deal_history",
+          "keepa_cache"}
 
 
 def test_migrations_apply_from_empty(db_url: str) -> None:

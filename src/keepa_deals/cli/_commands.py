@@ -2,6 +2,7 @@
 
 from keepa_deals.cli import (
     alerts_cmd,  # noqa: F401
+    categories_cmd,  # noqa: F401
     celery_cmd,  # noqa: F401
     db_cmd,  # noqa: F401
     doctor_cmd,  # noqa: F401

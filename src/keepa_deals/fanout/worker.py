@@ -41,7 +41,9 @@ from keepa_deals.ingest.ledger import Candidate
 from keepa_deals.ingest.pipeline import buy_products, log_result
 from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
+from keepa_deals.ingest.categories import name_categories
 from keepa_deals.ingest.runner import retry_after_429
+from keepa_deals.ingest.sellers import rate_sellers
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
 from keepa_deals.keepa.client import may_have_run
 from keepa_deals.keepa.errors import KeepaError, NotEnoughTokens
@@ -125,7 +127,11 @@ def evaluate_batch(env: IngestEnv, query: DealQuery, batch: Batch) -> Evaluated:
         paid = buy_products(env.client, query, [c.asin for c in cands], offers)
         stage = check_offers if batch.kind == "offers" else check_stats
         result = stage(cands, paid.reply, query, env.clock.now_ms())
-    report.counts.tokens_spent += paid.tokens
+        if batch.kind == "offers":
+            result, spent = rate_sellers(env, query, result, paid.reply)
+            report.counts.tokens_spent += spent
+    result, spent = name_categories(env, query.domain_id, result)
+    report.counts.tokens_spent += spent + paid.tokens
     log_result(query.name, result)
     result.count_into(report)
     return Evaluated(result, report)

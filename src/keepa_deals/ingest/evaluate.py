@@ -26,6 +26,7 @@ from keepa_deals.keepa.csvtypes import SHIPPING_TYPES, CsvType
 from keepa_deals.keepa.deals import IMAGE_BASE_URL
 from keepa_deals.keepa.products import AmazonAvailability, Offer, OfferCondition, Product
 from keepa_deals.keepa.time import keepa_minutes_to_datetime
+from keepa_deals.marketplaces import currency_of
 from keepa_deals.profit import ProfitEstimate, estimate_profit
 from keepa_deals.query import DealQuery
 from keepa_deals.store import DealRow
@@ -251,6 +252,10 @@ def _matches(price_type: int, o: Offer) -> bool:
     return False
 
 
+#: Whether an offer is of the deal's kind (price type): public for the seller look-up.
+offer_matches = _matches
+
+
 def offers_fetched(product: Product) -> bool:
     """False when Keepa could not fetch the offers (``offersSuccessful: false``)."""
     return product.raw.get("offersSuccessful") is not False
@@ -317,6 +322,7 @@ def build_row(
         profit_cents=est.profit_cents,
         roi_percent=est.roi_percent,
         margin_percent=est.margin_percent,
+        currency=currency_of(query.domain_id),
         last_seen_in_feed=seen_in_feed,
         last_refreshed=now,
         keepa_last_update=last_update,

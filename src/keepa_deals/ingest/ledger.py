@@ -156,6 +156,12 @@ class Ledger:
             del self.candidates[c.asin]
         return gone
 
+    def forget_done(self) -> None:
+        """Forget every checked candidate: for a query without the feed, whose listed
+        products are remembered by what was bought lately instead (ingest/memory.py)."""
+        for asin in [a for a, c in self.candidates.items() if c.stage == "done"]:
+            del self.candidates[asin]
+
     def prune(self, watermark: int | None) -> None:
         """Forget checked deals older than the re-read margin below the watermark: the
         walks stop before them.  Safe at any time, during a walk too."""

@@ -34,17 +34,23 @@ from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.feed import DealFeedSource
 from keepa_deals.ingest.history import REQUEST_DAYS, wants_history
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, LedgerError
+from keepa_deals.ingest.memory import ListedMemory
 from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
-from keepa_deals.ingest.source import Source, Start
+from keepa_deals.ingest.sellers import rate_sellers
+from keepa_deals.ingest.categories import name_categories, resolve_category
+from keepa_deals.ingest.listed import BestSellersSource, FinderSource, ListSource, check_listed
+from keepa_deals.ingest.source import Combined, Found, Source, Start
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.products import ProductBatch
 from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.query import DealQuery
+from keepa_deals.query.sources import BestSellersSpec, FeedSpec, FinderSpec
 from keepa_deals.store import Changes, Committed
 from keepa_deals.store.state import (
     LEDGER_KEY,
+    LISTED_KEY,
     REFRESH_CAPACITY_KEY,
     REFRESH_COVERED_KEY,
     RUN_SPENT_KEY,
@@ -99,15 +105,46 @@ def log_result(query: str, result: StageResult) -> None:
 
 def source_for(env: IngestEnv, query: DealQuery, *, max_pages: int) -> Source:
     """The source a query's run reads its candidates from (the one place a source is
-    chosen: a new source is a module implementing :class:`Source` and a line here)."""
-    return DealFeedSource(env.client, query, max_pages=max_pages, now_ms=env.clock.now_ms)
+    chosen: a new source is a module implementing :class:`Source` and a line here).
+    Category names are resolved here, before the walk spends a token (a name not in the
+    category cache costs the one category search that resolves it)."""
+    now_ms = env.clock.now_ms
+    sources: list[Source] = []
+    for spec in sorted(query.sources, key=lambda s: not isinstance(s, FeedSpec)):
+        if isinstance(spec, FeedSpec):
+            sources.append(DealFeedSource(env.client, query, max_pages=max_pages, now_ms=now_ms))
+        elif isinstance(spec, FinderSpec):
+            sources.append(FinderSource(env.client, query, _finder_named(env, query, spec),
+                                        now_ms=now_ms))
+        elif isinstance(spec, BestSellersSpec):
+            category = spec.category if spec.category is not None else resolve_category(
+                env.client, env.store, query.domain_id, spec.category_name or "",
+                where=spec.where)
+            sources.append(BestSellersSource(env.client, query, spec, category, now_ms=now_ms))
+        else:
+            sources.append(ListSource(env.client, env.store, query, spec, now_ms=now_ms))
+    return sources[0] if len(sources) == 1 else Combined(sources)
+
+
+def _finder_named(env: IngestEnv, query: DealQuery, spec: FinderSpec) -> FinderSpec:
+    if not spec.category_names:
+        return spec
+    ids = [resolve_category(env.client, env.store, query.domain_id, name, where=spec.where)
+           for name in spec.category_names]
+    known = spec.selection.get("categories_include") or []
+    selection = {**spec.selection, "categories_include": list(dict.fromkeys([*known, *ids]))}
+    return spec.model_copy(update={"selection": selection, "category_names": None})
 
 
 def check_queries(queries: Sequence[DealQuery]) -> None:
-    """Every query's source can walk it: raises ConfigError naming the query otherwise.
-    Run before the first token of a run is spent (docs/failure-classes.md, FC-24)."""
+    """Every query's sources can walk it: raises ConfigError naming the query (or the file
+    and line) otherwise.  Run before the first token of a run is spent
+    (docs/failure-classes.md, FC-24)."""
     for query in queries:
-        DealFeedSource.check(query)
+        if query.reads_feed:
+            DealFeedSource.check(query)
+        for spec in query.sources:
+            check_listed(spec)
 
 
 class RunMeter:
@@ -145,6 +182,8 @@ class Pipeline:
         self.fetch_offers = query.filters.offers.fetch_offers
         self.offers = query.filters.offers.offers if self.fetch_offers else None
         self.ledger = Ledger()
+        #: The listed products this query bought lately (their ASINs and when).
+        self.listed = ListedMemory()
         self.watermark: int | None = None
         self._synced = False
         #: ASINs whose offers Keepa failed to fetch in this run (retried in the next one)
@@ -167,11 +206,14 @@ class Pipeline:
         except LedgerError as exc:
             self.ledger = Ledger()
             log.warning("query %s: %s; scanning from the watermark alone", self.query.name, exc)
-        if self.watermark is None and not self.ledger.segments:
+        if self.watermark is None and not self.ledger.segments and self.query.reads_feed:
             # no watermark and no unfinished walk (whose segments say how far it got)
             self.watermark = self._rebuilt_watermark()
         self.ledger.prune(self.watermark)
         self.ledger.compact()
+        window_ms = int(self.settings.ingest_refresh_after_h * 3_600_000)
+        self.listed = ListedMemory.loads(self.store.state_text(self.query.name, LISTED_KEY),
+                                         keep_after_ms=self.now_ms() - window_ms)
         if not self.fetch_offers:
             for c in self.ledger.pending("offers"):  # the query stopped buying offers
                 if c.refresh:
@@ -207,6 +249,8 @@ class Pipeline:
         one transaction; counted."""
         marks = [m for m in (self.watermark, changes.watermark) if m is not None]
         self.ledger.prune(max(marks) if marks else None)  # forget what no walk meets again
+        if not self.query.reads_feed:
+            self.ledger.forget_done()
         state: dict[str, int | str | None] = {LEDGER_KEY: self.ledger.dumps(), **changes.state}
         if self.report.run_id is not None:  # an abandoned run's row is booked from this
             c = self.report.counts
@@ -242,6 +286,8 @@ class Pipeline:
         self.report.reasons[why] += n
 
     def _book(self, result: StageResult) -> None:
+        result, spent = name_categories(self.env, self.query.domain_id, result)
+        self.meter.paid(spent)
         log_result(self.query.name, result)
         result.apply_to(self.ledger)
         result.count_into(self.report)
@@ -265,21 +311,56 @@ class Pipeline:
         self._scan(check_each_page=True)
 
     def _scan(self, *, check_each_page: bool) -> None:
-        start = Start(self.watermark, self.ledger.segments, self.ledger.knows)
+        start = Start(self.watermark, self.ledger.segments, self.ledger.knows,
+                      state=lambda key: self.store.state_text(self.query.name, key))
         for found in self.source.walk(start, self.meter):
-            for c in self._not_checked_lately(found.candidates):
+            fresh = (self._not_bought_lately(found.candidates) if found.listed
+                     else self._not_checked_lately(found.candidates))
+            for c in fresh:
                 self.ledger.add(c)
             for r in found.rejections:
                 self._reject(r.reason)
-            self.ledger.segments = list(found.mark.segments)
-            self.commit(Changes(watermark=found.mark.watermark))
-            self.report.scan_complete = found.mark.complete
+            self._commit_found(found)
             if check_each_page:
                 self._work(full_batches=True)
             if found.walked_below is not None:  # keep the ledger small during a long walk
                 self.ledger.compact(above=found.walked_below + LATE_MINUTES)
         if self.report.scan_complete is False:
             log.warning("query %s: %s", self.query.name, self.source.incomplete())
+
+    def _commit_found(self, found: Found) -> None:
+        """A chunk's candidates with its source's progress: the feed's watermark and
+        segments, or a listed source's own state (and what the run has bought lately)."""
+        state: dict[str, int | str | None] = dict(found.state)
+        if found.listed:
+            state[LISTED_KEY] = self.listed.dumps(self.now_ms())
+        if found.mark is None:
+            self.commit(Changes(state=state))
+            return
+        self.ledger.segments = list(found.mark.segments)
+        self.commit(Changes(watermark=found.mark.watermark, state=state))
+        self.report.scan_complete = found.mark.complete
+
+    def _not_bought_lately(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """A listed product is bought once per re-check window: not when it is stored and
+        re-checked within it, bought by a listed source within it (stored or rejected),
+        or already waiting in the ledger.  One store read per chunk."""
+        if not candidates:
+            return []
+        now_ms = self.now_ms()
+        since = self.now() - timedelta(hours=self.settings.ingest_refresh_after_h)
+        stored = self.store.checked_since(self.query.name, self.query.domain_id,
+                                          [c.asin for c in candidates], since)
+        out: list[Candidate] = []
+        for c in candidates:
+            waiting = self.ledger.candidates.get(c.asin)
+            if (c.asin in stored or self.listed.bought_since(c.asin, since)
+                    or (waiting is not None and waiting.pending)):
+                self.report.skipped_stored += 1
+                continue
+            self.listed.bought(c.asin, now_ms)
+            out.append(c)
+        return out
 
     def _not_checked_lately(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         """The candidates still to be checked: one stored and re-checked within the refresh
@@ -339,6 +420,9 @@ class Pipeline:
         reply = self._buy([c.asin for c in batch], offers)
         stage = check_offers if kind == "offers" else check_stats
         result = stage(batch, reply, self.query, self.now_ms())
+        if kind == "offers":
+            result, spent = rate_sellers(self.env, self.query, result, reply)
+            self.meter.paid(spent)
         self._book(result)
         return result
 

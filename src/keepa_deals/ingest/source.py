@@ -15,14 +15,16 @@ transaction before the source is asked for the next one.  A source that stops
 committed so far is its progress.
 
 To add a source: one module implementing :class:`Source` (its walk, its free
-filter, its mark), and the line that chooses it in
-:func:`keepa_deals.ingest.pipeline.source_for`.
+filter, its mark or state), and the line that chooses it in
+:func:`keepa_deals.ingest.pipeline.source_for`.  The sources: the deal feed
+(feed.py), Product Finder, best sellers and list files (listed.py), and a
+query's several sources walked in turn (:class:`Combined`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from keepa_deals.ingest.ledger import Candidate, Segment
@@ -37,15 +39,23 @@ Mark = Coverage
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """One chunk of a source's walk (one feed page): what it found and where it is."""
+    """One chunk of a source's walk (one feed page, one finder page, a slice of a list):
+    what it found and where it is."""
 
     candidates: tuple[Candidate, ...]
     #: Turned down by the free filter (counted as rejected).
     rejections: tuple[Rejection, ...]
-    mark: Mark
+    #: The feed's progress (watermark, segments); None for the other sources, whose
+    #: progress is their own ``state``.
+    mark: Mark | None
     #: The walk will not meet deals above this minute again (the ledger may forget the
     #: checked ones there); None: unknown.
     walked_below: int | None = None
+    #: The source's own progress (a cursor, a cache), committed with the candidates.
+    state: Mapping[str, str | None] = field(default_factory=dict)
+    #: The candidates are listed products, not dated feed observations: one bought within
+    #: the re-check window (stored or rejected) is not bought again.
+    listed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,8 @@ class Start:
     segments: Sequence[Segment]
     #: Whether the ledger holds this observation (ASIN at this minute) already.
     knows: Callable[[str, int], bool]
+    #: The query's committed state by key (a source's cursor, its cache).
+    state: Callable[[str], str | None] = lambda key: None
 
 
 class Meter(Protocol):
@@ -82,4 +94,20 @@ class Source(Protocol):
         ...
 
 
-__all__ = ["Found", "Mark", "Meter", "Source", "Start"]
+class Combined:
+    """A query's sources walked one after the other (the deal feed first)."""
+
+    def __init__(self, sources: Sequence[Source]) -> None:
+        self.sources = list(sources)
+        self.name = " + ".join(s.name for s in self.sources)
+
+    def walk(self, start: Start, meter: Meter) -> Iterator[Found]:
+        for source in self.sources:
+            yield from source.walk(start, meter)
+
+    def incomplete(self) -> str | None:
+        reasons = [r for r in (s.incomplete() for s in self.sources) if r]
+        return "; ".join(reasons) or None
+
+
+__all__ = ["Combined", "Found", "Mark", "Meter", "Source", "Start"]

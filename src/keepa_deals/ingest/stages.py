@@ -123,8 +123,9 @@ def _new_row(c: Candidate, query: DealQuery, facts: ev.ProductFacts, est: Profit
              *, shipping: bool, now: datetime) -> DealRow:
     return ev.build_row(
         c.asin, query, facts, est, includes_shipping=shipping, now=now,
-        feed=ev.FeedView.from_json(c.feed), seen_in_feed=ev.ms_to_datetime(c.seen_ms),
-        feed_minute=c.last_update,
+        feed=ev.FeedView.from_json(c.feed) if c.feed is not None else None,
+        seen_in_feed=ev.ms_to_datetime(c.seen_ms),
+        feed_minute=c.last_update if c.feed is not None else None,
     )
 
 

@@ -17,6 +17,7 @@ ingestion parses thousands of deals a second.
 
 from keepa_deals.keepa.csvtypes import CsvType
 from keepa_deals.keepa.deals import DEALS_PER_PAGE, Deal, DealPage, parse_deal, parse_deal_page
+from keepa_deals.keepa.lookups import BestSellerList, Categories, Category, FinderPage, Seller
 from keepa_deals.keepa.products import (
     AmazonAvailability,
     Offer,
@@ -36,6 +37,11 @@ from keepa_deals.keepa.validation import DateRange
 __all__ = [
     "DEALS_PER_PAGE",
     "AmazonAvailability",
+    "BestSellerList",
+    "Categories",
+    "Category",
+    "FinderPage",
+    "Seller",
     "ByDateRange",
     "CsvHistory",
     "CsvPoint",

@@ -312,3 +312,88 @@ def product_params(
     if buybox:
         params["buybox"] = True
     return params
+
+
+# --- /query, /bestsellers, /seller, /category, /search, /product by code -------------
+
+
+def check_domain(domain: Any) -> int:
+    if not _is_int(domain) or domain not in DOMAINS:
+        raise InvalidQuery("domain", f"{domain!r} is not a Keepa domain id "
+                                     f"(one of {sorted(DOMAINS)})")
+    return int(domain)
+
+
+def finder_selection(selection: Mapping[str, Any], *, page: int, per_page: int,
+                     max_per_page: int) -> dict[str, Any]:
+    """A Product Finder selection with its ``page`` and ``perPage``: the keys are Keepa's
+    (their meaning is Keepa's to check); the paging is checked here (``perPage`` 50 to
+    10,000; past page 0 the pages up to it hold at most 10,000)."""
+    if not isinstance(selection, Mapping):
+        raise InvalidQuery("selection", f"must be an object, got {type(selection).__name__}")
+    if not _is_int(page) or page < 0:
+        raise InvalidQuery("page", f"must be an integer ≥ 0, got {page!r}")
+    if not _is_int(per_page) or not 50 <= per_page <= max_per_page:
+        raise InvalidQuery("perPage", f"must be an integer from 50 to {max_per_page}, "
+                                      f"got {per_page!r}")
+    if page > 0 and (page + 1) * per_page > max_per_page:
+        raise InvalidQuery("page", f"page × perPage is at most {max_per_page} "
+                                   f"(Keepa's limit), got {page} × {per_page}")
+    for key in ("page", "perPage"):
+        if key in selection:
+            raise InvalidQuery(f"selection.{key}", "is set by the call, not the selection")
+    return {**selection, "page": page, "perPage": per_page}
+
+
+def seller_ids(ids: str | Iterable[str], *, limit: int) -> list[str]:
+    if isinstance(ids, str):
+        ids = [ids]
+    out = list(dict.fromkeys(i.strip() for i in ids if isinstance(i, str) and i.strip()))
+    if not out:
+        raise InvalidQuery("seller", "no seller ids given")
+    if len(out) > limit:
+        raise InvalidQuery("seller", f"at most {limit} sellers per request, got {len(out)}")
+    for sid in out:
+        if not re.fullmatch(r"[A-Z0-9]{8,20}", sid):
+            raise InvalidQuery("seller", f"{sid!r} is not a seller id")
+    return out
+
+
+def category_term(term: str) -> str:
+    if not isinstance(term, str) or len(term.strip()) < 3:
+        raise InvalidQuery("term", f"a category search needs at least 3 characters, got {term!r}")
+    return term.strip()
+
+
+def code_params(codes: list[str], *, domain: int, code_limit: int, stats: int | None,
+                offers: int | None, stock: bool, only_live_offers: bool) -> dict[str, Any]:
+    """``/product`` by ``code`` (barcodes already normalised): ``code-limit`` is always
+    sent, so a code that matches many products cannot cost many tokens."""
+    if not codes:
+        raise InvalidQuery("code", "no codes given")
+    if len(codes) > MAX_ASINS:
+        raise InvalidQuery("code", f"at most {MAX_ASINS} codes per request, got {len(codes)}")
+    if not _is_int(code_limit) or not 1 <= code_limit <= 100:
+        raise InvalidQuery("code-limit", f"must be an integer from 1 to 100, got {code_limit!r}")
+    params = product_params(["X" * 10], domain=domain, stats=stats, history=False,
+                            offers=offers, rating=False, buybox=False, update=None, days=None)
+    del params["asin"]
+    params["code"] = ",".join(codes)
+    params["code-limit"] = code_limit
+    return {**params, **stock_params(offers=offers, stock=stock,
+                                     only_live_offers=only_live_offers)}
+
+
+def stock_params(*, offers: int | None, stock: bool, only_live_offers: bool) -> dict[str, Any]:
+    for name, flag in (("stock", stock), ("only-live-offers", only_live_offers)):
+        if not isinstance(flag, bool):
+            raise _bad(name, flag, _BOOL)
+    if (stock or only_live_offers) and not offers:
+        raise InvalidQuery("stock" if stock else "only-live-offers",
+                           "only means something with offers")
+    out: dict[str, Any] = {}
+    if stock:
+        out["stock"] = True
+    if only_live_offers:
+        out["only-live-offers"] = True
+    return out

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from keepa_deals.errors import ConfigError
 from keepa_deals.query.model import DealQuery
+from keepa_deals.query.sources import SOURCE_KINDS, ListSpec
 
 DEFAULT_QUERY = "used-books-us"
 #: The built-in query files: package data of this package, ``query/builtin/*.toml``.
@@ -46,7 +47,23 @@ def load_query(path: str | Path) -> DealQuery:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise QueryFileError(source, [f"cannot read the file: {reason}"]) from None
-    return parse_query(text, source=source, fmt="json" if path.suffix == ".json" else "toml")
+    query = parse_query(text, source=source, fmt="json" if path.suffix == ".json" else "toml")
+    return with_list_paths(query, path.parent)
+
+
+def with_list_paths(query: DealQuery, folder: Path) -> DealQuery:
+    """List sources' relative paths made relative to the query file's folder."""
+    specs: list[Any] = []
+    changed = False
+    for spec in query.sources:
+        if isinstance(spec, ListSpec) and not Path(spec.path).is_absolute():
+            moved = spec.model_copy(update={"path": str(folder / spec.path)})
+            moved._where = spec._where
+            specs.append(moved)
+            changed = True
+        else:
+            specs.append(spec)
+    return query.model_copy(update={"sources": specs}) if changed else query
 
 
 def parse_query(text: str, *, source: str = "<query>", fmt: str = "toml") -> DealQuery:
@@ -65,7 +82,33 @@ def parse_query(text: str, *, source: str = "<query>", fmt: str = "toml") -> Dea
             raise QueryFileError(source, [f"invalid TOML: {exc}"]) from None
     else:
         raise ValueError(f"unknown query format {fmt!r} (toml or json)")
-    return query_from_data(data, source=source)
+    lines = _source_lines(text) if fmt == "toml" else []
+    _check_kinds(data, source, lines)
+    query = query_from_data(data, source=source)
+    for i, spec in enumerate(query.sources):
+        if "sources" in data:
+            spec._where = f"{source}: line {lines[i]}" if i < len(lines) else source
+    return query
+
+
+def _source_lines(text: str) -> list[int]:
+    """The line of each ``[[sources]]`` header of a TOML query file (1-based)."""
+    return [n for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip().replace(" ", "").startswith("[[sources]]")]
+
+
+def _check_kinds(data: Any, source: str, lines: list[int]) -> None:
+    """An unknown source kind, named with the file and the line of its ``[[sources]]``."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("sources"), list):
+        return
+    for i, spec in enumerate(data["sources"]):
+        kind = spec.get("kind") if isinstance(spec, Mapping) else None
+        if kind not in SOURCE_KINDS:
+            where = f"line {lines[i]}: " if i < len(lines) else ""
+            what = ("required" if isinstance(spec, Mapping) and "kind" not in spec
+                    else f"unknown source kind {kind!r}")
+            raise QueryFileError(source, [
+                f"{where}sources[{i}].kind: {what} (one of {', '.join(SOURCE_KINDS)})"])
 
 
 def query_from_data(data: Any, *, source: str = "<query>") -> DealQuery:

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from keepa_deals.marketplaces import BY_CODE, MARKETPLACES
 from keepa_deals.profit import DEFAULT_SETTINGS, ProfitSettings
-from keepa_deals.query.selection import MAX_PAGES, Selection
+from keepa_deals.query.selection import DEAL_DOMAINS, MAX_PAGES, Selection
+from keepa_deals.query.sources import FeedSpec, SourceSpec
 from keepa_deals.query.stages import Filters
 
 Window = Literal[30, 90, 180, 365]
 _D = DEFAULT_SETTINGS
+
+
+class MarketplaceFees(BaseModel):
+    """``[profit.marketplace.<CODE>]``: fee defaults for one marketplace, replacing the
+    ``[profit]`` table's own when the query's ``domainId`` is that marketplace."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    default_referral_percent: Annotated[float, Field(ge=0, le=100)] | None = None
+    default_fba_fee_cents: Annotated[int, Field(ge=0)] | None = None
+    closing_fee_cents: Annotated[int, Field(ge=0)] | None = None
+    prep_cents: Annotated[int, Field(ge=0)] | None = None
+    inbound_shipping_cents: Annotated[int, Field(ge=0)] | None = None
 
 
 class ProfitConfig(BaseModel):
@@ -27,6 +42,17 @@ class ProfitConfig(BaseModel):
     closing_fee_cents: Annotated[int, Field(ge=0)] = _D.closing_fee_cents
     prep_cents: Annotated[int, Field(ge=0)] = _D.prep_cents
     inbound_shipping_cents: Annotated[int, Field(ge=0)] = _D.inbound_shipping_cents
+    #: Per-marketplace fee defaults by code (US, GB, DE, FR, JP, CA, IT, ES, IN, MX, BR).
+    marketplace: dict[str, MarketplaceFees] = {}
+
+    @field_validator("marketplace")
+    @classmethod
+    def _codes(cls, v: dict[str, MarketplaceFees]) -> dict[str, MarketplaceFees]:
+        unknown = sorted(set(v) - set(BY_CODE))
+        if unknown:
+            raise ValueError(f"unknown marketplace {', '.join(unknown)} "
+                             f"(one of {', '.join(BY_CODE)})")
+        return v
 
     @field_validator("sale_price_fallbacks")
     @classmethod
@@ -37,16 +63,24 @@ class ProfitConfig(BaseModel):
             raise ValueError("repeats sale_price_window")
         return v
 
-    def settings(self) -> ProfitSettings:
+    def settings(self, domain_id: int | None = None) -> ProfitSettings:
+        """The model's settings, with the fee defaults of ``domain_id``'s marketplace."""
+        market = MARKETPLACES.get(domain_id) if domain_id is not None else None
+        fees = self.marketplace.get(market.code) if market is not None else None
+
+        def pick(name: str) -> Any:
+            own = getattr(fees, name) if fees is not None else None
+            return own if own is not None else getattr(self, name)
+
         return ProfitSettings(
             sale_price_type=self.sale_price_type,
             sale_price_window=self.sale_price_window,
             sale_price_fallbacks=tuple(self.sale_price_fallbacks),
-            default_referral_percent=float(self.default_referral_percent),
-            default_fba_fee_cents=self.default_fba_fee_cents,
-            closing_fee_cents=self.closing_fee_cents,
-            prep_cents=self.prep_cents,
-            inbound_shipping_cents=self.inbound_shipping_cents,
+            default_referral_percent=float(pick("default_referral_percent")),
+            default_fba_fee_cents=pick("default_fba_fee_cents"),
+            closing_fee_cents=pick("closing_fee_cents"),
+            prep_cents=pick("prep_cents"),
+            inbound_shipping_cents=pick("inbound_shipping_cents"),
         )
 
 
@@ -71,6 +105,26 @@ class DealQuery(BaseModel):
     filters: Filters = Filters()
     profit: ProfitConfig = ProfitConfig()
     run: RunConfig = RunConfig()
+    #: Where candidates come from (docs/query.md); the deal feed when not given.
+    sources: Annotated[list[SourceSpec], Field(min_length=1, max_length=20)] = [FeedSpec()]
+
+    @field_validator("sources")
+    @classmethod
+    def _one_feed(cls, v: list[Any]) -> list[Any]:
+        if sum(1 for s in v if isinstance(s, FeedSpec)) > 1:
+            raise ValueError("names the deal feed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _feed_domain(self) -> DealQuery:
+        if self.reads_feed and self.selection.domain_id not in DEAL_DOMAINS:
+            raise ValueError(f"selection.domainId {self.selection.domain_id}: /deal serves no "
+                             "deal feed there; use another source (finder, bestsellers, list)")
+        return self
+
+    @property
+    def reads_feed(self) -> bool:
+        return any(isinstance(s, FeedSpec) for s in self.sources)
 
     @property
     def domain_id(self) -> int:
@@ -86,16 +140,17 @@ class DealQuery(BaseModel):
 
     def profit_settings(self) -> ProfitSettings:
         """The profit model's settings (the scorer asks once per deal: built once per
-        ``ProfitConfig`` object, which is immutable)."""
+        ``ProfitConfig`` object and marketplace, both immutable)."""
         profit = self.profit
-        hit = _SETTINGS.get(id(profit))
+        key = (id(profit), self.domain_id)
+        hit = _SETTINGS.get(key)
         if hit is not None and hit[0] is profit:
             return hit[1]
         if len(_SETTINGS) >= 64:
             _SETTINGS.clear()
-        made = profit.settings()
-        _SETTINGS[id(profit)] = (profit, made)  # holds the object: its id stays its own
+        made = profit.settings(self.domain_id)
+        _SETTINGS[key] = (profit, made)  # holds the object: its id stays its own
         return made
 
 
-_SETTINGS: dict[int, tuple[ProfitConfig, ProfitSettings]] = {}
+_SETTINGS: dict[tuple[int, int], tuple[ProfitConfig, ProfitSettings]] = {}

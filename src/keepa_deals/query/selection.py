@@ -19,6 +19,8 @@ DEAL_PRICE_TYPES: frozenset[int] = frozenset(
 )
 #: Locales /deal serves (1 com … 11 com.mx; 7 is retired, Brazil has no deals).
 DEAL_DOMAINS: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 10, 11})
+#: Every locale Keepa serves (12, Brazil, has products but no deal feed).
+ALL_DOMAINS: frozenset[int] = DEAL_DOMAINS | {12}
 MAX_CATEGORIES = 500
 #: Keepa pages through at most 10 000 deals, 150 per page.
 MAX_PAGES = 67
@@ -78,8 +80,8 @@ class Selection(BaseModel):
     @field_validator("domain_id")
     @classmethod
     def _domain(cls, v: int) -> int:
-        if v not in DEAL_DOMAINS:
-            raise ValueError(f"must be a locale /deal serves, one of {sorted(DEAL_DOMAINS)}")
+        if v not in ALL_DOMAINS:
+            raise ValueError(f"must be a Keepa locale, one of {sorted(ALL_DOMAINS)}")
         return v
 
     @field_validator("price_types")

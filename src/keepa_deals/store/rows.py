@@ -62,6 +62,12 @@ class DealRow:
     roi_percent: float | None = None
     margin_percent: float | None = None
 
+    #: ISO 4217 code of the row's prices (the marketplace's currency).
+    currency: str | None = None
+    #: The buy box's (or lowest offer's) seller and its trust score (0-100).
+    seller_id: str | None = None
+    seller_trust: float | None = None
+
     #: When the deal feed listed it (None: this observation did not come from the feed).
     last_seen_in_feed: datetime | None = None
     #: When it was re-checked with product data (None: it was not).
@@ -82,9 +88,10 @@ _NON_NEGATIVE_INTS = (
 )
 _POSITIVE_INTS = ("sales_rank",)
 _SIGNED_INTS = ("profit_cents",)
-_FLOATS = ("percent_below_avg", "roi_percent", "margin_percent", "referral_fee_percent")
+_FLOATS = ("percent_below_avg", "roi_percent", "margin_percent", "referral_fee_percent",
+           "seller_trust")
 _OPTIONAL_BOOLS = ("amazon_in_stock",)
-_TEXTS = ("title", "image_url", "category_name")
+_TEXTS = ("title", "image_url", "category_name", "currency", "seller_id")
 _TIMES = ("last_seen_in_feed", "last_refreshed", "keepa_last_update")
 
 _INT32_MAX = 2**31 - 1

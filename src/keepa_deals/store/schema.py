@@ -62,6 +62,7 @@ class DealRecord(Base):
         Index("ix_deals_rank_drops_90", "rank_drops_90"),
         Index("ix_deals_price", "current_price_cents"),
         Index("ix_deals_percent_below", "percent_below_avg"),
+        Index("ix_deals_seller_trust", "seller_trust"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -103,6 +104,13 @@ class DealRecord(Base):
     roi_percent: Mapped[float | None] = mapped_column(Float)
     margin_percent: Mapped[float | None] = mapped_column(Float)
 
+    #: ISO 4217 code of every price of the row (the marketplace's currency).
+    currency: Mapped[str | None] = mapped_column(String(3))
+    #: The seller of the buy box (or of the lowest offer) and its trust score, 0-100:
+    #: the Wilson lower bound of its positive-rating share (keepa_deals.trust).
+    seller_id: Mapped[str | None] = mapped_column(String(32))
+    seller_trust: Mapped[float | None] = mapped_column(Float)
+
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     #: The last time the deal feed listed it.
     last_seen_in_feed: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -126,6 +134,19 @@ class DealRecord(Base):
             f"DealRecord(asin={self.asin!r}, domain_id={self.domain_id}, "
             f"price={self.current_price_cents}, profit={self.profit_cents})"
         )
+
+
+class KeepaCache(Base):
+    """What Keepa said about a thing, kept to be asked again only when stale: a barcode's
+    ASINs (kind ``code``), a seller (``seller``), a category (``category``), as JSON."""
+
+    __tablename__ = "keepa_cache"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text_value: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SystemState(Base):
@@ -290,6 +311,7 @@ class DealHistoryRecord(Base):
 # statements built on them.
 DEALS = cast(Table, DealRecord.__table__)
 SYSTEM_STATE = cast(Table, SystemState.__table__)
+KEEPA_CACHE = cast(Table, KeepaCache.__table__)
 INGEST_RUNS = cast(Table, IngestRun.__table__)
 METRICS_SERIES = cast(Table, MetricPoint.__table__)
 LOCKS = cast(Table, LockRecord.__table__)

@@ -23,6 +23,9 @@ from keepa_deals.store.types import sqlite_datetime
 WATERMARK_KEY = "watermark"
 #: The scan ledger of a query (JSON; see ingest/ledger.py).
 LEDGER_KEY = "ingest_ledger"
+#: The listed products (Product Finder, best sellers, list files) a query bought lately
+#: (JSON ``{asin: epoch ms}``), so that none is bought twice within the re-check window.
+LISTED_KEY = "ingest_listed"
 #: Written by the ingestor after each run, read by the janitor: whether the refill can
 #: re-check every retained deal within the grace period (1/0), and how many it can.
 REFRESH_COVERED_KEY = "ingest_refresh_covered"

@@ -17,7 +17,7 @@ locks) are short transactions of their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from keepa_deals import __version__
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.settings import Settings
 from keepa_deals.store import history, migrate, outbox, runs, state, work
+from keepa_deals.store.cache import Cached, read_cache, write_cache
 from keepa_deals.store.engine import create_store_engine, database_url, translate_errors
 from keepa_deals.store.errors import StoreError
 from keepa_deals.store.history import DealHistory
@@ -201,6 +202,18 @@ class DealStore:
         with self._read() as conn:
             row = state.read_state(conn, query, key)
         return row.text_value if row else None
+
+    # --- Keepa's answers, cached -----------------------------------------------
+
+    def cache_read(self, kind: str, domain_id: int,
+                   keys: Iterable[str] | None = None) -> dict[str, Cached]:
+        """Cached answers of ``kind`` among ``keys`` (None: all of them); store/cache.py."""
+        with self._read() as conn:
+            return read_cache(conn, kind, domain_id, keys)
+
+    def cache_write(self, kind: str, domain_id: int, items: Mapping[str, str]) -> None:
+        with self._write() as conn:
+            write_cache(conn, kind, domain_id, items, self.now())
 
     # --- deals ---------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from keepa_deals.store.types import UTCDateTime, sqlite_datetime
 #: when the feed last listed the deal, and the feed does not know when product
 #: data was last fetched.
 KEEP_WHEN_NONE: frozenset[str] = frozenset(
-    {"title", "image_url", "category_name", "root_category",
+    {"title", "image_url", "category_name", "root_category", "seller_id", "seller_trust",
      "last_seen_in_feed", "last_refreshed", "keepa_last_update"}
 )
 

@@ -52,6 +52,7 @@ def _item_fields(m: Any) -> dict[str, Any]:
         profit_cents=m["profit_cents"], roi_percent=m["roi_percent"],
         margin_percent=m["margin_percent"], first_seen=m["first_seen"],
         last_seen_in_feed=m["last_seen_in_feed"], last_refreshed=m["last_refreshed"],
+        currency=m["currency"], seller_id=m["seller_id"], seller_trust=m["seller_trust"],
         amazon_url=amazon_url(m["asin"], m["domain_id"]),
         keepa_url=keepa_url(m["asin"], m["domain_id"]),
     )

@@ -41,6 +41,8 @@ FIELDS: tuple[FormField, ...] = (
     FormField("max_price", "Max price", "max_price_cents", "money"),
     FormField("min_below", "Min % below avg", "min_below_avg", "percent"),
     FormField("category", "Category", "category", "category"),
+    FormField("min_trust", "Min seller trust", "min_trust", "percent",
+              "0-100: the seller's ratings, discounted for few of them"),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 BY_API = {f.api: f for f in FIELDS}

@@ -103,6 +103,10 @@ class DealFilters(BaseModel):
     category: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
         None, description="Keepa root category id."
     )
+    min_trust: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = Field(
+        None, description="The seller's trust score at least this (0-100: the Wilson lower "
+        "bound of its positive ratings; deals without a known seller are left out)."
+    )
     q: Annotated[str, Field(max_length=MAX_SEARCH, pattern=NO_CONTROL)] | None = Field(
         None, description="Words in the title, or an ASIN (no control characters)."
     )
@@ -159,6 +163,8 @@ class DealFilters(BaseModel):
             parts.append(_C.percent_below_avg >= self.min_below_avg)
         if self.category is not None:
             parts.append(_C.root_category == self.category)
+        if self.min_trust is not None:
+            parts.append(_C.seller_trust >= self.min_trust)
         if self.query is not None:
             parts.append(_C.query_name == self.query)
         if self.domain is not None:
@@ -208,7 +214,7 @@ LIST_COLUMNS = (
     "category_name", "current_price_cents", "price_includes_shipping", "avg90_cents",
     "percent_below_avg", "sales_rank", "rank_drops_30", "rank_drops_90", "offers_used",
     "est_sale_price_cents", "profit_cents", "roi_percent", "margin_percent",
-    "first_seen", "last_seen_in_feed", "last_refreshed",
+    "first_seen", "last_seen_in_feed", "last_refreshed", "currency", "seller_id", "seller_trust",
 )
 
 

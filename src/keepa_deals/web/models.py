@@ -41,6 +41,9 @@ class DealItem(_Out):
     first_seen: datetime
     last_seen_in_feed: datetime | None
     last_refreshed: datetime | None
+    currency: str | None = Field(None, description="ISO 4217 code of the deal's prices.")
+    seller_id: str | None = Field(None, description="The buy box's (or lowest offer's) seller.")
+    seller_trust: float | None = Field(None, description="That seller's trust score, 0-100.")
     amazon_url: str
     keepa_url: str
 

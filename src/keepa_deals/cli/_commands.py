@@ -3,6 +3,7 @@
 from keepa_deals.cli import (
     celery_cmd,  # noqa: F401
     db_cmd,  # noqa: F401
+    deals_cmd,  # noqa: F401
     doctor_cmd,  # noqa: F401
     health_cmd,  # noqa: F401
     ingest_cmd,  # noqa: F401

@@ -329,8 +329,10 @@ def build_row(
         offers_used=facts.offers_used, offers_new=facts.offers_new,
         offers_fba=facts.offers_fba, offers_fbm=facts.offers_fbm,
         amazon_in_stock=facts.amazon_in_stock,
-        referral_fee_percent=facts.referral_percent,
-        fba_fee_cents=facts.fba_fee_cents,
+        # the fees the estimate applied: the product's own, else the query's defaults
+        referral_fee_percent=(facts.referral_percent if facts.referral_percent is not None
+                              else query.profit.default_referral_percent),
+        fba_fee_cents=est.fba_fee_cents,
         est_sale_price_cents=est.sale_price_cents,
         profit_cents=est.profit_cents,
         roi_percent=est.roi_percent,

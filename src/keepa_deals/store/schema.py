@@ -98,6 +98,7 @@ class DealRecord(Base):
     offers_fbm: Mapped[int | None] = mapped_column(Integer)
     amazon_in_stock: Mapped[bool | None] = mapped_column(Boolean)
 
+    #: The fees the profit estimate applied: the product's own, else the query's default.
     referral_fee_percent: Mapped[float | None] = mapped_column(Float)
     fba_fee_cents: Mapped[int | None] = mapped_column(Integer)
     est_sale_price_cents: Mapped[int | None] = mapped_column(Integer)

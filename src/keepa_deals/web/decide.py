@@ -62,7 +62,7 @@ def price_type_name(csv_type: int | None) -> str:
     return name.lower().removesuffix("_shipping").replace("_", " ")
 
 
-def sale_price_basis(m: Mapping[str, Any]) -> str | None:
+def sale_price_basis(m: Mapping[Any, Any]) -> str | None:
     """``90-day used average``, with the fallback said when it is one."""
     window = m.get("sale_price_window")
     if window is None:
@@ -73,7 +73,7 @@ def sale_price_basis(m: Mapping[str, Any]) -> str | None:
     return basis
 
 
-def breakdown(m: Mapping[str, Any]) -> dict[str, Any] | None:
+def breakdown(m: Mapping[Any, Any]) -> dict[str, Any] | None:
     """The profit's breakdown of a stored row (its mapping), or None when not stored."""
     if any(m.get(name) is None for name in BREAKDOWN_COLUMNS):
         return None
@@ -103,22 +103,13 @@ def breakdown(m: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def adds_up(b: Mapping[str, Any]) -> bool:
-    """Whether a breakdown's parts make its profit exactly."""
-    cost = b["buy_price_cents"] + (b["buy_shipping_cents"] or 0) + b["prep_cents"] \
-        + b["inbound_shipping_cents"]
-    fees = b["referral_fee_cents"] + b["closing_fee_cents"] + b["fba_fee_cents"]
-    return (cost == b["cost_cents"] and fees == b["fees_cents"]
-            and b["sale_price_cents"] - fees - cost == b["profit_cents"])
-
-
-def sales_estimated(m: Mapping[str, Any]) -> bool | None:
+def sales_estimated(m: Mapping[Any, Any]) -> bool | None:
     """True when ``sales_per_month`` is our estimate from rank drops, not Keepa's figure."""
     if m.get("sales_per_month") is None:
         return None
     return m.get("monthly_sold") is None
 
 
-def price_age_s(m: Mapping[str, Any], now: datetime) -> float | None:
+def price_age_s(m: Mapping[Any, Any], now: datetime) -> float | None:
     changed = m.get("price_changed_at")
     return None if changed is None else max(0.0, (now - changed).total_seconds())

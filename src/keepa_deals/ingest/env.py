@@ -19,6 +19,7 @@ from typing import Any, Self
 
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.ingest.progress import AnnouncingClock, ProgressSink
 from keepa_deals.keepa import build_http
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.http import KeepaHTTP
@@ -39,6 +40,8 @@ class IngestEnv:
     lock: RunnerLock
     clock: Clock = SYSTEM_CLOCK
     stop: StopSignal = field(default_factory=StopSignal)
+    #: The run's steps (pages, batches, waits), for whoever listens (``run`` on a terminal).
+    progress: ProgressSink = field(default_factory=ProgressSink)
 
     def close(self) -> None:
         self.http.close()
@@ -71,7 +74,8 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
     """
     stop = stop or StopSignal()
     base = clock or SYSTEM_CLOCK
-    timed = StoppableClock(base, stop)
+    progress = ProgressSink()
+    timed = AnnouncingClock(StoppableClock(base, stop), progress)
     store = DealStore.open(settings, clock=base)
     try:
         http = build_http(settings, sleep=timed.sleep, transport=transport)
@@ -90,7 +94,7 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
         raise
     client = KeepaClient(metrics.instrument_http(http), metrics.instrument_budget(budget),
                          max_wait_s=max_wait_s)
-    return IngestEnv(settings, store, http, budget, client, lock, base, stop)
+    return IngestEnv(settings, store, http, budget, client, lock, base, stop, progress)
 
 
 __all__ = ["IngestEnv", "RunStopped", "StopSignal", "StoppableClock", "open_env"]

@@ -220,10 +220,10 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                         started = servers.enter_context(
                             WebServer(dashboard, host=settings.web_host, port=settings.web_port))
                     except OSError as exc:
-                        if not sandbox:
+                        if not sandbox or "web_port" in settings.model_fields_set:
                             fail(cannot_listen("the dashboard (--web)", settings.web_host,
                                                settings.web_port, exc))
-                        # the demo takes a free port rather than fail on a busy one
+                        # the demo, on the default port, takes a free one rather than fail
                         started = servers.enter_context(
                             WebServer(dashboard, host=settings.web_host, port=0))
                     click.echo(f"dashboard at {started.url}  (open it in a browser)")

@@ -75,7 +75,7 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
     stop = stop or StopSignal()
     base = clock or SYSTEM_CLOCK
     progress = ProgressSink()
-    timed = AnnouncingClock(StoppableClock(base, stop), progress)
+    timed = AnnouncingClock(base, stop, progress)  # a StoppableClock that says when it waits
     store = DealStore.open(settings, clock=base)
     try:
         http = build_http(settings, sleep=timed.sleep, transport=transport)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from keepa_deals.clock import Clock
+from keepa_deals.stop import StoppableClock, StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,16 @@ class ProgressSink:
             log.exception("progress listener failed")
 
 
-class AnnouncingClock:
-    """``clock``, announcing to ``sink`` each sleep of a second or more (with its end)."""
+class AnnouncingClock(StoppableClock):
+    """A stoppable clock that announces to ``sink`` each sleep of a second or more (with
+    its end) before sleeping it."""
 
-    def __init__(self, clock: Clock, sink: ProgressSink) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock, stop: StopSignal, sink: ProgressSink) -> None:
+        super().__init__(clock, stop)
         self._sink = sink
-
-    def now_ms(self) -> int:
-        return self._clock.now_ms()
 
     def sleep(self, seconds: float) -> None:
         if seconds >= ANNOUNCE_WAIT_S:
-            until = datetime.fromtimestamp((self._clock.now_ms() + seconds * 1000) / 1000, UTC)
+            until = datetime.fromtimestamp((self.now_ms() + seconds * 1000) / 1000, UTC)
             self._sink.emit(ProgressEvent("wait", wait_s=seconds, until=until))
-        self._clock.sleep(seconds)
+        super().sleep(seconds)

@@ -31,7 +31,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Settings whose value is never printed, not even when it is rejected: secrets, and URLs,
 #: which may carry a password.
 SECRET_FIELDS = frozenset({"keepa_api_key", "web_token", "redis_url", "database_url",
-                           "celery_broker_url"})
+                           "celery_broker_url", "alert_urls"})
 _KEY_RE = re.compile(r"[a-z0-9]{64}")
 
 
@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     doctor_clock_skew_s: float = Field(default=10.0, gt=0)
     doctor_lock_max_age_s: float = Field(default=3600.0, gt=0)
 
+    # --- alerts (docs/alerts.md) -------------------------------------------
+    #: Apprise URLs that receive the health alerts (secrets: shown masked everywhere).
+    alert_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    alert_repeat_h: float = Field(default=6.0, gt=0)
+    alert_grace_s: float = Field(default=300.0, ge=0)
+    alert_check_interval_s: float = Field(default=60.0, gt=0)
+    alert_retry_s: float = Field(default=30.0, gt=0)
+    alert_max_attempts: int = Field(default=12, ge=1)
+    alert_lease_s: float = Field(default=120.0, gt=0)
+    alert_drain_budget_s: float = Field(default=30.0, gt=0)
+    alert_timeout_s: float = Field(default=10.0, gt=0)
+    alert_digest_size: int = Field(default=10, ge=1, le=100)
+
     # --- the dashboard (docs/dashboard.md) --------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=0, le=65535)
@@ -154,6 +167,13 @@ class Settings(BaseSettings):
     @classmethod
     def _split_queries(cls, v: object) -> object:
         if isinstance(v, str):  # KEEPA_DEALS_QUERIES=a.toml,b.toml (commas or new lines)
+            return [part.strip() for part in re.split(r"[,\n]", v) if part.strip()]
+        return v
+
+    @field_validator("alert_urls", mode="before")
+    @classmethod
+    def _split_alert_urls(cls, v: object) -> object:
+        if isinstance(v, str):  # KEEPA_DEALS_ALERT_URLS=json://host/hook,mailto://... (commas)
             return [part.strip() for part in re.split(r"[,\n]", v) if part.strip()]
         return v
 

@@ -197,6 +197,35 @@ def test_fc5_a_batch_without_tokens_ends_with_retry_after_and_keeps_its_record(
     assert all(x.id != b.id for x in broker.queue), "a wait is not taken for a lost message"
 
 
+def test_a_retry_lost_with_its_worker_is_sent_again_soon_after_it_was_due(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+    clock: FakeClock,
+) -> None:
+    """A worker holds a retry until it is due; a worker that dies takes it along (the broker
+    gives it back only after its visibility timeout): the tick sends the batch again a grace
+    after it was due, not a whole redispatch period later."""
+    from keepa_deals.fanout.tick import held_grace_s
+
+    env = make_env(celery_task_max_wait_s=5, celery_redispatch_after_s=900,
+                   ingest_interval_s=10)
+    broker.tick(env, query)
+    b = broker.queue.pop(0)
+    broker.queue.clear()
+    sandbox.update_account(KEY, tokens=-500, refill_rate=60)
+    env.budget.sync_tokens(force=True)
+    run = run_batch(env, query, b.id, b.epoch)  # its retry is now held by a worker that dies
+    assert run.status == "waiting" and run.retry_after_s is not None
+    grace = held_grace_s(env.settings.ingest_interval_s)
+    clock.advance(int((run.retry_after_s + grace - 5) * 1000))
+    broker.tick(env, query)
+    assert all(x.id != b.id for x in broker.queue), "a retry not yet overdue is left alone"
+    clock.advance(10_000)
+    broker.tick(env, query)
+    assert [x.epoch for x in broker.queue if x.id == b.id] == [2], "sent again, long before 900 s"
+    record = BatchBook(env.store, query.name).get(b.id)
+    assert record is not None and not record.deferred
+
+
 # --- the lock: one tick per query at a time ------------------------------------------------------
 
 

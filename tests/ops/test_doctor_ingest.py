@@ -216,4 +216,5 @@ def test_fix_never_deletes_a_deal(deployment: Deployment) -> None:
     assert store.count_deals() == before == 20
     names = [r.name for r in results]
     assert names == ["database", "redis", "locks", "version", "key", "token_state", "recharge",
-                     "clock_skew", "ingestion", "deal_count", "yield", "queries", "new_store"]
+                     "clock_skew", "ingestion", "deal_count", "yield", "queries", "new_store",
+                     "alerts"]

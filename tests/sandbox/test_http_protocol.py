@@ -101,7 +101,7 @@ def test_unknown_and_expired_keys_are_402(client: httpx.Client, sandbox: Sandbox
 
 
 def test_unknown_path_is_404_envelope(client: httpx.Client, sandbox: Sandbox) -> None:
-    for path in ("/finder", "/query", "/token/extra"):
+    for path in ("/finder", "/lightningdeal", "/token/extra"):
         r = get(client, path)
         assert r.status_code == 404
         assert_envelope(r.json())

@@ -12,7 +12,8 @@ from sqlalchemy import inspect
 from keepa_deals.store import DealStore, SchemaNotCurrent, create_store_engine, migrate
 from keepa_deals.store.schema import Base
 
-TABLES = {"deals", "system_state", "ingest_runs", "metrics_series", "locks", "alembic_version"}
+TABLES = {"deals", "system_state", "ingest_runs", "metrics_series", "locks", "alembic_version",
+          "saved_searches", "alert_seen", "alert_outbox", "alert_health"}
 
 
 def test_migrations_apply_from_empty(db_url: str) -> None:

@@ -1,6 +1,7 @@
 """Imports every verb module so that each registers itself on ``app``."""
 
 from keepa_deals.cli import (
+    alerts_cmd,  # noqa: F401
     celery_cmd,  # noqa: F401
     db_cmd,  # noqa: F401
     deals_cmd,  # noqa: F401

@@ -170,8 +170,12 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     shown_best: list[bool] = []
     best: list[Any] = []
 
+    courier: list[Any] = []
+
     def tick(t: ScheduledRun) -> None:
         view.clear()
+        for c in courier:  # alerts are checked and sent off the ingest path
+            c.poke()
         r = t.report
         c = r.counts
         runs["made"] += 1
@@ -237,6 +241,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                                            settings.metrics_port, exc))
                     servers.callback(health.stop)
                     click.echo(f"health and metrics at {health.url}/healthz, {health.url}/metrics")
+                courier.append(_start_alerts(settings, env, servers))
                 until = env.store.now() + timedelta(seconds=duration) if duration else None
                 click.echo(f"ingesting {', '.join(q.name for q in queries)} every {every:g} s"
                            + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")
@@ -280,3 +285,15 @@ def show_best(env: Any, settings: Settings, n: int = DEMO_BEST) -> None:
     click.echo(f"the best {len(found.rows)} deals by profit (keepa-deals deals list for more):")
     for line in table([deal_item(r) for r in found.rows]):
         click.echo(f"  {line}")
+
+
+def _start_alerts(settings: Settings, env: Any, servers: ExitStack) -> Any:
+    """The courier thread: health alerts and the outbox, drained between runs."""
+    from keepa_deals.alerts.courier import CourierThread
+    from keepa_deals.alerts.service import AlertService
+
+    service = AlertService(settings, env.store, budget_store=env.budget.store,
+                           clock=env.clock)
+    thread = CourierThread(service.tick, settings.alert_check_interval_s).start()
+    servers.callback(thread.close)
+    return thread

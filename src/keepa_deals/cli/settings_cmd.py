@@ -40,6 +40,10 @@ def effective_rows(s: Settings) -> dict[str, dict[str, Any]]:
                 value += " (embedded SQLite)"
         elif name in ("redis_url", "celery_broker_url") and value:
             value = display_url(value)
+        elif name == "alert_urls":
+            from keepa_deals.store.destinations import masked
+
+            value = [masked(u) for u in value]
         elif value is not None and not isinstance(value, int | float | bool | str):
             value = str(value)
         rows[env[name]] = {"value": value, "source": source}

@@ -119,6 +119,9 @@ class Batch:
     #: When its current message was sent, or is due when it waits with a countdown.
     dispatched_ms: int
     epoch: int = 1
+    #: Its current message is a retry with a countdown: a worker holds it until it is due
+    #: (and a worker that dies loses it until the broker's visibility timeout).
+    deferred: bool = False
     #: The batch this one follows up (its product check), if any.
     parent: str | None = None
     outcome: Outcome | None = None
@@ -141,6 +144,7 @@ class Batch:
             "candidates": [[c.asin, c.to_json()] for c in self.candidates],
             "offers": self.offers, "cost": self.cost, "planned_ms": self.planned_ms,
             "dispatched_ms": self.dispatched_ms, "epoch": self.epoch, "parent": self.parent,
+            "deferred": self.deferred,
             "outcome": None if self.outcome is None else self.outcome.to_json(),
         }, separators=(",", ":"))
 
@@ -160,7 +164,7 @@ class Batch:
                 offers=None if raw.get("offers") is None else int(raw["offers"]),
                 cost=int(raw["cost"]), planned_ms=int(raw["planned_ms"]),
                 dispatched_ms=int(raw["dispatched_ms"]), epoch=int(raw.get("epoch", 1)),
-                parent=raw.get("parent"),
+                parent=raw.get("parent"), deferred=raw.get("deferred") is True,
                 outcome=None if outcome is None else Outcome.from_json(outcome),
             )
         except BatchRecordError:
@@ -209,6 +213,7 @@ class BatchBook:
             if b is None or b.done or b.epoch != epoch:
                 return False
             b.dispatched_ms = max(b.dispatched_ms, due_ms)
+            b.deferred = True
             work.set_state(b.key, b.dumps())
             return True
 
@@ -230,6 +235,7 @@ class BatchBook:
                 if current is not None and not current.done:
                     current.epoch += 1
                     current.dispatched_ms = now_ms
+                    current.deferred = False
                     work.set_state(current.key, current.dumps())
                     again.append(current)
         return again

@@ -10,9 +10,15 @@
 * **Queues**: ``keepa-deals.ticks`` (ingest ticks, the janitor) and
   ``keepa-deals.batches`` (product batches of every query, first in first
   out; see planner.py for the fair-share rule).  Workers consume both.
-* **Beat**: one ingest tick per query every ``KEEPA_DEALS_INGEST_INTERVAL_S``
-  (a tick not started within its interval expires: ticks never pile up), the
-  janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``.
+* **Beat**: one ingest tick per query every ``KEEPA_DEALS_INGEST_INTERVAL_S``, the
+  janitor every ``KEEPA_DEALS_JANITOR_INTERVAL_S``, the alerts (health checked, the
+  outbox drained: docs/alerts.md) every ``KEEPA_DEALS_ALERT_CHECK_INTERVAL_S``.  Ticks never pile up, whatever the
+  hosts' clocks say: a tick that comes less than half an interval after the last one
+  started does nothing (a gate kept in Redis, which expires by Redis's clock; see
+  tasks.py).  Celery's own ``expires`` is judged by the clock of the worker that receives
+  the message, so a worker whose clock runs ahead would discard every tick: it is set
+  no shorter than :data:`MIN_EXPIRY_S`, only to bound what waits in the queue while no
+  worker runs.
 
 :func:`check_settings` refuses to start without Redis or a shared database,
 and warns about a SQLite database (one host only).
@@ -26,11 +32,15 @@ from keepa_deals.errors import ConfigError
 from keepa_deals.query import DealQuery, QueryFileError
 from keepa_deals.settings import Settings, resolve_queries
 
+#: The shortest ``expires`` of a scheduled message: clocks may disagree by less than this.
+MIN_EXPIRY_S = 3600.0
+
 TICK_QUEUE = "keepa-deals.ticks"
 BATCH_QUEUE = "keepa-deals.batches"
 TICK_TASK = "keepa_deals.ingest_tick"
 BATCH_TASK = "keepa_deals.product_batch"
 JANITOR_TASK = "keepa_deals.janitor"
+ALERTS_TASK = "keepa_deals.alerts"
 
 #: A task still running at this fraction of the visibility timeout is killed (prefork
 #: pool): the broker would soon hand it to another worker anyway.
@@ -79,6 +89,12 @@ def configured_queries(settings: Settings) -> list[DealQuery]:
         raise CeleryModeError(str(exc)) from exc
 
 
+def expiry_s(interval_s: float) -> float:
+    """The ``expires`` of a message sent every ``interval_s``: never short enough that a
+    receiver's clock running ahead makes it look expired on arrival."""
+    return max(interval_s * 10, MIN_EXPIRY_S)
+
+
 def beat_schedule(settings: Settings, queries: list[DealQuery]) -> dict[str, dict[str, Any]]:
     every = settings.ingest_interval_s
     schedule: dict[str, dict[str, Any]] = {
@@ -86,14 +102,19 @@ def beat_schedule(settings: Settings, queries: list[DealQuery]) -> dict[str, dic
             "task": TICK_TASK,
             "schedule": every,
             "args": (q.name,),
-            "options": {"queue": TICK_QUEUE, "expires": every},
+            "options": {"queue": TICK_QUEUE, "expires": expiry_s(every)},
         }
         for q in queries
     }
     schedule["janitor"] = {
         "task": JANITOR_TASK,
         "schedule": settings.janitor_interval_s,
-        "options": {"queue": TICK_QUEUE, "expires": settings.janitor_interval_s},
+        "options": {"queue": TICK_QUEUE, "expires": expiry_s(settings.janitor_interval_s)},
+    }
+    schedule["alerts"] = {
+        "task": ALERTS_TASK,
+        "schedule": settings.alert_check_interval_s,
+        "options": {"queue": TICK_QUEUE, "expires": expiry_s(settings.alert_check_interval_s)},
     }
     return schedule
 
@@ -120,6 +141,7 @@ def celery_config(settings: Settings, queries: list[DealQuery]) -> dict[str, Any
         "task_queues": (Queue(TICK_QUEUE), Queue(BATCH_QUEUE)),
         "task_default_queue": BATCH_QUEUE,
         "task_routes": {TICK_TASK: {"queue": TICK_QUEUE}, JANITOR_TASK: {"queue": TICK_QUEUE},
+                        ALERTS_TASK: {"queue": TICK_QUEUE},
                         BATCH_TASK: {"queue": BATCH_QUEUE}},
         "beat_schedule": beat_schedule(settings, queries),
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

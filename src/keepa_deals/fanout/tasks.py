@@ -2,7 +2,10 @@
 
 * ``keepa_deals.ingest_tick(query)``: one tick (tick.py).  When it ended
   waiting for tokens and ``retry_after`` comes before the next beat, one more
-  tick is scheduled for then.
+  tick is scheduled for then.  A scheduled tick that comes less than half an
+  interval after the last one started does nothing (``not due``): the gate is a
+  key in Redis that expires by Redis's clock, so ticks that waited in the queue
+  (no worker was up) run once, not once each, and no host's clock decides.
 * ``keepa_deals.product_batch(query, batch_id, epoch)``: one planned batch
   (worker.py), then its follow-up offers batches are sent.  Waiting for
   tokens, or a batch claimed by another live worker, ends the attempt with a
@@ -11,6 +14,9 @@
   for a tick to send it again.
 * ``keepa_deals.janitor()``: one janitor pass over the configured queries,
   under its own lock.
+* ``keepa_deals.alerts()``: the health alerts checked and the alert outbox
+  drained, in bounded time (docs/alerts.md).  Several at once are harmless:
+  messages are leased, and a health event has one message id.
 
 The tasks are functions of this module, registered on every
 :class:`~keepa_deals.fanout.app.CeleryModeApp` by :func:`register_tasks`.  A
@@ -31,16 +37,18 @@ from kombu.exceptions import KombuError
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.fanout.batches import Batch, BatchBook
 from keepa_deals.fanout.config import (
+    ALERTS_TASK,
     BATCH_QUEUE,
     BATCH_TASK,
     JANITOR_TASK,
     TICK_QUEUE,
     TICK_TASK,
+    expiry_s,
 )
 from keepa_deals.fanout.tick import DispatchError, run_tick
 from keepa_deals.fanout.worker import BatchRun, run_batch
 from keepa_deals.janitor import run_janitor
-from keepa_deals.locks import LockKeeper, lock_name
+from keepa_deals.locks import LockKeeper, lock_name, owner_id
 from keepa_deals.store import RunOutcome
 
 if TYPE_CHECKING:
@@ -51,11 +59,13 @@ log = logging.getLogger("keepa_deals.fanout")
 #: Retries of a batch that failed (Keepa or the database down) before a tick takes over.
 ERROR_RETRIES = 5
 ERROR_BACKOFF_S = 5.0
+#: A scheduled tick within this share of the interval after the last one does nothing.
+TICK_GATE_SHARE = 0.5
 
 
 class TickTaskResult(TypedDict):
     query: str
-    outcome: str  # a RunOutcome value, or "unknown query"
+    outcome: str  # a RunOutcome value, "not due" or "unknown query"
     run_id: NotRequired[int | None]
 
 
@@ -83,17 +93,26 @@ def send_batch(app: Celery, batch: Batch) -> None:
         raise DispatchError(f"the broker refused the task: {type(exc).__name__}") from None
 
 
-def ingest_tick(task: Task[[str], TickTaskResult], query: str) -> TickTaskResult:
+def ingest_tick(task: Task[[str, bool], TickTaskResult], query: str,
+                follow_up: bool = False) -> TickTaskResult:
     app = _app(task)
     q = app.query_named(query)
     if q is None:
         return {"query": query, "outcome": "unknown query"}
-    report = run_tick(app.worker_env(), q, queries=len(app.queries),
+    env, interval = app.worker_env(), app.settings.ingest_interval_s
+    # the gate: taken for half an interval and never released, it expires in Redis
+    if not follow_up and not env.lock.acquire(lock_name("tick", query), owner_id(),
+                                              interval * TICK_GATE_SHARE):
+        log.info("tick of %s: not due (the last one started under %.0f s ago)", query,
+                 interval * TICK_GATE_SHARE)
+        return {"query": query, "outcome": "not due"}
+    report = run_tick(env, q, queries=len(app.queries),
                       send=lambda batch: send_batch(app, batch))
-    wait, interval = report.retry_after_s, app.settings.ingest_interval_s
+    wait = report.retry_after_s
     if report.outcome is RunOutcome.WAITING_FOR_TOKENS and wait is not None and wait < interval:
         again = max(1.0, wait)
-        task.apply_async((query,), queue=TICK_QUEUE, countdown=again, expires=again + interval)
+        task.apply_async((query, True), queue=TICK_QUEUE, countdown=again,
+                         expires=again + expiry_s(interval))
     return {"query": query, "outcome": report.outcome.value, "run_id": report.run_id}
 
 
@@ -152,18 +171,39 @@ def janitor(task: Task[[], JanitorTaskResult]) -> JanitorTaskResult:
             "held_back": [r.query for r in reports if r.held_back]}
 
 
+class AlertsTaskResult(TypedDict):
+    sent: int
+    failed: int
+
+
+def alerts(task: Task[[], AlertsTaskResult]) -> AlertsTaskResult:
+    from keepa_deals.alerts.service import AlertService
+
+    app = _app(task)
+    env = app.worker_env()
+    service = getattr(app, "_alerts", None)
+    if service is None or service.store is not env.store:
+        service = AlertService(app.settings, env.store, budget_store=env.budget.store)
+        app._alerts = service  # type: ignore[attr-defined]
+    report = service.tick(force_health=True)
+    return {"sent": report.sent, "failed": report.failed}
+
+
 def register_tasks(app: Celery) -> None:
-    """Register the three tasks on ``app`` (a CeleryModeApp), under their names."""
+    """Register the four tasks on ``app`` (a CeleryModeApp), under their names."""
     app.task(name=TICK_TASK, bind=True, ignore_result=True, shared=False)(ingest_tick)
     app.task(name=BATCH_TASK, bind=True, ignore_result=True, max_retries=None,
              shared=False)(product_batch)
     app.task(name=JANITOR_TASK, bind=True, ignore_result=True, shared=False)(janitor)
+    app.task(name=ALERTS_TASK, bind=True, ignore_result=True, shared=False)(alerts)
 
 
 __all__ = [
+    "AlertsTaskResult",
     "BatchTaskResult",
     "JanitorTaskResult",
     "TickTaskResult",
+    "alerts",
     "ingest_tick",
     "janitor",
     "product_batch",

@@ -14,7 +14,9 @@ query, and it is recorded in ``ingest_runs`` like any run.  Under the lock:
    one transaction with the ledger.  Only the tick writes the ledger;
 2. **send again** the open batches nobody claimed or finished within
    ``KEEPA_DEALS_CELERY_REDISPATCH_AFTER_S`` (their message was lost), under a
-   new epoch;
+   new epoch; a batch waiting for its retry (a countdown, held by a worker until
+   due) is sent again sooner: :func:`held_grace_s` after it was due, since a worker
+   that died took that message with it;
 3. **scan** the deal feed down to the watermark (the embedded run's scan,
    paid through the shared budget);
 4. **plan** product batches within the query's fair share (planner.py) from
@@ -48,8 +50,17 @@ log = logging.getLogger("keepa_deals.fanout")
 #: Hands a recorded batch to the broker (raises DispatchError when it cannot).
 Send = Callable[[Batch], None]
 
+#: A retry held by a worker is taken for lost this long after it was due, at the least.
+HELD_GRACE_MIN_S = 60.0
+
 #: At most this many stored deals are looked at for a refresh per tick.
 MAX_REFRESH_LOOKUP = 10_000
+
+
+def held_grace_s(ingest_interval_s: float) -> float:
+    """How long after its due time an unclaimed retry is taken for lost: a live worker runs
+    it when due (a busy pool a little later); a dead one took it with it."""
+    return max(HELD_GRACE_MIN_S, 3 * ingest_interval_s)
 
 
 class DispatchError(KeepaDealsError):
@@ -114,17 +125,21 @@ class TickStages:
     # --- 2. send again what was lost -------------------------------------------------------
 
     def redispatch(self, book: BatchBook, open_: list[Batch]) -> int:
-        after_ms = int(self.env.settings.celery_redispatch_after_s * 1000)
+        settings = self.env.settings
+        queued_s = settings.celery_redispatch_after_s
+        held_s = min(queued_s, held_grace_s(settings.ingest_interval_s))
         now_ms = self.env.clock.now_ms()
-        stale = [b for b in open_ if now_ms - b.dispatched_ms >= after_ms
+        stale = [b for b in open_
+                 if now_ms - b.dispatched_ms >= (held_s if b.deferred else queued_s) * 1000
                  and self.env.lock.holder(lock_name("batch", b.id)) is None]
         if not stale:
             return 0
+        waited = {b.id: held_s if b.deferred else queued_s for b in stale}
         again = book.send_again(stale, now_ms)  # only those still open
         for b in again:
-            log.warning("query %s: batch %s (%s) was not finished %.0f s after it was sent: "
-                        "sending it again (epoch %d)", book.query, b.id, b.kind,
-                        self.env.settings.celery_redispatch_after_s, b.epoch)
+            log.warning("query %s: batch %s (%s) was not finished %.0f s after it was %s: "
+                        "sending it again (epoch %d)", book.query, b.id, b.kind, waited[b.id],
+                        "due" if waited[b.id] == held_s else "sent", b.epoch)
         return self.dispatch(again)
 
     # --- 4. plan and send -------------------------------------------------------------

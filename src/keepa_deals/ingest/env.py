@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+from keepa_deals.alerts import attach as attach_alerts
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.ingest.progress import AnnouncingClock, ProgressSink
@@ -77,6 +78,7 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
     progress = ProgressSink()
     timed = AnnouncingClock(base, stop, progress)  # a StoppableClock that says when it waits
     store = DealStore.open(settings, clock=base)
+    attach_alerts(store, settings)  # every write queues the alerts of its deals (docs/alerts.md)
     try:
         http = build_http(settings, sleep=timed.sleep, transport=transport)
     except BaseException:

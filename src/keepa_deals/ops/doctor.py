@@ -122,10 +122,16 @@ def fail(name: str, summary: str, fix: str, **evidence: Any) -> CheckResult:
 
 def all_checks() -> tuple[Check, ...]:
     """Every check, in the order doctor runs and prints them."""
-    from keepa_deals.ops import checks_budget, checks_infra, checks_ingest, checks_keepa
+    from keepa_deals.ops import (
+        checks_alerts,
+        checks_budget,
+        checks_infra,
+        checks_ingest,
+        checks_keepa,
+    )
 
     return (*checks_infra.CHECKS, *checks_keepa.CHECKS, *checks_budget.CHECKS,
-            *checks_ingest.CHECKS)
+            *checks_ingest.CHECKS, *checks_alerts.CHECKS)
 
 
 def check_names() -> list[str]:

@@ -1,7 +1,9 @@
 """The sandbox Keepa server: Keepa's API, token economics and failure modes, offline.
 
 A faithful simulator of section 7 of the Keepa facts, for the demo, the tests
-and the benchmarks (see docs/sandbox.md)::
+and the benchmarks (see docs/sandbox.md): the deal feed, products by ASIN or
+barcode, Product Finder, best sellers, sellers and categories, for the
+amazon.com, amazon.co.uk and amazon.de worlds::
 
     from keepa_deals.clock import FakeClock
     from keepa_deals.sandbox import DEMO_KEY, Sandbox, SandboxServer
@@ -18,6 +20,7 @@ from keepa_deals.sandbox.accounts import DEMO_KEY, AccountState, fingerprint, is
 from keepa_deals.sandbox.app import create_sandbox_app
 from keepa_deals.sandbox.catalog import Catalog, CatalogConfig, DealEvent, ProductState
 from keepa_deals.sandbox.faults import FaultConfig, Faults
+from keepa_deals.sandbox.marketplaces import MARKETPLACES, Marketplace
 from keepa_deals.sandbox.sandbox import DEMO_RATE, DEMO_TOKENS, Sandbox, UnknownAccount
 from keepa_deals.sandbox.server import SandboxServer, serve
 
@@ -31,6 +34,8 @@ __all__ = [
     "DealEvent",
     "FaultConfig",
     "Faults",
+    "MARKETPLACES",
+    "Marketplace",
     "ProductState",
     "Sandbox",
     "SandboxServer",

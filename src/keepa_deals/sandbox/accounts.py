@@ -164,6 +164,8 @@ class Account:
     refused: int = 0
     min_balance: int = 0
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    #: Every charged product call: (the ASINs asked for, whether with offers, tokens charged).
+    purchases: list[tuple[tuple[str, ...], bool, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +221,15 @@ class Account:
     def record(self, endpoint: str, status: int) -> None:
         with self._lock:
             self.requests[(endpoint, status)] += 1
+
+    def record_purchase(self, asins: tuple[str, ...], offers: bool, tokens: int) -> None:
+        """Note a charged product call, so a test can tell what was bought, and how often."""
+        with self._lock:
+            self.purchases.append((asins, offers, tokens))
+
+    def purchase_log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{"asins": list(a), "offers": o, "tokens": t} for a, o, t in self.purchases]
 
     def update(
         self,

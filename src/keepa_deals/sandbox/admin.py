@@ -127,6 +127,14 @@ def admin_routes() -> list[Route]:
         except UnknownAccount:
             return _problem(404, f"no account {fp}")
 
+    async def purchases(request: Request) -> Response:
+        sb = _sandbox(request)
+        try:
+            return JSONResponse({"purchases": sb.purchase_log_by_fingerprint(
+                request.path_params["fp"])})
+        except UnknownAccount:
+            return _problem(404, f"no account {request.path_params['fp']}")
+
     async def faults(request: Request) -> Response:
         sb = _sandbox(request)
         if request.method == "PUT":
@@ -154,6 +162,7 @@ def admin_routes() -> list[Route]:
         Route("/_sandbox/accounts", list_accounts, methods=["GET"]),
         Route("/_sandbox/accounts", create_account, methods=["POST"]),
         Route("/_sandbox/accounts/{fp}", one_account, methods=["GET", "PATCH", "DELETE"]),
+        Route("/_sandbox/accounts/{fp}/purchases", purchases, methods=["GET"]),
         Route("/_sandbox/faults", faults, methods=["GET", "PUT", "DELETE"]),
         Route("/_sandbox/clock", clock, methods=["POST"]),
     ]

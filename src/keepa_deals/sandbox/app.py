@@ -1,7 +1,8 @@
 """The sandbox as an ASGI application (Starlette).
 
-``/token``, ``/deal`` (GET with ``selection=``, or POST with the JSON body)
-and ``/product``, each with and without a trailing slash; the admin
+``/token``, ``/deal`` and ``/query`` (GET with ``selection=``, or POST with
+the JSON body), ``/product``, ``/bestsellers``, ``/seller``, ``/category``
+and ``/search``, each with and without a trailing slash; the admin
 endpoints under ``/_sandbox/``; anything else is a 404 envelope, a wrong
 method a 405 envelope, an unexpected failure a 500 envelope.
 """
@@ -23,7 +24,16 @@ from keepa_deals.sandbox.wire import ApiError
 
 log = logging.getLogger(__name__)
 
-_METHODS = {"token": ["GET"], "deal": ["GET", "POST"], "product": ["GET"]}
+_METHODS = {
+    "token": ["GET"],
+    "deal": ["GET", "POST"],
+    "product": ["GET"],
+    "query": ["GET", "POST"],
+    "bestsellers": ["GET"],
+    "seller": ["GET"],
+    "category": ["GET"],
+    "search": ["GET"],
+}
 
 
 def _sandbox(request: Request) -> Sandbox:

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from keepa_deals.sandbox.marketplaces import MARKETPLACES
 from keepa_deals.sandbox.universe import ProductSpec, build_universe
 
 HOUR_MS = 3_600_000
@@ -78,11 +79,17 @@ class ProductState:
 class Catalog:
     """The products and deal events of one sandbox; thread-safe."""
 
-    def __init__(self, config: CatalogConfig | None = None, *, start_ms: int) -> None:
+    def __init__(self, config: CatalogConfig | None = None, *, start_ms: int, domain: int = 1) -> None:
         self.config = config or CatalogConfig()
         self.start_ms = int(start_ms)
-        self.products = build_universe(self.config.seed, self.config.size, self.start_ms)
+        self.domain = domain
+        self.market = MARKETPLACES[domain]
+        self.products = build_universe(self.config.seed, self.config.size, self.start_ms, domain)
         self._by_asin = {p.asin: p for p in self.products}
+        self._by_code: dict[str, list[ProductSpec]] = {}
+        for p in self.products:
+            self._by_code.setdefault(p.ean, []).append(p)
+        self._rng_prefix = f"keepa-sandbox:{self.config.seed}:" + ("" if domain == 1 else f"{domain}:")
         self._interval_ms = self.config.event_interval_s * 1000.0
         self._first_k = -int(self.config.backlog_s * 1000.0 // self._interval_ms)
         self._lock = threading.Lock()
@@ -93,11 +100,11 @@ class Catalog:
         self._pending = self._make_event(self._first_k)
 
     def __repr__(self) -> str:
-        return f"Catalog(seed={self.config.seed}, products={len(self.products)})"
+        return f"Catalog(seed={self.config.seed}, domain={self.domain}, products={len(self.products)})"
 
     # --- events ----------------------------------------------------------
     def _make_event(self, k: int) -> DealEvent:
-        rng = random.Random(f"keepa-sandbox:{self.config.seed}:event:{k}")
+        rng = random.Random(f"{self._rng_prefix}event:{k}")
         t = self.start_ms + int(k * self._interval_ms + rng.random() * self._interval_ms)
         spec = self.products[rng.randrange(len(self.products))]
         types = spec.deal_types()
@@ -145,6 +152,10 @@ class Catalog:
     def spec(self, asin: str) -> ProductSpec | None:
         return self._by_asin.get(asin)
 
+    def specs_by_code(self, ean13: str) -> list[ProductSpec]:
+        """The products listed under an EAN-13 (a UPC as ``0`` + UPC): several for duplicate listings."""
+        return list(self._by_code.get(ean13, ()))
+
     def state(self, asin: str, now_ms: int) -> ProductState | None:
         """The product ``asin`` as it is at ``now_ms``, or None if unknown."""
         spec = self._by_asin.get(asin)
@@ -172,6 +183,7 @@ class Catalog:
         in_window = {e.product for e in self.events(now_ms, since_ms=window_start)}
         return {
             "seed": self.config.seed,
+            "domain": self.domain,
             "products": len(self.products),
             "event_interval_s": self.config.event_interval_s,
             "backlog_s": self.config.backlog_s,

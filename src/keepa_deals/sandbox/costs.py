@@ -59,10 +59,13 @@ LIVE_UPDATE_COST = 1
 #: ``stats``, ``history``, ``days``, ``code-limit``, ``only-live-offers``,
 #: ``rental``, ``videos``, ``aplus``: no cost. [C]
 FREE_PARAMETER_COST = 0
+#: ``stock=1`` with ``offers``: 2 more when ``lastStockUpdate`` is < 7 days old;
+#: nothing without ``offers``, nothing when the offer fetch failed. [C; I: the last]
+STOCK_COST = 2
+#: ``code=``: each product a code matches is returned and charged like an
+#: ``asin=`` product (one GTIN once cost ~1500 tokens before ``code-limit``). [C/S]
 
 # Documented, not simulated by the sandbox (listed so the table is complete):
-#: ``stock=1`` with ``offers``: 2 more when ``lastStockUpdate`` is < 7 days old. [C]
-STOCK_COST = 2
 #: ``historical-variations=1``: 1 more per product that has a parent. [C]
 HISTORICAL_VARIATIONS_COST = 1
 #: ``update`` set and offer data fresher than it: offers cost 5, no refresh. [C]
@@ -88,6 +91,8 @@ def product_cost(
     buybox: bool = False,
     update: int | None = None,
     updated_within_hour: bool = True,
+    stock: bool = False,
+    stock_fresh: bool = True,
 ) -> int:
     """What one **returned** product costs.
 
@@ -95,13 +100,16 @@ def product_cost(
     ``offers_found`` how many the fetch found (at most ``offers``).
     ``rating_fresh``: the rating data is younger than 14 days.
     ``updated_within_hour``: Keepa's last update of the product is under an
-    hour old (only then does ``update=0`` cost extra).
+    hour old (only then does ``update=0`` cost extra).  ``stock_fresh``: the
+    product's stock data is younger than 7 days (only then does ``stock`` cost).
     """
     if offers is not None:
         if offer_fetch_failed:
             cost = OFFER_FETCH_FAILED_COST
         else:
             cost = OFFER_PAGE_COST * offer_pages(min(offers_found, offers))
+            if stock and stock_fresh:
+                cost += STOCK_COST
     else:
         cost = PRODUCT_COST + (BUYBOX_COST if buybox else 0)
     if rating and rating_fresh:
@@ -119,3 +127,83 @@ def deal_page_cost() -> int:
 def token_cost() -> int:
     """What ``/token`` costs."""
     return TOKEN_COST
+
+
+# --- /query (Product Finder) --------------------------------------------------------------
+
+#: Every Product Finder request. [C]
+FINDER_COST = 10
+#: Plus 1 per this many ASINs returned ("per 100 ASINs in the result set");
+#: [S] rounded up (a secondary summary of the docs says so); [I] the ASINs of
+#: the page returned, not every match (the docs warn that a large ``perPage``
+#: costs more).
+FINDER_ASINS_PER_TOKEN = 100
+#: ``stats=1`` (search insights): 30 more, plus 1 per million matched products
+#: (the query as a whole, not the page). [C]
+FINDER_STATS_COST = 30
+FINDER_STATS_MATCHES_PER_TOKEN = 1_000_000
+
+
+def finder_cost(returned: int, *, stats: bool = False, matched: int = 0) -> int:
+    """What one ``/query`` page costs: 10 + ⌈returned / 100⌉ (+ the insights)."""
+    cost = FINDER_COST + math.ceil(max(0, returned) / FINDER_ASINS_PER_TOKEN)
+    if stats:
+        cost += FINDER_STATS_COST + math.ceil(max(0, matched) / FINDER_STATS_MATCHES_PER_TOKEN)
+    return cost
+
+
+# --- /bestsellers ---------------------------------------------------------------------------
+
+#: One best-seller list. [C]
+BESTSELLERS_COST = 50
+#: No list for the category: an empty response and nothing charged. [C]
+NO_BESTSELLERS_COST = 0
+
+
+def bestsellers_cost(found: bool) -> int:
+    return BESTSELLERS_COST if found else NO_BESTSELLERS_COST
+
+
+# --- /seller --------------------------------------------------------------------------------
+
+#: Per seller found; a seller not found costs 0. [C]
+SELLER_COST = 1
+#: ``storefront=1``: 9 more when the storefront holds at least 2 ASINs. [C]
+STOREFRONT_COST = 9
+STOREFRONT_MIN_ASINS = 2
+#: ``storefront`` with ``update``: 50 in all when a collection from Amazon is
+#: triggered (and succeeds), 10 when none is needed. [C]
+STOREFRONT_COLLECTION_COST = 50
+
+
+def seller_cost(
+    *,
+    storefront: bool = False,
+    storefront_asins: int = 0,
+    update: int | None = None,
+    collection_age_h: float = 0.0,
+) -> int:
+    """What one **found** seller costs (a seller not found costs nothing)."""
+    if not storefront or storefront_asins < STOREFRONT_MIN_ASINS:
+        return SELLER_COST
+    if update is not None and collection_age_h > update:
+        return STOREFRONT_COLLECTION_COST
+    return SELLER_COST + STOREFRONT_COST
+
+
+# --- /category, /search?type=category -------------------------------------------------------
+
+#: A category lookup: up to 10 ids, with or without their parents, found or
+#: not. [C: docs and Keepa's Java client; PL says "+1 for parent tree"
+#: (conflict): the sandbox follows the endpoint's own page]
+CATEGORY_LOOKUP_COST = 1
+#: A category search. [C]
+CATEGORY_SEARCH_COST = 1
+
+
+def category_lookup_cost() -> int:
+    return CATEGORY_LOOKUP_COST
+
+
+def category_search_cost() -> int:
+    return CATEGORY_SEARCH_COST

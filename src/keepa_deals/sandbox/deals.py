@@ -28,8 +28,8 @@ from keepa_deals.keepa.csvtypes import DEAL_PRICE_TYPES
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import Catalog, ProductState
 from keepa_deals.sandbox.history import normal_since_ms
-from keepa_deals.sandbox.params import CATALOG_DOMAIN, DEAL_DOMAINS, as_int, domain_param
-from keepa_deals.sandbox.universe import AMAZON, CSV_TYPES, ROOT_CATEGORIES, SALES
+from keepa_deals.sandbox.params import DEAL_DOMAINS, as_int, domain_param
+from keepa_deals.sandbox.universe import AMAZON, CSV_TYPES, SALES
 from keepa_deals.sandbox.wire import bad_request, out_of_range
 
 PAGE_SIZE = 150
@@ -244,9 +244,15 @@ def render_deal(state: ProductState, start_ms: int) -> dict[str, Any]:
     }
 
 
-def run_deals(q: DealQuery, catalog: Catalog, now_ms: int) -> dict[str, Any]:
-    """The ``/deal`` payload: one page of deals and the root-category facets."""
-    feed = catalog.feed(now_ms, q.price_type) if q.domain == CATALOG_DOMAIN else []
+def run_deals(q: DealQuery, catalog: Catalog | None, now_ms: int) -> dict[str, Any]:
+    """The ``/deal`` payload: one page of deals and the root-category facets.
+
+    ``catalog`` is the marketplace's (None, or another marketplace's: an empty feed).
+    """
+    if catalog is None or catalog.domain != q.domain:
+        return {"deals": {"dr": [], "categoryIds": [], "categoryNames": [], "categoryCount": []}}
+    feed = catalog.feed(now_ms, q.price_type)
+    names = catalog.market.names()
     rows = [row for row in (_row(s, q) for s in feed) if _passes_filters(row, q)]
     facets = Counter(r.state.spec.root_category for r in rows)
     if q.include_categories:
@@ -260,7 +266,7 @@ def run_deals(q: DealQuery, catalog: Catalog, now_ms: int) -> dict[str, Any]:
         "deals": {
             "dr": [render_deal(r.state, catalog.start_ms) for r in page],
             "categoryIds": [c for c, _ in ordered],
-            "categoryNames": [ROOT_CATEGORIES[c][0] for c, _ in ordered],
+            "categoryNames": [names[c] for c, _ in ordered],
             "categoryCount": [n for _, n in ordered],
         }
     }

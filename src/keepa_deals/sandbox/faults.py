@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ENDPOINTS = ("token", "deal", "product")
+ENDPOINTS = ("token", "deal", "product", "query", "bestsellers", "seller", "category", "search")
 
 
 class FaultConfig(BaseModel):

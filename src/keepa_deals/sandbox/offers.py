@@ -16,9 +16,10 @@ from typing import Any
 
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import ProductState
+from keepa_deals.sandbox.marketplaces import MARKETPLACES
+from keepa_deals.sandbox.sellers import pool_seller
 from keepa_deals.sandbox.universe import (
     AMAZON,
-    BOOKS,
     COUNT_NEW_FBA,
     COUNT_NEW_FBM,
     COUNT_USED,
@@ -26,7 +27,8 @@ from keepa_deals.sandbox.universe import (
     USED,
 )
 
-AMAZON_SELLER_ID = "ATVPDKIKX0DER"
+#: amazon.com's own seller id (each marketplace has its own: see :mod:`.marketplaces`).
+AMAZON_SELLER_ID = MARKETPLACES[1].amazon_seller_id
 CONDITION_NEW = 1
 #: Used conditions: 2 like new, 3 very good, 4 good, 5 acceptable.
 USED_CONDITIONS = (2, 3, 4, 5)
@@ -52,20 +54,27 @@ class Offer:
         return self.condition == CONDITION_NEW
 
 
-def _seller(rng: random.Random) -> str:
+def _drawn_seller(rng: random.Random) -> str:
     return "A" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=13))
 
 
 def all_offers(state: ProductState, seed: int) -> list[Offer]:
-    """Every live offer of the product in this state, cheapest first."""
+    """Every live offer of the product in this state, cheapest first; third-party
+    offers are sold by the sellers of the marketplace's pool (:func:`.sellers.pool_seller`)."""
     spec = state.spec
+    market = MARKETPLACES[spec.domain]
     event_k = state.event.k if state.event is not None else "none"
     rng = random.Random(f"keepa-sandbox:{seed}:offers:{spec.asin}:{event_k}")
-    fbm_shipping = 399 if spec.root_category == BOOKS else rng.choice((0, 499, 599))
+    fbm_shipping = market.book_shipping if spec.is_book else rng.choice((0, 499, 599))
+    book_shipping = market.book_shipping
+
+    def _seller(rng: random.Random) -> str:
+        return pool_seller(_drawn_seller(rng), seed, spec.domain)
+
     raw: list[tuple[str, int, bool, bool, int, int]] = []  # seller, cond, fba, amazon, price, ship
 
     if state.current[AMAZON] > 0:
-        raw.append((AMAZON_SELLER_ID, CONDITION_NEW, True, True, state.current[AMAZON], 0))
+        raw.append((market.amazon_seller_id, CONDITION_NEW, True, True, state.current[AMAZON], 0))
 
     n_fba, n_fbm = spec.normal[COUNT_NEW_FBA], spec.normal[COUNT_NEW_FBM]
     if n_fba + n_fbm and state.current[NEW] > 0:
@@ -81,7 +90,7 @@ def all_offers(state: ProductState, seed: int) -> list[Offer]:
             fba = i < spec.used_fba
             cond = rng.choices(USED_CONDITIONS, (2, 4, 5, 2))[0]
             price = state.current[USED] if i == 0 else round(state.current[USED] * rng.uniform(1.0, 2.5))
-            raw.append((_seller(rng), cond, fba, False, price, 0 if fba else 399))
+            raw.append((_seller(rng), cond, fba, False, price, 0 if fba else book_shipping))
 
     offers = [
         Offer(offer_id=i, seller_id=s, condition=c, is_fba=fba, is_prime=fba, is_amazon=amz,

@@ -15,8 +15,8 @@ from keepa_deals.sandbox.wire import bad_request, out_of_range
 DOMAINS = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12})
 #: /deal serves no Brazil (12).
 DEAL_DOMAINS = DOMAINS - {12}
-#: The only locale the sandbox catalog stocks; other valid locales are empty.
-CATALOG_DOMAIN = 1
+#: Locales without a seller or best-seller service (Keepa lists no Brazil). [C]
+NO_BR_DOMAINS = DOMAINS - {12}
 
 
 def as_int(value: Any, name: str) -> int:

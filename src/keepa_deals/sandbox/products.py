@@ -10,9 +10,18 @@ Cost per returned product, charged from the sandbox's own table
 * ``buybox=1``: +2, ignored with ``offers``;
 * ``update=0``: +1 (every sandbox product was updated within the hour).
 
-Unknown (or malformed) ASINs, and every ASIN on a locale other than
-amazon.com, are not returned and cost 0.  More than 100 ASINs, or ``offers``
-outside 20-100, is a 405.
+* ``stock=1`` with ``offers``: +2 when the product's stock data is fresh
+  (< 7 days; about 80 % of products); ``only-live-offers`` is free (every
+  sandbox offer is live, so it changes nothing).
+
+Products are asked for by ``asin`` or by ``code`` (not both): EAN-13,
+ISBN-13, UPC-12 or ISBN-10, up to 100.  A code matches every product listed
+under it (duplicate listings share a UPC), each returned and charged;
+``code-limit`` caps the products per code.  Unknown ASINs and codes, and
+every product of a locale the sandbox has no world for, are not returned and
+cost 0.  A malformed code is a 400; more than 100 ASINs or codes, ``offers``
+outside 20-100, or ``code-limit`` below 1 is a 405.  ``history=0`` gives
+``"csv": null``.
 """
 
 from __future__ import annotations
@@ -29,17 +38,20 @@ from keepa_deals.sandbox.catalog import Catalog, ProductState
 from keepa_deals.sandbox.costs import product_cost
 from keepa_deals.sandbox.history import RATING_TYPES, build_csv, extremes, normal_since_ms, trim
 from keepa_deals.sandbox.offers import Offer, all_offers, buy_box, render_offer
-from keepa_deals.sandbox.params import CATALOG_DOMAIN, domain_param, flag_param, int_param
+from keepa_deals.sandbox.marketplaces import MARKETPLACES
+from keepa_deals.sandbox.params import domain_param, flag_param, int_param
 from keepa_deals.sandbox.universe import (
     AMAZON,
-    BOOKS,
     COUNT_NEW_FBA,
     COUNT_NEW_FBM,
     CSV_TYPES,
     DAY_MS,
     NEW,
-    SUB_CATEGORIES,
     USED,
+    ProductSpec,
+    ean_check_digit,
+    is_isbn10,
+    isbn10_to_13,
 )
 from keepa_deals.sandbox.wire import bad_request, out_of_range
 
@@ -66,6 +78,11 @@ class ProductQuery:
     buybox: bool = False
     update: int | None = None
     days: int | None = None
+    #: Product codes as EAN-13 (``asins`` is then empty), and the cap per code.
+    codes: tuple[str, ...] = ()
+    code_limit: int | None = None
+    stock: bool = False
+    only_live_offers: bool = False
 
 
 def _stats_days(raw: str) -> int:
@@ -94,18 +111,51 @@ def _stats_days(raw: str) -> int:
     return max(1, math.ceil((stamps[1] - stamps[0]) / DAY_MS))
 
 
+def normalise_code(code: str) -> str:
+    """A product code as an EAN-13: UPC-12 gains a leading 0, ISBN-10 becomes
+    its ISBN-13, a GTIN-14 with a leading 0 loses it; 400 when it is none of these."""
+    c = code.strip().replace("-", "").upper()
+    if is_isbn10(c):
+        return isbn10_to_13(c)
+    if c.isdigit() and len(c) == 14 and c[0] == "0":
+        c = c[1:]
+    if c.isdigit() and len(c) == 12:
+        c = "0" + c
+    if c.isdigit() and len(c) == 13 and ean_check_digit(c[:12]) == c[12]:
+        return c
+    raise bad_request("code must be an EAN-13, ISBN-13, UPC-12 or ISBN-10 with a valid check digit",
+                      details=f"got {code.strip()[:20]!r}")
+
+
+def _ids(raw: str) -> list[str]:
+    return [a.strip() for a in raw.split(",") if a.strip()]
+
+
 def parse_product_query(params: Mapping[str, str]) -> ProductQuery:
     domain = domain_param(params.get("domain"), "domain")
-    if params.get("code"):
-        raise bad_request("code lookups are not simulated by the sandbox; use asin")
-    raw = params.get("asin")
-    if not raw:
-        raise bad_request("asin is required", type="missingParameter")
-    asins = tuple(dict.fromkeys(a.strip().upper() for a in raw.split(",") if a.strip()))
-    if not asins:
-        raise bad_request("asin is required", type="missingParameter")
+    raw, raw_codes = params.get("asin"), params.get("code")
+    if raw and raw_codes:
+        raise bad_request("asin and code cannot be used together")
+    if not raw and not raw_codes:
+        raise bad_request("asin (or code) is required", type="missingParameter")
+    asins: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+    if raw:
+        asins = tuple(dict.fromkeys(a.upper() for a in _ids(raw)))
+        if not asins:
+            raise bad_request("asin is required", type="missingParameter")
+    else:
+        items = _ids(raw_codes or "")
+        if not items:
+            raise bad_request("code is required", type="missingParameter")
+        if len(items) > MAX_ASINS:
+            raise out_of_range(f"at most {MAX_ASINS} codes per request", details=f"got {len(items)}")
+        codes = tuple(dict.fromkeys(normalise_code(c) for c in items))
     if len(asins) > MAX_ASINS:
         raise out_of_range(f"at most {MAX_ASINS} ASINs per request", details=f"got {len(asins)}")
+    code_limit = int_param(params, "code-limit")
+    if code_limit is not None and code_limit < 1:
+        raise out_of_range("code-limit must be at least 1")
     offers = int_param(params, "offers")
     if offers is not None and not OFFERS_RANGE[0] <= offers <= OFFERS_RANGE[1]:
         raise out_of_range("offers must be between 20 and 100", details=f"got {offers}")
@@ -129,6 +179,10 @@ def parse_product_query(params: Mapping[str, str]) -> ProductQuery:
         buybox=flag_param(params, "buybox"),
         update=update,
         days=days,
+        codes=codes,
+        code_limit=code_limit,
+        stock=flag_param(params, "stock"),
+        only_live_offers=flag_param(params, "only-live-offers"),
     )
 
 
@@ -226,6 +280,7 @@ def render_product(
         offers=q.offers, offers_found=found, offer_fetch_failed=failed,
         rating=q.rating, rating_fresh=spec.rating_fresh, buybox=q.buybox,
         update=q.update, updated_within_hour=True,  # lastUpdate below is < 1 h old
+        stock=q.stock, stock_fresh=spec.stock_fresh,
     )
 
     csv = build_csv(state, seed, start, rating=q.rating)
@@ -250,7 +305,7 @@ def render_product(
             last_update = max(last_update, state.event.time_ms)
     rating_age_days = 2 if spec.rating_fresh else 30
     changed = state.event.time_ms if state.event is not None else normal_since_ms(state, start)
-    subs = SUB_CATEGORIES[spec.root_category]
+    names = MARKETPLACES[spec.domain].names()
 
     product: dict[str, Any] = {
         "asin": spec.asin,
@@ -261,12 +316,14 @@ def render_product(
         "brand": spec.brand,
         "manufacturer": spec.brand,
         "productGroup": spec.product_group,
-        "binding": "Paperback" if spec.root_category == BOOKS else spec.product_group,
+        "binding": "Paperback" if spec.is_book else spec.product_group,
         "rootCategory": spec.root_category,
         "categories": list(spec.categories),
-        "categoryTree": [{"catId": c, "name": subs[c]} for c in spec.categories],
+        "categoryTree": [{"catId": spec.root_category, "name": names[spec.root_category]}]
+        + [{"catId": c, "name": names[c]} for c in spec.categories],
         "imagesCSV": spec.image,
-        "eanList": [spec.ean] if spec.root_category == BOOKS else None,
+        "eanList": [spec.ean],
+        "upcList": [spec.upc] if spec.upc else None,
         "trackingSince": unix_ms_to_keepa_minutes(spec.tracking_since_ms),
         "listedSince": unix_ms_to_keepa_minutes(spec.tracking_since_ms),
         "lastUpdate": unix_ms_to_keepa_minutes(last_update),
@@ -283,6 +340,9 @@ def render_product(
         shown = trim(csv, q.days, now_ms) if q.days else csv
         product["csv"] = shown
         product["salesRanks"] = {str(spec.root_category): shown[3] or []}
+    else:
+        product["csv"] = None
+        product["salesRanks"] = None
     if q.stats_days is not None:
         product["stats"] = _stats(state, q, csv, offers, show_offers, bb_shown, now_ms, current)
     if q.offers is not None:
@@ -290,23 +350,40 @@ def render_product(
     if show_offers:
         product["offers"] = [render_offer(o, now_ms) for o in offers[:found]]
         product["liveOffersOrder"] = list(range(found))
+        if q.stock:
+            stock_age_days = 1 if spec.stock_fresh else 9
+            product["lastStockUpdate"] = now_min - stock_age_days * 1440
+            for o, rendered in zip(offers[:found], product["offers"], strict=True):
+                rendered["stockCSV"] = [product["lastStockUpdate"], 1 + (o.offer_id * 7) % 30]
     return product, cost
+
+
+def _specs(q: ProductQuery, catalog: Catalog) -> list[ProductSpec]:
+    """The products asked for, in request order, each once."""
+    if not q.codes:
+        found = (catalog.spec(a) for a in q.asins)
+        return [s for s in found if s is not None]
+    seen: dict[str, ProductSpec] = {}
+    for code in q.codes:
+        matches = catalog.specs_by_code(code)
+        for spec in matches[: q.code_limit] if q.code_limit else matches:
+            seen.setdefault(spec.asin, spec)
+    return list(seen.values())
 
 
 def run_products(
     q: ProductQuery,
-    catalog: Catalog,
+    catalog: Catalog | None,
     now_ms: int,
     offer_fetch_fails: Callable[[], bool],
 ) -> tuple[dict[str, Any], int]:
-    """The ``/product`` payload and its total cost."""
+    """The ``/product`` payload and its total cost (``catalog``: the domain's, None without a world)."""
     products: list[dict[str, Any]] = []
     cost = 0
-    if q.domain == CATALOG_DOMAIN:
-        for asin in q.asins:
-            state = catalog.state(asin, now_ms)
-            if state is None:
-                continue
+    if catalog is not None and catalog.domain == q.domain:
+        for spec in _specs(q, catalog):
+            state = catalog.state(spec.asin, now_ms)
+            assert state is not None
             product, c = render_product(state, q, catalog, now_ms, offer_fetch_fails)
             products.append(product)
             cost += c

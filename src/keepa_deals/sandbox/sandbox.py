@@ -8,6 +8,7 @@ the admin endpoints (see :mod:`.admin`), which call the same methods.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
@@ -21,6 +22,7 @@ from keepa_deals.sandbox.accounts import (
 )
 from keepa_deals.sandbox.catalog import Catalog, CatalogConfig
 from keepa_deals.sandbox.faults import FaultConfig, Faults
+from keepa_deals.sandbox.marketplaces import MARKETPLACES
 
 #: The demo account's plan: 20 tokens a minute, starting with a full bucket.
 DEMO_RATE = 20
@@ -52,7 +54,10 @@ class Sandbox:
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.accounts = AccountBook()
+        #: The amazon.com catalogue; the other marketplaces' are built on first use.
         self.catalog = Catalog(catalog or CatalogConfig(seed=seed), start_ms=self.clock.now_ms())
+        self._catalogs: dict[int, Catalog] = {self.catalog.domain: self.catalog}
+        self._catalogs_lock = threading.Lock()
         self.faults = Faults(faults)
         if demo_account:
             self.add_account(DEMO_KEY, tokens=demo_tokens, refill_rate=demo_rate)
@@ -62,6 +67,19 @@ class Sandbox:
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def catalog_for(self, domain: int) -> Catalog | None:
+        """The catalogue of a marketplace (same configuration and start as the
+        amazon.com one, its own products and events), or None for a locale the
+        sandbox has no world for."""
+        if domain not in MARKETPLACES:
+            return None
+        with self._catalogs_lock:
+            found = self._catalogs.get(domain)
+            if found is None:
+                found = Catalog(self.catalog.config, start_ms=self.catalog.start_ms, domain=domain)
+                self._catalogs[domain] = found
+            return found
 
     # --- accounts ------------------------------------------------------------
     def add_account(
@@ -109,6 +127,10 @@ class Sandbox:
 
     def account_by_fingerprint(self, fp: str) -> AccountState:
         return self._by_fingerprint(fp).state(self.now_ms())
+
+    def purchase_log_by_fingerprint(self, fp: str) -> list[dict[str, Any]]:
+        """The account's charged product calls, oldest first (what Keepa billed for)."""
+        return self._by_fingerprint(fp).purchase_log()
 
     def update_account(self, key: str, **changes: Any) -> AccountState:
         """Change an account from now on: ``tokens``, ``refill_rate`` (a plan
@@ -159,6 +181,16 @@ class Sandbox:
         self.faults.configure(FaultConfig())
 
     # --- views ---------------------------------------------------------------
+    def _marketplaces(self, now: int) -> dict[str, Any]:
+        """Each marketplace: its currency, and its catalogue's summary once built."""
+        with self._catalogs_lock:
+            built = dict(self._catalogs)
+        return {
+            m.code: {"domain": d, "host": m.host, "currency": m.currency,
+                     "catalog": built[d].summary(now) if d in built else None}
+            for d, m in MARKETPLACES.items()
+        }
+
     def state(self) -> dict[str, Any]:
         """Everything an admin view shows; keys appear only as fingerprints."""
         now = self.now_ms()
@@ -167,4 +199,5 @@ class Sandbox:
             "accounts": [a.as_dict() for a in self.all_accounts()],
             "faults": self.faults.as_dict(),
             "catalog": self.catalog.summary(now),
+            "marketplaces": self._marketplaces(now),
         }

@@ -25,8 +25,17 @@ from starlette.responses import Response
 
 from keepa_deals.sandbox.accounts import Account, is_well_formed_key
 from keepa_deals.sandbox.costs import deal_page_cost, token_cost
+from keepa_deals.sandbox.bestsellers import parse_bestsellers_query, run_bestsellers
+from keepa_deals.sandbox.categories import (
+    parse_category_lookup,
+    parse_category_search,
+    run_category_lookup,
+    run_category_search,
+)
 from keepa_deals.sandbox.deals import parse_selection, run_deals, selection_from_text
+from keepa_deals.sandbox.finder import parse_finder_query, run_finder
 from keepa_deals.sandbox.products import parse_product_query, run_products
+from keepa_deals.sandbox.sellers import parse_seller_query, run_sellers
 from keepa_deals.sandbox.sandbox import Sandbox
 from keepa_deals.sandbox.wire import (
     INJECTED_ERRORS,
@@ -122,6 +131,10 @@ class KeepaCall:
         now = sb.now_ms()
         payload, cost = work(now)
         consumed = self.account.charge(cost, now)
+        if self.endpoint == "product" and consumed > 0:
+            asins = tuple(a.strip().upper() for a in
+                          self.request.query_params.get("asin", "").split(",") if a.strip())
+            self.account.record_purchase(asins, self._wants_offers(), consumed)
         processing = int((time.monotonic() - self.started) * 1000)
         body = envelope(now, self._fields(now), consumed=consumed, processing_ms=processing)
         body.update(payload)
@@ -132,21 +145,48 @@ class KeepaCall:
     def _wants_offers(self) -> bool:
         return self.endpoint == "product" and bool(self.request.query_params.get("offers"))
 
+    async def _selection(self) -> dict[str, Any]:
+        """``selection``: the POST body, or the GET parameter."""
+        if self.request.method == "POST":
+            return selection_from_text(await self.request.body())
+        return selection_from_text(self.request.query_params.get("selection"))
+
     async def _prepare(self) -> Work:
         """Validate the parameters; returns the work to run once admitted."""
         sb = self.sandbox
         params = self.request.query_params
-        if self.endpoint == "token":
+        name = self.endpoint
+        if name == "token":
             return lambda now: ({}, token_cost())
-        if self.endpoint == "product":
+        if name == "product":
             pq = parse_product_query(params)
-            return lambda now: run_products(pq, sb.catalog, now, sb.faults.offer_fetch_fails)
-        if self.request.method == "POST":
-            selection = selection_from_text(await self.request.body())
-        else:
-            selection = selection_from_text(params.get("selection"))
-        dq = parse_selection(selection, params.get("domain"))
-        return lambda now: (run_deals(dq, sb.catalog, now), deal_page_cost())
+            products_catalog = sb.catalog_for(pq.domain)
+            return lambda now: run_products(pq, products_catalog, now, sb.faults.offer_fetch_fails)
+        if name == "deal":
+            dq = parse_selection(await self._selection(), params.get("domain"))
+            deal_catalog = sb.catalog_for(dq.domain)
+            return lambda now: (run_deals(dq, deal_catalog, now), deal_page_cost())
+        if name == "query":
+            fq = parse_finder_query(await self._selection(), params)
+            finder_catalog = sb.catalog_for(fq.domain)
+            return lambda now: run_finder(fq, finder_catalog, now)
+        if name == "bestsellers":
+            bq = parse_bestsellers_query(params)
+            best_catalog = sb.catalog_for(bq.domain)
+            return lambda now: run_bestsellers(bq, best_catalog, now)
+        if name == "seller":
+            sq = parse_seller_query(params)
+            seller_catalog = sb.catalog_for(sq.domain)
+            return lambda now: run_sellers(sq, seller_catalog, now)
+        if name == "category":
+            cq = parse_category_lookup(params)
+            lookup_catalog = sb.catalog_for(cq.domain)
+            return lambda now: run_category_lookup(cq, lookup_catalog)
+        if name == "search":
+            tq = parse_category_search(params)
+            search_catalog = sb.catalog_for(tq.domain)
+            return lambda now: run_category_search(tq, search_catalog)
+        raise ApiError(404, "NOT_FOUND", "No such endpoint.")
 
 
 async def keepa_request(sandbox: Sandbox, endpoint: str, request: Request) -> Response:
@@ -159,7 +199,7 @@ async def keepa_request(sandbox: Sandbox, endpoint: str, request: Request) -> Re
 
 
 async def keepa_error(sandbox: Sandbox, request: Request, err: ApiError, endpoint: str = "other") -> Response:
-    """An error reply outside the three endpoints (unknown path, wrong method)."""
+    """An error reply outside the endpoints (unknown path, wrong method)."""
     call = KeepaCall(sandbox, endpoint, request)
     key = request.query_params.get("key")
     if key and is_well_formed_key(key):

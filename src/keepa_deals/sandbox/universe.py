@@ -12,6 +12,8 @@ Values are indexed by csv type, as Keepa indexes them.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 import random
 import string
@@ -19,6 +21,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from keepa_deals.keepa.csvtypes import CsvType
+from keepa_deals.sandbox.marketplaces import (
+    BOOKS_KIND,
+    ELECTRONICS_KIND,
+    GAMES_KIND,
+    HOME_KIND,
+    KIND_WEIGHTS,
+    MUSIC_KIND,
+    TOYS_KIND,
+    MARKETPLACES,
+    US,
+    Marketplace,
+    RootCategory,
+)
 
 # csv types the universe has data for (see section 4 of the Keepa facts).
 AMAZON, NEW, USED, SALES, LISTPRICE = (
@@ -28,34 +43,15 @@ COUNT_NEW, COUNT_USED, RATING, COUNT_REVIEWS = (
 COUNT_NEW_FBA, COUNT_NEW_FBM = CsvType.COUNT_NEW_FBA, CsvType.COUNT_NEW_FBM
 CSV_TYPES = len(CsvType)
 
-BOOKS = 283155
+BOOKS = US.books
 
-#: Root categories: id → (name, weight in the universe).
+#: amazon.com's root categories: id → (name, weight in the universe).
 ROOT_CATEGORIES: dict[int, tuple[str, float]] = {
-    BOOKS: ("Books", 0.82),
-    172282: ("Electronics", 0.05),
-    1055398: ("Home & Kitchen", 0.05),
-    165793011: ("Toys & Games", 0.04),
-    468642: ("Video Games", 0.02),
-    5174: ("CDs & Vinyl", 0.02),
+    r.id: (r.name, KIND_WEIGHTS[r.kind]) for r in US.roots
 }
 
-#: Leaf categories per root: id → name.
-SUB_CATEGORIES: dict[int, dict[int, str]] = {
-    BOOKS: {
-        1: "Arts & Photography", 2: "Biographies & Memoirs", 3: "Business & Money",
-        4: "Children's Books", 5: "Computers & Technology", 6: "Cookbooks, Food & Wine",
-        9: "History", 10: "Health, Fitness & Dieting", 17: "Literature & Fiction",
-        18: "Mystery, Thriller & Suspense", 22: "Religion & Spirituality", 23: "Romance",
-        25: "Science Fiction & Fantasy", 75: "Science & Math", 4736: "Self-Help",
-        28: "Teen & Young Adult", 465600: "Textbooks",
-    },
-    172282: {541966: "Computers & Accessories", 502394: "Camera & Photo", 667846011: "Headphones"},
-    1055398: {284507: "Kitchen & Dining", 1063498: "Home Décor", 1063306: "Furniture"},
-    165793011: {166092011: "Building Toys", 166118011: "Dolls & Accessories", 166220011: "Games"},
-    468642: {6427814011: "PlayStation 5", 13887280011: "Nintendo Switch"},
-    5174: {37: "Rock", 30: "Jazz", 85: "Classical"},
-}
+#: amazon.com's leaf categories per root: id → name.
+SUB_CATEGORIES: dict[int, dict[int, str]] = {r.id: dict(r.subs) for r in US.roots}
 
 _ADJ = ("Silent", "Hidden", "Broken", "Golden", "Last", "Wild", "Secret", "Lost", "Burning",
         "Quiet", "Bright", "Dark", "Little", "Forgotten", "Endless", "Crimson", "Northern",
@@ -67,11 +63,11 @@ _SUFFIX = ("", "", "", ": A Novel", " (Book 2)", ": A Memoir", ", 3rd Edition",
            ": A Practical Guide", " (Paperback)", ": Stories")
 _BRANDS = ("Acme", "Northwind", "Contoso", "Globex", "Initech", "Umbrella", "Stark", "Wayne")
 _ITEMS = {
-    172282: ("Wireless Earbuds", "USB-C Hub", "Portable SSD", "Webcam", "Keyboard"),
-    1055398: ("Chef's Knife", "Cast Iron Skillet", "French Press", "Throw Blanket", "Desk Lamp"),
-    165793011: ("Building Set", "Puzzle 1000 Pieces", "Board Game", "Plush Bear", "Card Game"),
-    468642: ("Controller", "Adventure Game", "Racing Game", "Charging Dock"),
-    5174: ("Greatest Hits", "Live Album", "Remastered LP", "Box Set"),
+    ELECTRONICS_KIND: ("Wireless Earbuds", "USB-C Hub", "Portable SSD", "Webcam", "Keyboard"),
+    HOME_KIND: ("Chef's Knife", "Cast Iron Skillet", "French Press", "Throw Blanket", "Desk Lamp"),
+    TOYS_KIND: ("Building Set", "Puzzle 1000 Pieces", "Board Game", "Plush Bear", "Card Game"),
+    GAMES_KIND: ("Controller", "Adventure Game", "Racing Game", "Charging Dock"),
+    MUSIC_KIND: ("Greatest Hits", "Live Album", "Remastered LP", "Box Set"),
 }
 
 DAY_MS = 86_400_000
@@ -103,7 +99,15 @@ class ProductSpec:
     #: How long before the catalog's start the product's normal prices were set.
     since_ms: int
     tracking_since_ms: int
+    #: The product's EAN-13 (for a book its ISBN-13, from the ASIN when that is an ISBN-10).
     ean: str
+    #: Keepa domain id of the marketplace the product is listed in.
+    domain: int = 1
+    #: A UPC-12 (products other than books); duplicate listings share one.
+    upc: str | None = None
+    is_book: bool = True
+    #: Stock data (``stock=1`` with ``offers``) updated less than 7 days ago.
+    stock_fresh: bool = True
 
     @property
     def has_amazon(self) -> bool:
@@ -157,10 +161,11 @@ def _counts(rng: random.Random, popularity: float, is_book: bool) -> tuple[int, 
     return new_fba, new_fbm, used
 
 
-def _product(index: int, asin: str, root: int, rng: random.Random, start_ms: int) -> ProductSpec:
-    is_book = root == BOOKS
-    subs = SUB_CATEGORIES[root]
-    cats = tuple(rng.sample(sorted(subs), k=1 if rng.random() < 0.7 else 2))
+def _product(index: int, asin: str, root: RootCategory, rng: random.Random, start_ms: int,
+             market: Marketplace = US) -> ProductSpec:
+    is_book = root.kind == BOOKS_KIND
+    scale = market.price_scale
+    cats = tuple(rng.sample(sorted(c for c, _ in root.subs), k=1 if rng.random() < 0.7 else 2))
     if is_book:
         title = f"The {rng.choice(_ADJ)} {rng.choice(_NOUN)}{rng.choice(_SUFFIX)}"
         brand = f"{rng.choice(('Penguin', 'Vintage', 'Orbit', 'Tor', 'Norton', 'Wiley', 'Scribner'))}"
@@ -175,12 +180,15 @@ def _product(index: int, asin: str, root: int, rng: random.Random, start_ms: int
         rank = round(_log_uniform(rng, 3_000, 8_000_000))
         amazon_p = 0.5
     else:
-        title = f"{rng.choice(_BRANDS)} {rng.choice(_ITEMS[root])} {rng.choice(_ADJ)} {rng.randrange(100, 999)}"
+        brand, item, adj = rng.choice(_BRANDS), rng.choice(_ITEMS[root.kind]), rng.choice(_ADJ)
+        title = f"{brand} {item} {adj} {rng.randrange(100, 999)}"
         brand = title.split()[0]
-        group = ROOT_CATEGORIES[root][0]
+        group = root.name
         list_price = rng.randrange(1299, 24999)
         rank = round(_log_uniform(rng, 300, 900_000))
         amazon_p = 0.6
+    if scale != 1.0:
+        list_price = max(1, round(list_price * scale))
     popularity = max(0.0, min(1.0, 1 - math.log10(rank) / 6.7))
     new_fba, new_fbm, used = _counts(rng, popularity, is_book)
     new_count = new_fba + new_fbm
@@ -227,7 +235,7 @@ def _product(index: int, asin: str, root: int, rng: random.Random, start_ms: int
         index=index,
         asin=asin,
         title=title,
-        root_category=root,
+        root_category=root.id,
         categories=cats,
         product_group=group,
         brand=brand,
@@ -237,29 +245,90 @@ def _product(index: int, asin: str, root: int, rng: random.Random, start_ms: int
         rank_drops=(drops30, max(drops30, drops90), max(drops90, drops180), max(drops180, drops365)),
         amazon_oos_pct90=rng.randrange(0, 25) if amazon_in_stock else rng.randrange(70, 101),
         used_fba=min(used, int(rng.random() * 4)),
-        referral_fee_pct=15 if root != 172282 else 8,
-        pick_and_pack_fee=rng.randrange(306, 420) if is_book else rng.randrange(350, 950),
+        referral_fee_pct=8 if root.kind == ELECTRONICS_KIND else 15,
+        pick_and_pack_fee=_scaled(rng.randrange(306, 420) if is_book else rng.randrange(350, 950), scale),
         rating_fresh=rng.random() < 0.7,
         monthly_sold=monthly_sold,
         since_ms=rng.randrange(1, 20) * DAY_MS,
         tracking_since_ms=start_ms - rng.randrange(200, 3000) * DAY_MS,
-        ean=_ean13(rng),
+        ean=_ean_for(asin, _ean13(rng)),  # the draw keeps the stream as it was
+        domain=market.domain,
+        is_book=is_book,
+        stock_fresh=_hash_fraction(f"stock:{market.domain}:{asin}") < 0.8,
     )
 
 
+def _scaled(value: int, scale: float) -> int:
+    return value if scale == 1.0 else max(1, round(value * scale))
+
+
+def _hash_fraction(text: str) -> float:
+    """A stable number in [0, 1) from ``text`` (draws nothing from the universe's stream)."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / float(16**12)
+
+
+def is_isbn10(code: str) -> bool:
+    """Ten characters, nine digits and a digit or X, with a valid check digit."""
+    if len(code) != 10 or not code[:9].isdigit() or not (code[9].isdigit() or code[9] in "Xx"):
+        return False
+    digits = [int(c) for c in code[:9]] + [10 if code[9] in "Xx" else int(code[9])]
+    return sum((10 - i) * d for i, d in enumerate(digits)) % 11 == 0
+
+
+def ean_check_digit(body: str) -> str:
+    """The check digit of a 12-digit EAN body (or 11-digit UPC body, left-padded)."""
+    body = body.rjust(12, "0")
+    s = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
+    return str((10 - s % 10) % 10)
+
+
+def isbn10_to_13(isbn10: str) -> str:
+    body = "978" + isbn10[:9]
+    return body + ean_check_digit(body)
+
+
+def _ean_for(asin: str, drawn: str) -> str:
+    """A book's EAN is its ISBN-13, which follows from its ISBN-10 ASIN."""
+    return isbn10_to_13(asin) if is_isbn10(asin) else drawn
+
+
+def _upc(text: str) -> str:
+    body = str(int(hashlib.sha256(text.encode()).hexdigest()[:15], 16) % 10**11).rjust(11, "0")
+    body = "8" + body[1:]  # a number-system digit no sandbox EAN (978…) shares
+    return body + ean_check_digit("0" + body)
+
+
+def _with_codes(spec: ProductSpec, previous: ProductSpec | None) -> ProductSpec:
+    """Give a non-book its UPC: one in 20 is a duplicate listing of the previous non-book."""
+    if spec.is_book:
+        return spec
+    if previous is not None and previous.upc and _hash_fraction(f"dup:{spec.domain}:{spec.asin}") < 0.05:
+        upc = previous.upc
+    else:
+        upc = _upc(f"upc:{spec.domain}:{spec.asin}")
+    return dataclasses.replace(spec, upc=upc, ean="0" + upc)
+
+
 @lru_cache(maxsize=8)
-def build_universe(seed: int, size: int, start_ms: int) -> tuple[ProductSpec, ...]:
-    """``size`` products drawn from ``seed``; times relative to ``start_ms``."""
-    rng = random.Random(f"keepa-sandbox:{seed}:universe")
-    roots = list(ROOT_CATEGORIES)
-    weights = [ROOT_CATEGORIES[r][1] for r in roots]
+def build_universe(seed: int, size: int, start_ms: int, domain: int = 1) -> tuple[ProductSpec, ...]:
+    """``size`` products of the marketplace ``domain``, drawn from ``seed``; times relative to ``start_ms``.
+
+    The amazon.com universe is drawn from the seed alone (as it always was);
+    other marketplaces from the seed and their domain id.
+    """
+    market = MARKETPLACES[domain]
+    rng = random.Random(f"keepa-sandbox:{seed}:universe" + ("" if domain == 1 else f":{domain}"))
     seen: set[str] = set()
     products: list[ProductSpec] = []
+    previous: ProductSpec | None = None
     while len(products) < size:
-        root = rng.choices(roots, weights)[0]
-        asin = _isbn10(rng) if root == BOOKS else _b0_asin(rng)
+        kind = rng.choices(range(len(KIND_WEIGHTS)), KIND_WEIGHTS)[0]
+        asin = _isbn10(rng) if kind == BOOKS_KIND else _b0_asin(rng)
         if asin in seen:
             continue
         seen.add(asin)
-        products.append(_product(len(products), asin, root, rng, start_ms))
+        spec = _with_codes(_product(len(products), asin, market.root(kind), rng, start_ms, market), previous)
+        if not spec.is_book:
+            previous = spec
+        products.append(spec)
     return tuple(products)

@@ -217,6 +217,87 @@ class LockRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+# --- saved searches and alerts (docs/alerts.md) -------------------------------------------
+
+
+class SavedSearch(Base):
+    """A named filter in the dashboard's grammar; with destinations, a deal alert."""
+
+    __tablename__ = "saved_searches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The filter as ``keepa_deals.web.forms.to_query`` writes it (money in units).
+    filter_text: Mapped[str] = mapped_column(Text)
+    #: Apprise URLs, one a line (secrets: shown masked everywhere); None: not an alert.
+    destinations: Mapped[str | None] = mapped_column(Text)
+    #: At most one message per this many seconds (the best deals); None: one per deal.
+    digest_s: Mapped[int | None] = mapped_column(Integer)
+    #: ``HH:MM-HH:MM`` (UTC) when nothing is sent; None: always.
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertSeen(Base):
+    """A deal row an alert has announced; ``present`` false once it left the alert's filter."""
+
+    __tablename__ = "alert_seen"
+
+    search_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    appearances: Mapped[int] = mapped_column(Integer, default=1)
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OutboxMessage(Base):
+    """One message to one destination, written in the transaction that caused it."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("message_id", "destination"),
+        Index("ix_alert_outbox_due", "status", "next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Stable per (search, deal, appearance) or (health alert, episode, event).
+    message_id: Mapped[str] = mapped_column(String(64))
+    #: The destination's fingerprint (never the URL itself).
+    destination: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # deal, health, test
+    search_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: The message's content as JSON (deal fields, or title/body).
+    payload: Mapped[str] = mapped_column(Text)
+    #: pending, sent, dead (gave up), dropped (destination removed), skipped (digest cut)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Messages claimed together into one digest share it (a resend sends the same digest).
+    batch: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HealthAlertState(Base):
+    """Where each health alert stands: since when it holds, when it was last sent."""
+
+    __tablename__ = "alert_health"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: When the condition was first seen in this episode (None: not holding).
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Whether it was announced (it may hold within its grace without being announced).
+    fired: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 # The tables, typed as Tables (SQLAlchemy types ``__table__`` as a FromClause), for the
 # statements built on them.
 DEALS = cast(Table, DealRecord.__table__)
@@ -224,3 +305,7 @@ SYSTEM_STATE = cast(Table, SystemState.__table__)
 INGEST_RUNS = cast(Table, IngestRun.__table__)
 METRICS_SERIES = cast(Table, MetricPoint.__table__)
 LOCKS = cast(Table, LockRecord.__table__)
+SAVED_SEARCHES = cast(Table, SavedSearch.__table__)
+ALERT_SEEN = cast(Table, AlertSeen.__table__)
+ALERT_OUTBOX = cast(Table, OutboxMessage.__table__)
+ALERT_HEALTH = cast(Table, HealthAlertState.__table__)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from keepa_deals import __version__
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.settings import Settings
-from keepa_deals.store import migrate, runs, state, work
+from keepa_deals.store import migrate, outbox, runs, state, work
 from keepa_deals.store.engine import create_store_engine, database_url, translate_errors
 from keepa_deals.store.errors import StoreError
 from keepa_deals.store.locks import DatabaseLock, delete_expired
@@ -85,6 +85,9 @@ class DealStore:
         self.engine = engine
         self.clock = clock
         self._owns_engine = owns_engine
+        #: Compiles an alert's filter; with it, every unit of work queues the alert
+        #: messages of the deals it wrote (store/outbox.py).  Set by ``keepa_deals.alerts``.
+        self.matcher: outbox.Matcher | None = None
 
     # --- opening and closing ------------------------------------------------
 
@@ -172,7 +175,9 @@ class DealStore:
         """One write transaction for ``query``: its verbs commit together or not at all."""
         _check_query_name(query)
         with self._write() as conn:
-            yield UnitOfWork(conn, query, self.now())
+            uow = UnitOfWork(conn, query, self.now())
+            yield uow
+            outbox.announce(conn, uow.written, uow.now, self.matcher)
 
     def commit(self, query: str, changes: Changes) -> Committed:
         """Write ``changes`` (deals, retirements, watermark, state) in one transaction."""

@@ -76,6 +76,8 @@ class UnitOfWork:
         self._conn = conn
         self.query = query
         self.now = now
+        #: (asin, domain_id) of every deal row this unit wrote (for the alerts' outbox).
+        self.written: set[DealKeyPair] = set()
 
     # --- deals -----------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class UnitOfWork:
         if again:  # a re-check updates a stored deal; it never brings back a retired one
             stored = existing_keys(self._conn, again)
             again = [p for p in again if (p["asin"], p["domain_id"]) in stored]
+        self.written.update((p["asin"], p["domain_id"]) for p in (*new, *again))
         a2, u2 = upsert_deals(self._conn, again, query=self.query, now=self.now,
                               keep_when_none=REFRESH_KEEP)
         return added + a2, updated + u2

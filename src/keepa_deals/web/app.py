@@ -31,7 +31,7 @@ from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
 from keepa_deals.store.engine import engine_from_settings
 from keepa_deals.store.errors import SchemaNotCurrent, StoreError
-from keepa_deals.web import api, pages
+from keepa_deals.web import api, pages, searches
 from keepa_deals.web.access import AccessMiddleware
 from keepa_deals.web.alerts import AlertSource, CachedAlerts, doctor_source
 from keepa_deals.web.context import WebContext
@@ -70,7 +70,8 @@ def create_app(
     TokenManager to read snapshots from (default: ``open_budget(settings)``; None: no
     budget).  ``clock``: for tests.  ``definition``: what counts as a deal (default: from
     the settings).  ``alerts``: an alert source (default: the doctor's checks; None:
-    none).  Nothing is opened until this is called, and nothing is written, ever.
+    none).  Nothing is opened until this is called, and nothing is written but the
+    saved searches and alerts (``/api/searches``, web/searches.py).
     """
     clock = clock or SYSTEM_CLOCK
     owns_engine = engine is None
@@ -92,13 +93,14 @@ def create_app(
     app = FastAPI(
         title="keepa-deals dashboard",
         version=__version__,
-        description="Read-only API of the deal store and the token budget.",
+        description="The deal store and the token budget (read-only), and saved searches.",
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI loads from a CDN; the machine may have no internet
         redoc_url=None,
     )
     app.state.web = ctx
     app.include_router(api.router)
+    app.include_router(searches.router)  # saved searches and alerts (docs/alerts.md)
     app.include_router(pages.router)
     static = resources.files("keepa_deals.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -172,7 +174,7 @@ def _error_page(request: Request, status: int, detail: str) -> HTMLResponse:
 def _clean(error: Any) -> dict[str, Any]:
     """A validation error as JSON (pydantic's context may hold an exception object)."""
     out = {k: v for k, v in dict(error).items() if k in ("type", "loc", "msg", "input")}
-    if isinstance(out.get("input"), dict):  # a model-level error: the whole query
+    if isinstance(out.get("input"), dict | bytes):  # the whole query, or a body not JSON
         out.pop("input")
     return out
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from keepa_deals import __version__
-from keepa_deals.web import api, forms, listing, series
+from keepa_deals.web import api, forms, listing, searches, series
 from keepa_deals.web import health as health_mod
 from keepa_deals.web.access import (
     SESSION_COOKIE,
@@ -156,7 +156,8 @@ def deals_page(request: Request) -> HTMLResponse:
     page = api.deal_page(ctx, form.request)
     sort_links = {key: forms.sort_link(form.values, form.request, key) for key in SORTS}
     return render(request, "deals.html", form=form, page=page, categories=cats, columns=COLUMNS,
-                  sort_links=sort_links, forms=forms, now=ctx.now())
+                  sort_links=sort_links, forms=forms, now=ctx.now(),
+                  searches=searches.panel(ctx, form))
 
 
 @router.get("/deals/{asin}", response_class=HTMLResponse)

@@ -1,7 +1,7 @@
 """What a reseller decides on: the profit's breakdown and the risk signals of a deal.
 
 Revision ID: 0003_decide
-Revises: 0002
+Revises: 0003_alerts
 Create Date: 2026-12-05
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from keepa_deals.store.types import UTCDateTime
 
 revision: str = "0003_decide"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

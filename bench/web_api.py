@@ -71,6 +71,14 @@ PAGES: dict[str, str] = {
     "everything": "min_profit_cents=600&max_profit_cents=5000&min_roi=60&max_rank=1000000"
                   "&min_drops_30=3&min_drops_90=8&min_price_cents=400&max_price_cents=3000"
                   "&category=283155&sort=roi",
+    # risk signals (migration 0003_decide)
+    "sales desc": "sort=sales",
+    "no amazon + min sales": "no_amazon=true&min_sales=20&max_offers_used=40",
+}
+
+#: Other endpoints the list page calls (the new-deals notice polls this one).
+OTHER: dict[str, str] = {
+    "new deals since 1 h": "/api/deals/new?since=2027-01-15T07:00:00Z",
 }
 
 
@@ -107,6 +115,8 @@ def synthesise(n: int, *, seed: int = 1) -> Iterator[dict[str, Any]]:
         age_h = rnd.uniform(0, 20) if rnd.random() > 0.05 else rnd.uniform(25, 200)
         seen = NOW - timedelta(hours=age_h)
         first = seen - timedelta(hours=rnd.uniform(0, 200))
+        drops30 = rnd.randint(0, 30)
+        monthly = rnd.choice([None, None, (drops30 // 10) * 10 + 10])
         yield {
             "asin": f"B{i:09d}",
             "domain_id": 1,
@@ -124,7 +134,7 @@ def synthesise(n: int, *, seed: int = 1) -> Iterator[dict[str, Any]]:
             "avg365_cents": rnd.choice([None, avg90]),
             "percent_below_avg": round(100 * (1 - price / avg90), 1),
             "sales_rank": rnd.choice([None] + [rnd.randint(1_000, 2_000_000)] * 20),
-            "rank_drops_30": rnd.randint(0, 30),
+            "rank_drops_30": drops30,
             "rank_drops_90": rnd.randint(0, 90),
             "rank_drops_180": rnd.randint(0, 180),
             "rank_drops_365": None,
@@ -132,9 +142,21 @@ def synthesise(n: int, *, seed: int = 1) -> Iterator[dict[str, Any]]:
             "offers_new": rnd.randint(0, 20),
             "offers_fba": rnd.randint(0, 5),
             "offers_fbm": rnd.randint(0, 60),
-            "amazon_in_stock": False,
+            "amazon_in_stock": rnd.random() < 0.2,
             "referral_fee_percent": 15.0,
             "fba_fee_cents": 306,
+            "buy_shipping_cents": rnd.choice([None, 399]),
+            "sale_price_type": 2,
+            "sale_price_window": 90,
+            "sale_price_fallback": False,
+            "referral_fee_cents": int(sale * 0.15),
+            "closing_fee_cents": 180,
+            "prep_cents": 25,
+            "inbound_shipping_cents": 60,
+            "offer_condition": rnd.choice([None, 2, 3, 4, 5]),
+            "monthly_sold": monthly,
+            "sales_per_month": monthly if monthly is not None else drops30,
+            "price_changed_at": seen - timedelta(hours=rnd.uniform(0, 100)),
             "est_sale_price_cents": sale,
             "profit_cents": profit,
             "roi_percent": round(100 * profit / cost, 2),
@@ -287,6 +309,8 @@ def main() -> int:
                    time_api(engine, max(5, args.rounds // 3), UNUSUAL))
             report(backend, args.deals, "the HTML deal page (not held to the goal)",
                    time_api(engine, max(5, args.rounds // 3), HTML))
+            report(backend, args.deals, "other endpoints of the list page",
+                   time_api(engine, args.rounds, OTHER))
     ok = True
     print()
     for backend, worst in verdicts:

@@ -98,14 +98,20 @@ def _run(*args: str, tmp: Path, extra_env: dict[str, str] | None = None
 
 
 def test_run_sandbox_for_a_while(tmp_path: Path) -> None:
-    proc = _run("--sandbox", "--for", "3s", "--interval", "1", tmp=tmp_path)
-    out, err = proc.communicate(timeout=30)
+    # the demo's first run checks a few hundred deals of its backlog: a few seconds
+    proc = _run("--sandbox", "--for", "8s", "--interval", "1", tmp=tmp_path)
+    out, err = proc.communicate(timeout=45)
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("sandbox Keepa server  http://127.0.0.1:")
     assert lines[1].startswith("data directory ") and "temporary" in lines[1]
     ticks = [line for line in lines if " ok " in line and "tokens" in line]
     assert len(ticks) >= 2 and "next" in ticks[0]
+    # not a terminal: progress comes as plain lines, and the best deals are shown
+    assert any(line.startswith("  used-books-us: ") and "tokens (batch of" in line
+               for line in lines)
+    assert "\x1b" not in out
+    assert any(line.startswith("the best ") for line in lines)
     assert lines[-1] == "done"
     assert not list(tmp_path.glob("*.sqlite3")), "the demo never uses the normal data directory"
 

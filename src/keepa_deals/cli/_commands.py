@@ -5,6 +5,7 @@ from keepa_deals.cli import (
     categories_cmd,  # noqa: F401
     celery_cmd,  # noqa: F401
     db_cmd,  # noqa: F401
+    deals_cmd,  # noqa: F401
     doctor_cmd,  # noqa: F401
     health_cmd,  # noqa: F401
     ingest_cmd,  # noqa: F401

@@ -45,8 +45,15 @@ from keepa_deals.stop import RunStopped
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-#: The demo's ingest interval: the sandbox feed grows by a deal every ~20 s.
+#: The demo's ingest interval.
 SANDBOX_INTERVAL_S = 15.0
+#: The demo's sandbox world: a catalog large enough, and deal events frequent enough, for
+#: a believable pace (a hundred deals in the first two minutes, new ones in later runs),
+#: on a 120-tokens-a-minute plan.  Measured: docs/operations.md ("The demo").
+DEMO_SIZE, DEMO_EVENT_INTERVAL_S, DEMO_BACKLOG_S = 20_000, 0.1, 2 * 3600.0
+DEMO_RATE = 120
+#: How many of the best deals the demo shows.
+DEMO_BEST = 5
 
 
 def parse_duration(text: str) -> float:
@@ -87,11 +94,15 @@ class Duration(click.ParamType[float, Any]):
 def _sandbox() -> Iterator[Settings]:
     """Serve a sandbox here and yield settings pointing at it (with a temporary data dir)."""
     from keepa_deals.sandbox import DEMO_KEY, CatalogConfig, Sandbox, SandboxServer
+    from keepa_deals.tokens.economics import cap_for
 
-    # A feed that already holds the last 12 h of deals (Keepa's window), as a real one does.
+    # A feed that already holds the last hours of deals, as a real one does.
+    world = Sandbox(catalog=CatalogConfig(size=DEMO_SIZE, event_interval_s=DEMO_EVENT_INTERVAL_S,
+                                          backlog_s=DEMO_BACKLOG_S), demo_rate=DEMO_RATE,
+                    demo_tokens=cap_for(DEMO_RATE))
     with tempfile.TemporaryDirectory(prefix="keepa-deals-demo-",
                                      ignore_cleanup_errors=True) as data_dir, \
-            SandboxServer(Sandbox(catalog=CatalogConfig(backlog_s=12 * 3600))) as server:
+            SandboxServer(world) as server:
         os.environ["KEEPA_API_URL"] = server.url  # this process only
         os.environ["KEEPA_API_KEY"] = DEMO_KEY
         click.echo(f"sandbox Keepa server  {server.url}  (demo key; no real Keepa account used)")
@@ -150,13 +161,19 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
     from keepa_deals.ops import logging as ops_logging
     from keepa_deals.settings import resolve_queries
 
+    from keepa_deals.cli._progress import ProgressView
+
     stop = StopSignal()
     runs: dict[str, int] = {"made": 0, "succeeded": 0}
     last_error: list[str] = []
+    view = ProgressView()
+    shown_best: list[bool] = []
+    best: list[Any] = []
 
     courier: list[Any] = []
 
     def tick(t: ScheduledRun) -> None:
+        view.clear()
         for c in courier:  # alerts are checked and sent off the ingest path
             c.poke()
         r = t.report
@@ -174,8 +191,12 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
         if r.error:
             line += f"  ({r.error})"
         click.echo(line)
+        if best and c.added and not shown_best:
+            shown_best.append(True)
+            best[0]()
 
     def janitor(reports: list[JanitorReport]) -> None:
+        view.clear()
         for j in reports:
             what = f"held back: {j.held_back}" if j.held_back else f"retired {j.removed}"
             click.echo(f"{_clock(datetime.now().astimezone())}  janitor            {what}")
@@ -191,6 +212,9 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
             ops_logging.configure(settings, level=None if explicit else "WARNING", force=True)
             every = interval or (SANDBOX_INTERVAL_S if sandbox else settings.ingest_interval_s)
             with open_env(settings, stop=stop) as env, ExitStack() as servers:
+                env.progress.listen(view)
+                if sandbox:
+                    best.append(lambda: show_best(env, settings))
                 if web:
                     from keepa_deals.web import create_app
                     from keepa_deals.web.server import WebServer
@@ -200,9 +224,13 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                         started = servers.enter_context(
                             WebServer(dashboard, host=settings.web_host, port=settings.web_port))
                     except OSError as exc:
-                        fail(cannot_listen("the dashboard (--web)", settings.web_host,
-                                           settings.web_port, exc))
-                    click.echo(f"dashboard at {started.url}")
+                        if not sandbox or "web_port" in settings.model_fields_set:
+                            fail(cannot_listen("the dashboard (--web)", settings.web_host,
+                                               settings.web_port, exc))
+                        # the demo, on the default port, takes a free one rather than fail
+                        started = servers.enter_context(
+                            WebServer(dashboard, host=settings.web_host, port=0))
+                    click.echo(f"dashboard at {started.url}  (open it in a browser)")
                 if metrics:
                     from keepa_deals.ops.health_app import serve_in_thread
 
@@ -217,9 +245,14 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
                 until = env.store.now() + timedelta(seconds=duration) if duration else None
                 click.echo(f"ingesting {', '.join(q.name for q in queries)} every {every:g} s"
                            + (f" for {duration:g} s" if duration else "") + "; Ctrl+C to stop")
-                run_loop(env, queries, interval_s=every,
-                         janitor_interval_s=settings.janitor_interval_s, until=until,
-                         on_run=tick, on_janitor=janitor)
+                try:
+                    run_loop(env, queries, interval_s=every,
+                             janitor_interval_s=settings.janitor_interval_s, until=until,
+                             on_run=tick, on_janitor=janitor)
+                finally:
+                    view.clear()
+                if best:
+                    best[0]()
     except RunStopped:
         pass  # asked for: the run in progress ended cleanly, everything bought is saved
     except KeepaDealsError as exc:
@@ -234,6 +267,24 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
 @contextmanager
 def _plain(settings: Settings) -> Iterator[Settings]:
     yield settings
+
+
+def show_best(env: Any, settings: Settings, n: int = DEMO_BEST) -> None:
+    """The best few current deals by profit, as ``deals list`` prints them."""
+    from keepa_deals.cli.deals_cmd import table
+    from keepa_deals.deals_view import DealDefinition
+    from keepa_deals.web.api import deal_item
+    from keepa_deals.web.listing import ListRequest, list_deals
+
+    definition = DealDefinition.from_settings(settings)
+    with env.store.engine.connect() as conn:
+        found = list_deals(conn, definition, env.store.now(),
+                           ListRequest.model_validate({"limit": n}))
+    if not found.rows:
+        return
+    click.echo(f"the best {len(found.rows)} deals by profit (keepa-deals deals list for more):")
+    for line in table([deal_item(r) for r in found.rows]):
+        click.echo(f"  {line}")
 
 
 def _start_alerts(settings: Settings, env: Any, servers: ExitStack) -> Any:

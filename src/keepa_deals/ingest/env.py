@@ -20,6 +20,7 @@ from typing import Any, Self
 from keepa_deals.alerts import attach as attach_alerts
 from keepa_deals.budget import TokenManager, open_budget
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
+from keepa_deals.ingest.progress import AnnouncingClock, ProgressSink
 from keepa_deals.keepa import build_http
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.http import KeepaHTTP
@@ -40,6 +41,8 @@ class IngestEnv:
     lock: RunnerLock
     clock: Clock = SYSTEM_CLOCK
     stop: StopSignal = field(default_factory=StopSignal)
+    #: The run's steps (pages, batches, waits), for whoever listens (``run`` on a terminal).
+    progress: ProgressSink = field(default_factory=ProgressSink)
 
     def close(self) -> None:
         self.http.close()
@@ -72,7 +75,8 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
     """
     stop = stop or StopSignal()
     base = clock or SYSTEM_CLOCK
-    timed = StoppableClock(base, stop)
+    progress = ProgressSink()
+    timed = AnnouncingClock(base, stop, progress)  # a StoppableClock that says when it waits
     store = DealStore.open(settings, clock=base)
     attach_alerts(store, settings)  # every write queues the alerts of its deals (docs/alerts.md)
     try:
@@ -92,7 +96,7 @@ def open_env(settings: Settings, *, clock: Clock | None = None, stop: StopSignal
         raise
     client = KeepaClient(metrics.instrument_http(http), metrics.instrument_budget(budget),
                          max_wait_s=max_wait_s)
-    return IngestEnv(settings, store, http, budget, client, lock, base, stop)
+    return IngestEnv(settings, store, http, budget, client, lock, base, stop, progress)
 
 
 __all__ = ["IngestEnv", "RunStopped", "StopSignal", "StoppableClock", "open_env"]

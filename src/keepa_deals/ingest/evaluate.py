@@ -138,6 +138,15 @@ class ProductFacts:
     last_update: datetime | None
     title: str | None
     root_category: int | None
+    #: Keepa's ``monthlySold`` (None: Keepa has no figure for it).
+    monthly_sold: int | None = None
+    #: Keepa's ``lastPriceChange``.
+    price_changed_at: datetime | None = None
+
+    @property
+    def sales_per_month(self) -> int | None:
+        """Keepa's ``monthlySold``, else the 30-day rank drops (each drop about one sale)."""
+        return self.monthly_sold if self.monthly_sold is not None else self.rank_drops[0]
 
 
 def _count(v: int | None) -> int | None:
@@ -183,6 +192,8 @@ def product_facts(product: Product, query: DealQuery) -> ProductFacts | None:
         last_update=product.last_update,
         title=product.title,
         root_category=product.root_category,
+        monthly_sold=_count(product.monthly_sold),
+        price_changed_at=product.last_price_change,
     )
 
 
@@ -261,11 +272,17 @@ def offers_fetched(product: Product) -> bool:
     return product.raw.get("offersSuccessful") is not False
 
 
+def cheapest_offer(product: Product, price_type: int) -> Offer | None:
+    """The cheapest live offer of the deal's kind, shipping included (None: none)."""
+    live = [o for o in product.live_offers if _matches(price_type, o)
+            and o.landed_price is not None and o.landed_price > 0]
+    return min(live, key=lambda o: o.landed_price or 0) if live else None
+
+
 def price_from_offers(product: Product, price_type: int) -> int | None:
     """The cheapest live offer of the deal's kind, shipping included (None: none)."""
-    prices = [o.landed_price for o in product.live_offers if _matches(price_type, o)]
-    live = [p for p in prices if p is not None and p > 0]
-    return min(live) if live else None
+    offer = cheapest_offer(product, price_type)
+    return None if offer is None else offer.landed_price
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -288,6 +305,7 @@ def build_row(
     feed: FeedView | None = None,
     seen_in_feed: datetime | None = None,
     feed_minute: int | None = None,
+    offer: Offer | None = None,
 ) -> DealRow:
     """The stored row: a new deal (``feed`` given) or a re-check of a stored one."""
     pt = query.price_type
@@ -316,13 +334,27 @@ def build_row(
         offers_used=facts.offers_used, offers_new=facts.offers_new,
         offers_fba=facts.offers_fba, offers_fbm=facts.offers_fbm,
         amazon_in_stock=facts.amazon_in_stock,
-        referral_fee_percent=facts.referral_percent,
-        fba_fee_cents=facts.fba_fee_cents,
+        # the fees the estimate applied: the product's own, else the query's defaults
+        referral_fee_percent=(facts.referral_percent if facts.referral_percent is not None
+                              else query.profit.default_referral_percent),
+        fba_fee_cents=est.fba_fee_cents,
         est_sale_price_cents=est.sale_price_cents,
         profit_cents=est.profit_cents,
         roi_percent=est.roi_percent,
         margin_percent=est.margin_percent,
         currency=currency_of(query.domain_id),
+        buy_shipping_cents=None if offer is None else offer.shipping,
+        sale_price_type=query.profit.sale_price_type,
+        sale_price_window=est.sale_price_window,
+        sale_price_fallback=est.sale_price_window != query.profit.sale_price_window,
+        referral_fee_cents=est.referral_fee_cents,
+        closing_fee_cents=est.closing_fee_cents,
+        prep_cents=est.prep_cents,
+        inbound_shipping_cents=est.inbound_shipping_cents,
+        offer_condition=None if offer is None else int(offer.condition),
+        monthly_sold=facts.monthly_sold,
+        sales_per_month=facts.sales_per_month,
+        price_changed_at=facts.price_changed_at,
         last_seen_in_feed=seen_in_feed,
         last_refreshed=now,
         keepa_last_update=last_update,

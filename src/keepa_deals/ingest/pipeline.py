@@ -36,6 +36,7 @@ from keepa_deals.ingest.history import REQUEST_DAYS, wants_history
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, LedgerError
 from keepa_deals.ingest.memory import ListedMemory
 from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
+from keepa_deals.ingest.progress import ProgressEvent, ProgressSink
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
 from keepa_deals.ingest.sellers import rate_sellers
 from keepa_deals.ingest.categories import name_categories, resolve_category
@@ -148,15 +149,28 @@ def check_queries(queries: Sequence[DealQuery]) -> None:
 
 
 class RunMeter:
-    """A run's :class:`~keepa_deals.ingest.source.Meter`: pays into its report."""
+    """A run's :class:`~keepa_deals.ingest.source.Meter`: pays into its report (and tells
+    the run's progress listener of each page)."""
 
-    def __init__(self, report: IngestReport, checkpoint: Callable[[], None]) -> None:
+    def __init__(self, report: IngestReport, checkpoint: Callable[[], None],
+                 progress: ProgressSink | None = None) -> None:
         self.report = report
         self._checkpoint = checkpoint
+        self._progress = progress
 
     def paid(self, tokens: int, *, pages: int = 0) -> None:
         self.report.counts.tokens_spent += tokens
         self.report.counts.pages += pages
+        if pages and self._progress is not None:
+            self._progress.emit(self.step("page"))
+
+    def step(self, kind: Literal["page", "batch"], stage: str | None = None,
+             size: int = 0) -> ProgressEvent:
+        r = self.report
+        return ProgressEvent(kind, query=r.query, pages=r.counts.pages,
+                             tokens=r.counts.tokens_spent,
+                             checked=r.checked_stats + r.checked_offers + r.refreshed,
+                             added=r.counts.added, stage=stage, size=size)
 
     def checkpoint(self) -> None:
         self._checkpoint()
@@ -175,7 +189,7 @@ class Pipeline:
         self.query = query
         self.report = report
         self.checkpoint = checkpoint
-        self.meter = RunMeter(report, checkpoint)
+        self.meter = RunMeter(report, checkpoint, env.progress)
         self.max_pages = (query.run.max_pages if "max_pages" in query.run.model_fields_set
                           else env.settings.ingest_max_pages)
         self.source = source_for(env, query, max_pages=self.max_pages)
@@ -292,6 +306,7 @@ class Pipeline:
         result.apply_to(self.ledger)
         result.count_into(self.report)
         self.commit(result.changes())
+        self.env.progress.emit(self.meter.step("batch", result.kind, len(result.asins)))
 
     def _buy(self, asins: Sequence[str], offers: int | None) -> ProductBatch:
         paid = buy_products(self.client, self.query, asins, offers)

@@ -39,7 +39,7 @@ from keepa_deals.ingest.history import histories_of
 from keepa_deals.ingest.ledger import Candidate, Ledger
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.keepa.errors import MalformedResponse
-from keepa_deals.keepa.products import ProductBatch
+from keepa_deals.keepa.products import Offer, ProductBatch
 from keepa_deals.profit import ProfitEstimate
 from keepa_deals.query import DealQuery
 from keepa_deals.store import Changes, DealHistory, DealRow
@@ -120,12 +120,12 @@ def _unreadable(reply: ProductBatch) -> tuple[dict[str, str], list[Rejection]]:
 
 
 def _new_row(c: Candidate, query: DealQuery, facts: ev.ProductFacts, est: ProfitEstimate,
-             *, shipping: bool, now: datetime) -> DealRow:
+             *, shipping: bool, now: datetime, offer: Offer | None = None) -> DealRow:
     return ev.build_row(
         c.asin, query, facts, est, includes_shipping=shipping, now=now,
         feed=ev.FeedView.from_json(c.feed) if c.feed is not None else None,
         seen_in_feed=ev.ms_to_datetime(c.seen_ms),
-        feed_minute=c.last_update if c.feed is not None else None,
+        feed_minute=c.last_update if c.feed is not None else None, offer=offer,
     )
 
 
@@ -196,18 +196,20 @@ def check_offers(batch: Sequence[Candidate], reply: ProductBatch, query: DealQue
                 raise MalformedResponse(bad[c.asin])
             facts = ev.product_facts(product, query) if product else None
             why = "not found" if product is None else ev.stats_verdict(facts, query)
-            est = None
+            est = offer = None
             if why is None:
                 assert product is not None and facts is not None
-                buy = ev.price_from_offers(product, query.price_type)
+                offer = ev.cheapest_offer(product, query.price_type)
+                buy = None if offer is None else offer.landed_price
                 est = ev.estimate(facts, buy, query) if buy is not None else None
                 why = "no live offer" if buy is None else ev.offers_verdict(est, query)
             row = None
             if why is None:
                 assert facts is not None and est is not None
-                row = (ev.build_row(c.asin, query, facts, est, includes_shipping=True, now=now)
+                row = (ev.build_row(c.asin, query, facts, est, includes_shipping=True, now=now,
+                                    offer=offer)
                        if c.refresh else
-                       _new_row(c, query, facts, est, shipping=True, now=now))
+                       _new_row(c, query, facts, est, shipping=True, now=now, offer=offer))
         except MalformedResponse as exc:
             if c.asin not in bad:
                 malformed.append(Rejection(c.asin, str(exc)))

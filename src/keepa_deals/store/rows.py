@@ -67,6 +67,19 @@ class DealRow:
     #: The buy box's (or lowest offer's) seller and its trust score (0-100).
     seller_id: str | None = None
     seller_trust: float | None = None
+    # The profit's breakdown (see profit.ProfitEstimate) and the risk signals.
+    buy_shipping_cents: int | None = None
+    sale_price_type: int | None = None
+    sale_price_window: int | None = None
+    sale_price_fallback: bool | None = None
+    referral_fee_cents: int | None = None
+    closing_fee_cents: int | None = None
+    prep_cents: int | None = None
+    inbound_shipping_cents: int | None = None
+    offer_condition: int | None = None
+    monthly_sold: int | None = None
+    sales_per_month: int | None = None
+    price_changed_at: datetime | None = None
 
     #: When the deal feed listed it (None: this observation did not come from the feed).
     last_seen_in_feed: datetime | None = None
@@ -85,14 +98,17 @@ _NON_NEGATIVE_INTS = (
     "rank_drops_30", "rank_drops_90", "rank_drops_180", "rank_drops_365",
     "offers_used", "offers_new", "offers_fba", "offers_fbm",
     "root_category", "price_type",
+    "buy_shipping_cents", "sale_price_type", "sale_price_window", "referral_fee_cents",
+    "closing_fee_cents", "prep_cents", "inbound_shipping_cents", "offer_condition",
+    "monthly_sold", "sales_per_month",
 )
 _POSITIVE_INTS = ("sales_rank",)
 _SIGNED_INTS = ("profit_cents",)
 _FLOATS = ("percent_below_avg", "roi_percent", "margin_percent", "referral_fee_percent",
            "seller_trust")
-_OPTIONAL_BOOLS = ("amazon_in_stock",)
+_OPTIONAL_BOOLS = ("amazon_in_stock", "sale_price_fallback")
 _TEXTS = ("title", "image_url", "category_name", "currency", "seller_id")
-_TIMES = ("last_seen_in_feed", "last_refreshed", "keepa_last_update")
+_TIMES = ("last_seen_in_feed", "last_refreshed", "keepa_last_update", "price_changed_at")
 
 _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1

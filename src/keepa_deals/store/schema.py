@@ -63,6 +63,9 @@ class DealRecord(Base):
         Index("ix_deals_price", "current_price_cents"),
         Index("ix_deals_percent_below", "percent_below_avg"),
         Index("ix_deals_seller_trust", "seller_trust"),
+        # The deal list sorts by sales; the new-deals notice counts recent rows (0003).
+        Index("ix_deals_sales_per_month", "sales_per_month"),
+        Index("ix_deals_first_seen", "first_seen"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -97,6 +100,7 @@ class DealRecord(Base):
     offers_fbm: Mapped[int | None] = mapped_column(Integer)
     amazon_in_stock: Mapped[bool | None] = mapped_column(Boolean)
 
+    #: The fees the profit estimate applied: the product's own, else the query's default.
     referral_fee_percent: Mapped[float | None] = mapped_column(Float)
     fba_fee_cents: Mapped[int | None] = mapped_column(Integer)
     est_sale_price_cents: Mapped[int | None] = mapped_column(Integer)
@@ -110,6 +114,28 @@ class DealRecord(Base):
     #: the Wilson lower bound of its positive-rating share (keepa_deals.trust).
     seller_id: Mapped[str | None] = mapped_column(String(32))
     seller_trust: Mapped[float | None] = mapped_column(Float)
+    # --- the profit's breakdown, as computed (migration 0006_decide) ---------------------
+    #: The shipping part of ``current_price_cents`` (None: unknown or not separate).
+    buy_shipping_cents: Mapped[int | None] = mapped_column(Integer)
+    #: The sale price's basis: the csv type and the window (days) of its average.
+    sale_price_type: Mapped[int | None] = mapped_column(SmallInteger)
+    sale_price_window: Mapped[int | None] = mapped_column(SmallInteger)
+    #: Whether that window is a fallback (the query's own window had no average).
+    sale_price_fallback: Mapped[bool | None] = mapped_column(Boolean)
+    referral_fee_cents: Mapped[int | None] = mapped_column(Integer)
+    closing_fee_cents: Mapped[int | None] = mapped_column(Integer)
+    prep_cents: Mapped[int | None] = mapped_column(Integer)
+    inbound_shipping_cents: Mapped[int | None] = mapped_column(Integer)
+
+    # --- risk signals (migration 0006_decide) --------------------------------------------
+    #: The condition (Keepa's offer condition code) of the cheapest matching live offer.
+    offer_condition: Mapped[int | None] = mapped_column(SmallInteger)
+    #: Keepa's ``monthlySold`` (bought in the past month), when Keepa has it.
+    monthly_sold: Mapped[int | None] = mapped_column(Integer)
+    #: ``monthly_sold``, else an estimate from the 30-day rank drops.
+    sales_per_month: Mapped[int | None] = mapped_column(Integer)
+    #: When the price last changed (Keepa's ``lastPriceChange``).
+    price_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     #: The last time the deal feed listed it.

@@ -7,21 +7,24 @@ is a 422 that names the parameter.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
-from keepa_deals.store.links import amazon_url, keepa_url
+from keepa_deals.store.links import amazon_url, buy_url, keepa_url
 from keepa_deals.store.runs import RunOutcome
 from keepa_deals.web import health as health_mod
-from keepa_deals.web import listing, models, series
+from keepa_deals.web import decide, listing, models, series
 from keepa_deals.web.context import WebContext
 
 router = APIRouter(prefix="/api")
 
 ASIN_PATTERN = r"^[0-9A-Za-z]{10}$"
+#: Nothing is older than Keepa's time origin.
+KEEPA_EPOCH = datetime(2011, 1, 1, tzinfo=UTC)
 
 
 class NoParams(BaseModel):
@@ -55,21 +58,29 @@ def _item_fields(m: Any) -> dict[str, Any]:
         currency=m["currency"], seller_id=m["seller_id"], seller_trust=m["seller_trust"],
         amazon_url=amazon_url(m["asin"], m["domain_id"]),
         keepa_url=keepa_url(m["asin"], m["domain_id"]),
+        amazon_in_stock=m["amazon_in_stock"], offers_new=m["offers_new"],
+        offers_fba=m["offers_fba"], offer_condition=decide.condition_name(m["offer_condition"]),
+        sales_per_month=m["sales_per_month"], sales_estimated=decide.sales_estimated(m),
+        price_changed_at=m["price_changed_at"],
+        buy_url=buy_url(m["asin"], m["domain_id"], m["price_type"]),
     )
 
 
 def deal_detail(ctx: WebContext, row: Row[Any]) -> models.DealDetail:
     m = row._mapping
     reasons = ctx.definition.explain(row, ctx.now())
+    parts = decide.breakdown(m)
     return models.DealDetail(
         **_item_fields(m),
         price_type=m["price_type"], avg30_cents=m["avg30_cents"],
         avg180_cents=m["avg180_cents"], avg365_cents=m["avg365_cents"],
         rank_drops_180=m["rank_drops_180"], rank_drops_365=m["rank_drops_365"],
-        offers_new=m["offers_new"], offers_fba=m["offers_fba"], offers_fbm=m["offers_fbm"],
-        amazon_in_stock=m["amazon_in_stock"], referral_fee_percent=m["referral_fee_percent"],
+        offers_fbm=m["offers_fbm"], monthly_sold=m["monthly_sold"],
+        referral_fee_percent=m["referral_fee_percent"],
         fba_fee_cents=m["fba_fee_cents"], keepa_last_update=m["keepa_last_update"],
         updated_at=m["updated_at"], current=not reasons, not_current_because=reasons,
+        breakdown=None if parts is None else models.ProfitBreakdown(**parts),
+        breakdown_missing=decide.NO_BREAKDOWN if parts is None else None,
     )
 
 
@@ -97,6 +108,25 @@ def get_deals(request: Request, q: Annotated[listing.ListRequest, Query()]) -> m
     ``next_offset`` says whether another page follows.
     """
     return deal_page(context(request), q)
+
+
+class NewDealsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime = Field(description="Count the deals first seen after this time.")
+
+
+@router.get("/deals/new", response_model=models.NewDeals,
+            summary="How many deals arrived since a time (the list's notice polls it)")
+def get_new_deals(request: Request, q: Annotated[NewDealsQuery, Query()]) -> models.NewDeals:
+    """Current deals first seen after ``since``: one range of the ``first_seen`` index."""
+    ctx = context(request)
+    now = ctx.now()
+    since = q.since if q.since.tzinfo is not None else q.since.replace(tzinfo=UTC)
+    since = min(max(since, KEEPA_EPOCH), now)  # a far-off time asks for nothing more
+    with ctx.read() as conn:
+        count = listing.count_new(conn, ctx.definition, now, since)
+    return models.NewDeals(since=since, count=count, as_of=now)
 
 
 class DetailQuery(BaseModel):

@@ -25,7 +25,7 @@ class FormField:
     label: str
     #: The ListRequest field it fills.
     api: str
-    kind: str  # money, int, percent, text, category
+    kind: str  # money, int, percent, text, category, flag (1 or 0)
     hint: str = ""
 
 
@@ -43,6 +43,10 @@ FIELDS: tuple[FormField, ...] = (
     FormField("category", "Category", "category", "category"),
     FormField("min_trust", "Min seller trust", "min_trust", "percent",
               "0-100: the seller's ratings, discounted for few of them"),
+    # Risk signals.
+    FormField("no_amazon", "No Amazon offer", "no_amazon", "flag"),
+    FormField("min_sales", "Min sales / month", "min_sales", "int"),
+    FormField("max_used_offers", "Max used offers", "max_offers_used", "int"),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 BY_API = {f.api: f for f in FIELDS}
@@ -73,6 +77,12 @@ def parse(params: Mapping[str, str]) -> ParsedForm:
                 errors.append(f"{f.label}: enter an amount such as 5 or 4.99")
                 continue
             api[f.api] = cents
+        elif f.kind == "flag":
+            if raw not in ("1", "0", "true", "false", "on"):
+                errors.append(f"{f.label}: 1 (on) or 0 (off)")
+                continue
+            if raw in ("1", "true", "on"):
+                api[f.api] = True  # off is the same as left out
         else:
             api[f.api] = raw
     for low, high in (("min_profit", "max_profit"), ("min_price", "max_price")):
@@ -140,6 +150,9 @@ def to_query(request: ListRequest, *, page_params: bool = False) -> str:
             continue
         if f.kind == "money":
             values[f.name] = str(Decimal(int(value)) / 100)
+        elif f.kind == "flag":
+            if value:
+                values[f.name] = "1"
         elif isinstance(value, float) and value.is_integer():
             values[f.name] = str(int(value))
         else:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, Connection, Row, and_, func, select, true
+from sqlalchemy import ColumnElement, Connection, Row, and_, false, func, select, true
 from sqlalchemy.sql.util import ClauseAdapter
 
 from keepa_deals.deals_view import DealDefinition
@@ -51,6 +51,7 @@ class SortKey(StrEnum):
     PRICE = "price"
     BELOW_AVG = "below_avg"
     LAST_SEEN = "last_seen"
+    SALES = "sales"
 
 
 class Order(StrEnum):
@@ -69,6 +70,7 @@ SORTS: dict[SortKey, tuple[str, Order]] = {
     SortKey.PRICE: ("current_price_cents", Order.ASC),
     SortKey.BELOW_AVG: ("percent_below_avg", Order.DESC),
     SortKey.LAST_SEEN: ("last_seen_in_feed", Order.DESC),
+    SortKey.SALES: ("sales_per_month", Order.DESC),
 }
 
 Cents = Annotated[int, Field(ge=-INT32, le=INT32)]
@@ -110,6 +112,13 @@ class DealFilters(BaseModel):
     q: Annotated[str, Field(max_length=MAX_SEARCH, pattern=NO_CONTROL)] | None = Field(
         None, description="Words in the title, or an ASIN (no control characters)."
     )
+    # --- risk signals --------------------------------------------------------------------
+    no_amazon: bool | None = Field(
+        None, description="True: only deals Amazon itself does not offer now.")
+    min_sales: Count | None = Field(
+        None, description="At least this many sales a month (Keepa's, else estimated).")
+    max_offers_used: Count | None = Field(
+        None, description="At most this many used offers.")
     query: Annotated[str, Field(pattern=QUERY_NAME)] | None = Field(
         None, description="Only the deals of this deal query (its name)."
     )
@@ -165,6 +174,12 @@ class DealFilters(BaseModel):
             parts.append(_C.root_category == self.category)
         if self.min_trust is not None:
             parts.append(_C.seller_trust >= self.min_trust)
+        if self.no_amazon:
+            parts.append(_C.amazon_in_stock == false())
+        if self.min_sales is not None:
+            parts.append(_C.sales_per_month >= self.min_sales)
+        if self.max_offers_used is not None:
+            parts.append(_C.offers_used <= self.max_offers_used)
         if self.query is not None:
             parts.append(_C.query_name == self.query)
         if self.domain is not None:
@@ -215,6 +230,8 @@ LIST_COLUMNS = (
     "percent_below_avg", "sales_rank", "rank_drops_30", "rank_drops_90", "offers_used",
     "est_sale_price_cents", "profit_cents", "roi_percent", "margin_percent",
     "first_seen", "last_seen_in_feed", "last_refreshed", "currency", "seller_id", "seller_trust",
+    "price_type", "amazon_in_stock", "offers_new", "offers_fba", "offer_condition",
+    "monthly_sold", "sales_per_month", "price_changed_at",
 )
 
 
@@ -399,3 +416,14 @@ def categories(conn: Connection, definition: DealDefinition, now: datetime) -> l
         .limit(200)
     )
     return list(conn.execute(stmt))
+
+
+def count_new(conn: Connection, definition: DealDefinition, now: datetime, since: datetime,
+              *, limit: int = COUNT_LIMIT) -> int:
+    """How many current deals were first seen after ``since`` (up to ``limit``)."""
+    recent = (
+        select(_C.id).where(_C.first_seen > since, definition.where(now)).limit(limit)
+        .with_hint(DEALS, "INDEXED BY ix_deals_first_seen", "sqlite")
+        .subquery()
+    )
+    return int(conn.execute(select(func.count()).select_from(recent)).scalar_one())

@@ -46,6 +46,48 @@ class DealItem(_Out):
     seller_trust: float | None = Field(None, description="That seller's trust score, 0-100.")
     amazon_url: str
     keepa_url: str
+    # --- risk signals and the buy link --------------------------------------------------
+    amazon_in_stock: bool | None = Field(description="Amazon itself offers it now.")
+    offers_new: int | None
+    offers_fba: int | None
+    offer_condition: str | None = Field(
+        description="Condition of the cheapest offer (when the query buys offers).")
+    sales_per_month: int | None = Field(
+        description="Keepa's monthlySold, else an estimate from the 30-day rank drops.")
+    sales_estimated: bool | None = Field(
+        description="True when sales_per_month is the estimate from rank drops.")
+    price_changed_at: datetime | None = Field(description="When the price last changed.")
+    buy_url: str = Field(description="Amazon's offer listing for the deal's condition.")
+
+
+class ProfitBreakdown(_Out):
+    """The profit's parts, all cents: sale − fees − cost is the profit, exactly."""
+
+    buy_price_cents: int = Field(description="The item (shipping apart when known).")
+    buy_shipping_cents: int | None = Field(
+        description="The offer's shipping (None: unknown, or part of the buy price).")
+    shipping_included: bool
+    prep_cents: int
+    inbound_shipping_cents: int
+    cost_cents: int = Field(description="All-in: buy price, shipping, prep, inbound.")
+    sale_price_cents: int
+    sale_price_basis: str | None = Field(description="e.g. '90-day used average'.")
+    referral_fee_percent: float | None
+    referral_fee_cents: int
+    closing_fee_cents: int
+    fba_fee_cents: int
+    fees_cents: int
+    profit_cents: int
+    roi_percent: float
+    margin_percent: float
+
+
+class NewDeals(_Out):
+    """How many current deals were first seen after ``since`` (the live list's notice)."""
+
+    since: datetime
+    count: int = Field(description="Counted up to 1,000.")
+    as_of: datetime
 
 
 class DealList(_Out):
@@ -70,16 +112,16 @@ class DealDetail(DealItem):
     avg365_cents: int | None
     rank_drops_180: int | None
     rank_drops_365: int | None
-    offers_new: int | None
-    offers_fba: int | None
     offers_fbm: int | None
-    amazon_in_stock: bool | None
+    monthly_sold: int | None
     referral_fee_percent: float | None
     fba_fee_cents: int | None
     keepa_last_update: datetime | None
     updated_at: datetime
     current: bool = Field(description="Whether it counts as a deal now (the one definition).")
     not_current_because: list[str]
+    breakdown: ProfitBreakdown | None
+    breakdown_missing: str | None = Field(description="Why there is no breakdown.")
 
 
 class Category(_Out):

@@ -49,6 +49,11 @@ COLUMNS: tuple[tuple[str, SortKey | None, str], ...] = (
     ("Drops 30 d", SortKey.DROPS_30, "num wide"),
     ("Drops 90 d", SortKey.DROPS_90, "num wide"),
     ("Last seen", SortKey.LAST_SEEN, "num wide"),
+    # Risk signals, and the row's actions.
+    ("Sales / mo", SortKey.SALES, "num mid"),
+    ("Risks", None, "risks wide"),
+    ("Price since", None, "num wide"),
+    ("Act", None, "act"),
 )
 
 
@@ -63,6 +68,21 @@ def money(cents: int | None, domain: int = 1) -> str:
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f} %" if abs(value) >= 100 else f"{value:,.1f} %"
+
+
+def cents(value: int | None, domain: int = 1) -> str:
+    """Money to the cent, always (the profit's breakdown)."""
+    if value is None:
+        return "–"
+    symbol, minor = CURRENCIES.get(domain, ("$", 100))
+    sign = "−" if value < 0 else ""
+    if minor == 1:
+        return f"{sign}{symbol}{abs(value):,}"
+    return f"{sign}{symbol}{abs(value) // 100:,}.{abs(value) % 100:02d}"
+
+
+def percent2(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f} %"
 
 
 def number(value: int | None) -> str:
@@ -101,7 +121,8 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(money=money, percent=percent, number=number, when=when, duration=duration)
+ENV.filters.update(money=money, percent=percent, number=number, when=when, duration=duration,
+                   cents=cents, percent2=percent2)
 ENV.globals.update(version=__version__, ago=ago)
 
 

@@ -72,7 +72,37 @@
     if (window.matchMedia("(max-width: 760px)").matches && !anyOn) box.open = false;
   }
 
+  /* ---- the live list: "N new deals" without a reload ------------------------------ */
+
+  function setupNewDeals() {
+    const notice = document.getElementById("new-deals");
+    if (!notice || !notice.dataset.since) return;
+    const text = document.getElementById("new-deals-text");
+    const every = Math.max(2, Number(notice.dataset.pollS) || 10) * 1000;
+    let busy = false;
+    async function poll() {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        const res = await fetch("/api/deals/new?since=" + encodeURIComponent(notice.dataset.since),
+          { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (res.ok) {
+          const body = await res.json();
+          if (body.count > 0) {
+            const n = body.count >= 1000 ? "1,000+" : fmt.format(body.count);
+            text.textContent = `${n} new deal${body.count === 1 ? "" : "s"} since you opened this page.`;
+            notice.hidden = false;
+          }
+        }
+      } catch (err) { /* try again at the next tick */ }
+      busy = false;
+    }
+    setInterval(poll, every);
+    document.addEventListener("visibilitychange", poll);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupNewDeals();
     setupFilters();
     setupDrawer();
   });

@@ -24,7 +24,7 @@ from keepa_deals.clock import FakeClock
 from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore, RunCounts
 from tests.ops.conftest import deal, make_settings
-from tests.ops.test_cli import env_for, invoke
+from tests.ops.test_cli import env_for, invoke, subprocess_run
 from tests.web.conftest import Api
 
 QUERY = "test-books"
@@ -125,8 +125,16 @@ def test_fc27_commands_answer_and_doctor_names_and_repairs_the_rows(corrupt_stor
     health = invoke(monkeypatch, env, "health", "--json")
     assert health.exit_code == 0 and json.loads(health.output)["state"] == "healthy", health.output
     assert invoke(monkeypatch, env, "health").exit_code == 0
+    for verb in ("status", "health"):  # a real process: no traceback on stderr either
+        proc = subprocess_run(env, verb)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     janitor = invoke(monkeypatch, env, "janitor", "--once", "--json")
     assert janitor.exit_code == 0, janitor.output
+
+    # Ingestion's own reads: a row without a readable key is not offered for a refresh.
+    with DealStore.open(corrupt_store) as store:
+        keys = store.deals_to_refresh(100, query=QUERY)
+        assert len(keys) == 5 + len(CORRUPT) - 1 and all(k.asin for k in keys)
 
     doctor = invoke(monkeypatch, env, "doctor", "--offline", "--check", "corrupt_rows")
     assert doctor.exit_code == 1, doctor.output

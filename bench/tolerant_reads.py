@@ -1,7 +1,8 @@
 """What reading the deal table costs, to compare two checkouts (FC-27's tolerant types).
 
 Builds a SQLite store of ``--deals`` synthetic rows once (``--db``, reused when it
-exists), then times, each ``--rounds`` times, the reads the hot paths make (CPU time of this process, steadier than the wall clock on a shared machine): every row
+exists), then times, each ``--rounds`` times (CPU time of this process, steadier than the
+wall clock on a shared machine), the reads the hot paths make: every row
 and column (``select(deals)``, a full scan of Python-side result processing), the
 list's first pass (id and sort value of 1,001 rows), one list page through
 ``list_deals`` and one ``GET /api/deals`` in process.  Run it under each checkout's
@@ -85,7 +86,8 @@ def main() -> None:
     def api() -> None:
         async def go() -> None:
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            base = "http://127.0.0.1"
+            async with httpx.AsyncClient(transport=transport, base_url=base) as client:
                 (await client.get("/api/deals")).raise_for_status()
         asyncio.run(go())
 

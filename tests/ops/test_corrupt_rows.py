@@ -63,7 +63,8 @@ def corrupt_store(settings: Settings, clock: FakeClock) -> Settings:
         good = [deal(i) for i in range(5)]
         bad = [deal(100 + i, asin=_corrupt_asin(i)) for i in range(len(CORRUPT))]
         store.save_batch(good + bad, query=QUERY, watermark=9_000_000)
-        store.finish_run(store.start_run(QUERY), "ok", RunCounts(added=len(good) + len(bad), pages=1))
+        store.finish_run(store.start_run(QUERY), "ok",
+                         RunCounts(added=len(good) + len(bad), pages=1))
         store.record_metrics(deal_count=len(good) + len(bad))
         with store.engine.begin() as conn:
             for i, (column, value, _) in enumerate(CORRUPT):
@@ -95,7 +96,8 @@ def test_fc27_pages_and_api_answer_beside_corrupt_rows(corrupt_store: Settings,
             assert r.status_code == 200, (query, r.text[:500])
         listed = {d["asin"] for d in api.get("/api/deals?limit=200").json()["items"]}
         assert {f"B{i:09d}" for i in range(5)} <= listed
-        for asin in [f"B{i:09d}" for i in range(5)] + [_corrupt_asin(i) for i in range(len(CORRUPT))]:
+        every = [f"B{i:09d}" for i in range(5)] + [_corrupt_asin(i) for i in range(len(CORRUPT))]
+        for asin in every:
             for path in (f"/deals/{asin}", f"/api/deals/{asin}"):
                 r = api.get(path)
                 assert r.status_code in (200, 404), (path, r.status_code, r.text[:500])

@@ -137,7 +137,8 @@ def find_corrupt(conn: Connection, limit: int = 1000) -> list[CorruptValue] | No
                 try:
                     bytes(raw).decode("utf-8")
                 except UnicodeDecodeError:
-                    found.append(_value(row_id, asin, column, bytes(raw), rewrite=True))
+                    shown = bytes(raw).decode("utf-8", "backslashreplace")
+                    found.append(_value(row_id, asin, column, shown, rewrite=True))
         if len(found) >= limit:
             break
     return sorted(found, key=lambda v: (v.id if v.id is not None else -1, v.column))[:limit]

@@ -69,7 +69,7 @@ def sqlite_datetime(value: datetime) -> str:
 #
 # SQLite stores any value in any column: a hand edit, a restored dump or a bug elsewhere can
 # leave ``'abc'`` in an integer, a blob in a rank or ``'not a date'`` in a datetime.  Such a
-# value must cost its own row only (docs/failure-classes.md, "Corrupt rows"), so the deal
+# value must cost its own row only (docs/failure-classes.md, FC-27), so the deal
 # table's columns are wrapped in ``Tolerant``: a value of the wrong type, or one the inner
 # type cannot parse, comes out as None (reported once per column per process, and counted),
 # and the readers treat a None in a required column as a row to skip.  A value of the right

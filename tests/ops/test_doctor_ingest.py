@@ -215,6 +215,6 @@ def test_fix_never_deletes_a_deal(deployment: Deployment) -> None:
     results = run_checks(deployment.settings, fix=True, clock=deployment.clock)
     assert store.count_deals() == before == 20
     names = [r.name for r in results]
-    assert names == ["database", "redis", "locks", "version", "key", "token_state", "recharge",
-                     "clock_skew", "ingestion", "deal_count", "yield", "queries", "new_store",
-                     "alerts"]
+    assert names == ["database", "redis", "locks", "version", "corrupt_rows", "key",
+                     "token_state", "recharge", "clock_skew", "ingestion", "deal_count", "yield",
+                     "queries", "new_store", "alerts"]

@@ -15,7 +15,9 @@ Each :class:`CheckResult` has a verdict (``ok``, ``warn``, ``fail``,
 ``fix=True`` a check that is not ok applies its *safe* repair, if it has one
 (a forced ``/token`` sync, releasing an expired or orphaned lock, clearing a
 recharge mode whose exit condition holds), then runs again; ``repaired``
-lists what was done.  Nothing ever deletes a deal or flushes Redis.
+lists what was done.  Nothing flushes Redis, and only one repair deletes deals: a
+``corrupt_rows`` row whose identity or a required value is unreadable (logged, a line
+per row in ``repaired``).
 
 The checks and what each looks at are listed in docs/operations.md.
 """
@@ -125,12 +127,13 @@ def all_checks() -> tuple[Check, ...]:
     from keepa_deals.ops import (
         checks_alerts,
         checks_budget,
+        checks_data,
         checks_infra,
         checks_ingest,
         checks_keepa,
     )
 
-    return (*checks_infra.CHECKS, *checks_keepa.CHECKS, *checks_budget.CHECKS,
+    return (*checks_infra.CHECKS, *checks_data.CHECKS, *checks_keepa.CHECKS, *checks_budget.CHECKS,
             *checks_ingest.CHECKS, *checks_alerts.CHECKS)
 
 

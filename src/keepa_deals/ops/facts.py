@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal_column, select
 
 from keepa_deals.store.engine import translate_errors
 from keepa_deals.store.runs import RunOutcome
@@ -97,7 +97,25 @@ def deal_stats(store: DealStore) -> DealStats:
     ).select_from(DEALS)
     with _read(store) as conn:
         row = conn.execute(stmt).one()
-    return DealStats(int(row[0]), *(utc(v) for v in row[1:]))
+        newest = list(row[1:])
+        if row[0] and conn.dialect.name == "sqlite":
+            newest = [_newest_readable(conn, col) if v is None else v
+                      for col, v in zip(_NEWEST, newest, strict=True)]
+    return DealStats(int(row[0]), *(utc(v) for v in newest))
+
+
+_NEWEST = (DEALS.c.first_seen, DEALS.c.last_seen_in_feed, DEALS.c.last_refreshed,
+           DEALS.c.updated_at)
+
+
+def _newest_readable(conn: Connection, column: Any) -> Any:
+    """The newest time in ``column`` among values that look like one (SQLite only).
+
+    Asked only when the plain ``max`` read as None: all NULL, or the greatest value is
+    corrupt (text sorts above the stored times when it starts with a letter, a blob
+    above any text), which must not blank the newest-deal age of health and status.
+    """
+    return conn.execute(select(func.max(column)).where(column < literal_column("'A'"))).scalar()
 
 
 def count_at(store: DealStore, at: datetime) -> tuple[int, datetime] | None:

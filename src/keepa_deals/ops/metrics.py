@@ -35,9 +35,11 @@ from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.keepa.http import KeepaHTTP
+from keepa_deals.store.types import unreadable_counts
 from keepa_deals.tokens.errors import TokenRechargeError
 from keepa_deals.tokens.protocol import Lease, TokenBudget
 from keepa_deals.tokens.status import TokenStatus
@@ -102,6 +104,32 @@ LAST_SUCCESS = Gauge(
 
 
 # --- the call surface ---------------------------------------------------------------
+
+
+
+
+class _UnreadableValues:
+    """``keepa_deals_store_unreadable_values_total{table,column}``: stored values of the
+    wrong type read as NULL by this process (store/types.py keeps the counts)."""
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> list[CounterMetricFamily]:
+        family = self._family()
+        for (table, column), n in sorted(unreadable_counts().items()):
+            family.add_metric([table, column], n)
+        return [family]
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "keepa_deals_store_unreadable_values",
+            "Stored values of the wrong type read as NULL (see `doctor --check corrupt_rows`).",
+            labels=["table", "column"])
+
+
+REGISTRY.register(_UnreadableValues())
 
 
 def _safe(fn: Callable[[], object]) -> None:

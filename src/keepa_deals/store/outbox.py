@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from keepa_deals.store.corrupt import readable_rows
 from keepa_deals.store.destinations import fingerprint, split_urls
 from keepa_deals.store.schema import ALERT_OUTBOX, ALERT_SEEN, DEALS, SAVED_SEARCHES
 
@@ -130,7 +131,7 @@ def _announce_one(conn: Connection, search: Any, where: ColumnElement[bool],
                   search.name, exc)
         return 0
     cols = [DEALS.c[c] for c in PAYLOAD_COLUMNS]
-    matched = {r.id: r for r in conn.execute(select(*cols).where(where, clause))}
+    matched = {r.id: r for r in readable_rows(conn.execute(select(*cols).where(where, clause)))}
     seen = {r.deal_id: r for r in conn.execute(select(ALERT_SEEN).where(
         ALERT_SEEN.c.search_id == search.id, ALERT_SEEN.c.deal_id.in_(written)))}
     left = [i for i, s in seen.items() if s.present and i not in matched]

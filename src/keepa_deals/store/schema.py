@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from keepa_deals.store.links import amazon_url, keepa_url
-from keepa_deals.store.types import BigId, UTCDateTime
+from keepa_deals.store.types import BigId, UTCDateTime, make_tolerant
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -336,6 +336,9 @@ class DealHistoryRecord(Base):
 # The tables, typed as Tables (SQLAlchemy types ``__table__`` as a FromClause), for the
 # statements built on them.
 DEALS = cast(Table, DealRecord.__table__)
+# A value of the wrong type in a deal row reads as None instead of failing the whole read
+# (store/types.py, "values of the wrong type"); every column, whoever added it.
+make_tolerant(DEALS)
 SYSTEM_STATE = cast(Table, SystemState.__table__)
 KEEPA_CACHE = cast(Table, KeepaCache.__table__)
 INGEST_RUNS = cast(Table, IngestRun.__table__)

@@ -289,7 +289,10 @@ class DealStore:
             DEALS.c.last_refreshed.asc().nulls_first(), DEALS.c.first_seen.asc(), DEALS.c.id
         ).limit(max(0, int(limit)))
         with self._read() as conn:
-            return [DealKey(r.asin, r.domain_id, r.last_refreshed) for r in conn.execute(stmt)]
+            # A row whose key is unreadable (docs/failure-classes.md, FC-29) cannot be
+            # refreshed; doctor's corrupt_rows check removes it.
+            return [DealKey(r.asin, r.domain_id, r.last_refreshed) for r in conn.execute(stmt)
+                    if r.asin is not None and r.domain_id is not None]
 
     def checked_since(self, query: str, domain_id: int, asins: Iterable[str],
                       since: datetime) -> dict[str, datetime]:
@@ -303,7 +306,8 @@ class DealStore:
             DEALS.c.asin.in_(keys), DEALS.c.last_refreshed >= since,
             DEALS.c.keepa_last_update.is_not(None))
         with self._read() as conn:
-            return {r.asin: r.keepa_last_update for r in conn.execute(stmt)}
+            return {r.asin: r.keepa_last_update for r in conn.execute(stmt)
+                    if r.asin is not None and r.keepa_last_update is not None}
 
     def newest_last_update(self, query: str) -> datetime | None:
         """The newest Keepa ``lastUpdate`` among the query's stored deals (None: no deal)."""

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from keepa_deals.store.driver import DriverSQL
 from keepa_deals.store.rows import ROW_FIELDS
 from keepa_deals.store.schema import DEALS
-from keepa_deals.store.types import UTCDateTime, sqlite_datetime
+from keepa_deals.store.types import UTCDateTime, inner_type, sqlite_datetime
 
 #: Columns a ``None`` never erases: a refresh from product data does not know
 #: when the feed last listed the deal, and the feed does not know when product
@@ -61,7 +61,9 @@ _UPDATED_COLUMNS = tuple(n for n in ROW_FIELDS if n not in ("asin", "domain_id")
 UPDATABLE_COLUMNS: frozenset[str] = frozenset(_UPDATED_COLUMNS)
 #: Every parameter of one upserted row, in a fixed order.
 _PARAM_KEYS: tuple[str, ...] = (*ROW_FIELDS, "query_name", "first_seen", "updated_at")
-_TIME_KEYS = tuple(k for k in _PARAM_KEYS if isinstance(getattr(DEALS.c, k).type, UTCDateTime))
+_TIME_KEYS = tuple(
+    k for k in _PARAM_KEYS if isinstance(inner_type(getattr(DEALS.c, k).type), UTCDateTime)
+)
 
 
 def _set_clause(excluded: Any, keep_when_none: frozenset[str]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, false, func, select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from keepa_deals.deals_view import DealDefinition
+from keepa_deals.store.corrupt import readable_rows
 from keepa_deals.store.schema import DEALS
 
 _C = DEALS.c
@@ -320,7 +321,7 @@ def _by_id(conn: Connection, ids: list[int]) -> list[Row[Any]]:
     if not ids:
         return []
     stmt = select(*(_C[name] for name in LIST_COLUMNS)).where(_C.id.in_(ids))
-    found = {row.id: row for row in conn.execute(stmt)}
+    found = {row.id: row for row in readable_rows(conn.execute(stmt))}
     return [found[i] for i in ids if i in found]
 
 
@@ -365,7 +366,7 @@ def _walk(
         .offset(offset)
     )
     rows = list(conn.execute(stmt))
-    return rows if len(rows) == limit else None
+    return readable_rows(rows) if len(rows) == limit else None
 
 
 def _page(
@@ -386,7 +387,7 @@ def _page(
     )
     if plan is _Plan.SCAN:
         stmt = stmt.with_hint(DEALS, "NOT INDEXED", "sqlite")
-    return list(conn.execute(stmt))
+    return readable_rows(conn.execute(stmt))
 
 
 def sort_index(column: str) -> str | None:
@@ -398,11 +399,13 @@ def sort_index(column: str) -> str | None:
 
 
 def find_deal(conn: Connection, asin: str, domain: int | None) -> Row[Any] | None:
-    """The stored row of ``asin`` (on ``domain``, or on the lowest domain id storing it)."""
+    """The stored row of ``asin`` (on ``domain``, or on the lowest domain id storing it);
+    an unreadable row (a required value corrupt) is not shown."""
     stmt = select(DEALS).where(_C.asin == asin)
     if domain is not None:
         stmt = stmt.where(_C.domain_id == domain)
-    return conn.execute(stmt.order_by(_C.domain_id).limit(1)).first()
+    rows = readable_rows(conn.execute(stmt.order_by(_C.domain_id)))
+    return rows[0] if rows else None
 
 
 def categories(conn: Connection, definition: DealDefinition, now: datetime) -> list[Row[Any]]:

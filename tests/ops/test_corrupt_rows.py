@@ -132,6 +132,11 @@ def test_fc29_commands_answer_and_doctor_names_and_repairs_the_rows(corrupt_stor
         assert proc.returncode == 0, proc.stdout + proc.stderr
     janitor = invoke(monkeypatch, env, "janitor", "--once", "--json")
     assert janitor.exit_code == 0, janitor.output
+    listed = invoke(monkeypatch, env, "deals", "list", "--json", "--sort", "profit")
+    assert listed.exit_code == 0, listed.output
+    exported = invoke(monkeypatch, env, "deals", "export", "--format", "csv")
+    assert exported.exit_code == 0, exported.output
+    assert len(exported.output.strip().splitlines()) >= 1 + 5, "a header and the good rows"
 
     # Ingestion's own reads: a row without a readable key is not offered for a refresh.
     with DealStore.open(corrupt_store) as store:

@@ -21,6 +21,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, and_, select
 
 from keepa_deals.deals_view import DealDefinition
+from keepa_deals.store.corrupt import readable_rows
 from keepa_deals.store.links import amazon_url, buy_url, keepa_url
 from keepa_deals.store.schema import DEALS
 from keepa_deals.web import decide
@@ -69,8 +70,10 @@ def rows(conn: Connection, definition: DealDefinition, now: datetime, filters: D
     if limit is not None:
         stmt = stmt.limit(limit)
     result = conn.execution_options(yield_per=CHUNK).execute(stmt)
-    for row in result:
-        yield record(row._mapping)
+    for chunk in result.partitions():
+        # a row whose identity or a required value is unreadable is skipped (FC-29)
+        for row in readable_rows(chunk):
+            yield record(row._mapping)
 
 
 def _text(value: Any) -> Any:

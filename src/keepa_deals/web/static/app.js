@@ -74,6 +74,8 @@
 
   /* ---- the live list: "N new deals" without a reload ------------------------------ */
 
+  const fmt = new Intl.NumberFormat("en-US");
+
   function setupNewDeals() {
     const notice = document.getElementById("new-deals");
     if (!notice || !notice.dataset.since) return;

@@ -122,6 +122,15 @@ def test_fc21_a_zero_byte_store_on_an_account_in_use_is_reported_before_paying(
                    for line in render(status))
         [check] = run_checks(settings, only=["new_store"], clock=clock)
         assert check.verdict == Verdict.WARN and "deal store is new" in check.summary
+        # ... and the health alert (docs/alerts.md) holds
+        from keepa_deals.alerts.health import conditions
+        from keepa_deals.ops.sources import Sources
+        from keepa_deals.store import DealStore
+        from keepa_deals.store.alerting import AlertBook
+
+        with DealStore.open(settings) as store, Sources(settings, clock=clock) as sources:
+            found = {c.name: c for c in conditions(settings, AlertBook(store), sources)}
+        assert found["new_store"].holds and "deal store is new" in found["new_store"].summary
 
     said_everywhere()  # before any run: the file has no schema yet
 

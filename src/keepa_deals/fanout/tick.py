@@ -134,12 +134,13 @@ class TickStages:
                  and self.env.lock.holder(lock_name("batch", b.id)) is None]
         if not stale:
             return 0
-        waited = {b.id: held_s if b.deferred else queued_s for b in stale}
+        held = {b.id for b in stale if b.deferred}
         again = book.send_again(stale, now_ms)  # only those still open
         for b in again:
             log.warning("query %s: batch %s (%s) was not finished %.0f s after it was %s: "
-                        "sending it again (epoch %d)", book.query, b.id, b.kind, waited[b.id],
-                        "due" if waited[b.id] == held_s else "sent", b.epoch)
+                        "sending it again (epoch %d)", book.query, b.id, b.kind,
+                        held_s if b.id in held else queued_s,
+                        "due" if b.id in held else "sent", b.epoch)
         return self.dispatch(again)
 
     # --- 4. plan and send -------------------------------------------------------------

@@ -152,16 +152,12 @@ def _buy(env: IngestEnv, query: DealQuery, book: BatchBook, batch: Batch) -> Bat
         # not a failure: the stop came before the batch's one paid call was saved; it comes back
         log.info("batch %s: stopped on request; sent again", batch.id)
         return BatchRun(batch.id, "waiting", retry_after_s=STOPPED_RETRY_S)
-    except KeepaError as exc:
-        if not may_have_run(exc):
-            log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__,
-                      exc)
-            return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")
-        # the client sent it once more already: a task retry would buy it a third time
-        log.error("batch %s (%s): Keepa's reply was lost twice (%s: %s); it waits for a tick "
-                  "to send it again", batch.id, batch.kind, type(exc).__name__, exc)
-        return BatchRun(batch.id, "lost", error=f"{type(exc).__name__}: {exc}")
     except KeepaDealsError as exc:
+        if isinstance(exc, KeepaError) and may_have_run(exc):
+            # the client sent it once more already: a task retry would buy it a third time
+            log.error("batch %s (%s): Keepa's reply was lost twice (%s: %s); it waits for a "
+                      "tick to send it again", batch.id, batch.kind, type(exc).__name__, exc)
+            return BatchRun(batch.id, "lost", error=f"{type(exc).__name__}: {exc}")
         log.error("batch %s (%s) failed: %s: %s", batch.id, batch.kind, type(exc).__name__, exc)
         return BatchRun(batch.id, "error", error=f"{type(exc).__name__}: {exc}")
     now_ms = env.clock.now_ms()

@@ -154,10 +154,6 @@ class ListSource:
         self.name = "list file"
         self.key = state_key("list", query.domain_id, spec.path, spec.column)
 
-    def check(self) -> None:
-        """ListFileError (a ConfigError) naming the file and the line: read before any call."""
-        read_list(self.spec.path, column=self.spec.column)
-
     def walk(self, start: Start, meter: Meter) -> Iterator[Found]:
         entries = read_list(self.spec.path, column=self.spec.column)
         if not entries:

@@ -108,11 +108,8 @@ class KeepaClient:
         else:
             wire = validate_selection(selection, page=page)
         reply = self._spend(DEAL_PAGE_COST, "deal", json_body=wire)
-        try:
-            return parse_deal_page(reply.body, reply.token_status, page=wire["page"])
-        except MalformedResponse as exc:
-            _with_reply(exc, reply)
-            raise
+        return self._parsed(
+            reply, lambda: parse_deal_page(reply.body, reply.token_status, page=wire["page"]))
 
     def products(
         self,
@@ -147,11 +144,7 @@ class KeepaClient:
         cost = estimate_product_cost(len(codes), offers=offers, rating=rating, buybox=buybox,
                                      update=update, stock=stock)
         reply = self._spend(cost, "product", params=params)
-        try:
-            return parse_product_batch(reply.body, reply.token_status)
-        except MalformedResponse as exc:
-            _with_reply(exc, reply)
-            raise
+        return self._parsed(reply, lambda: parse_product_batch(reply.body, reply.token_status))
 
     def products_by_code(
         self,

@@ -280,9 +280,7 @@ def product_params(
     days: int | None,
 ) -> dict[str, Any]:
     """The query parameters of a /product call, validated."""
-    if not _is_int(domain) or domain not in DOMAINS:
-        raise InvalidQuery("domain", f"{domain!r} is not a Keepa domain id "
-                                     f"(one of {sorted(DOMAINS)})")
+    check_domain(domain)
     for name, flag in (("history", history), ("rating", rating), ("buybox", buybox)):
         if not isinstance(flag, bool):
             raise _bad(name, flag, _BOOL)

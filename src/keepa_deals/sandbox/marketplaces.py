@@ -159,8 +159,3 @@ DE = Marketplace(
 
 #: The marketplaces with a world, by Keepa domain id.
 MARKETPLACES: dict[int, Marketplace] = {m.domain: m for m in (US, GB, DE)}
-
-
-def marketplace(domain: int) -> Marketplace | None:
-    """The marketplace of a Keepa domain id, or None when the sandbox has no world for it."""
-    return MARKETPLACES.get(domain)

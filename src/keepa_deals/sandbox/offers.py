@@ -10,14 +10,13 @@ in stock) at ``current[AMAZON]``; the counts match ``COUNT_NEW_FBA``,
 from __future__ import annotations
 
 import random
-import string
 from dataclasses import dataclass
 from typing import Any
 
 from keepa_deals.keepa.time import unix_ms_to_keepa_minutes
 from keepa_deals.sandbox.catalog import ProductState
 from keepa_deals.sandbox.marketplaces import MARKETPLACES
-from keepa_deals.sandbox.sellers import pool_seller
+from keepa_deals.sandbox.sellers import drawn_seller_id, pool_seller
 from keepa_deals.sandbox.universe import (
     AMAZON,
     COUNT_NEW_FBA,
@@ -54,10 +53,6 @@ class Offer:
         return self.condition == CONDITION_NEW
 
 
-def _drawn_seller(rng: random.Random) -> str:
-    return "A" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=13))
-
-
 def all_offers(state: ProductState, seed: int) -> list[Offer]:
     """Every live offer of the product in this state, cheapest first; third-party
     offers are sold by the sellers of the marketplace's pool (:func:`.sellers.pool_seller`)."""
@@ -69,7 +64,7 @@ def all_offers(state: ProductState, seed: int) -> list[Offer]:
     book_shipping = market.book_shipping
 
     def _seller(rng: random.Random) -> str:
-        return pool_seller(_drawn_seller(rng), seed, spec.domain)
+        return pool_seller(drawn_seller_id(rng), seed, spec.domain)
 
     raw: list[tuple[str, int, bool, bool, int, int]] = []  # seller, cond, fba, amazon, price, ship
 

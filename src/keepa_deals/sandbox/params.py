@@ -13,10 +13,11 @@ from keepa_deals.sandbox.wire import bad_request, out_of_range
 
 #: Amazon locales (the enum ordinal); 7 (former China) is not served.
 DOMAINS = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12})
-#: /deal serves no Brazil (12).
-DEAL_DOMAINS = DOMAINS - {12}
-#: Locales without a seller or best-seller service (Keepa lists no Brazil). [C]
+#: Every locale but Brazil (12), which has no /deal, /seller or /bestsellers (Keepa lists
+#: none there). [C]
 NO_BR_DOMAINS = DOMAINS - {12}
+#: /deal serves no Brazil.
+DEAL_DOMAINS = NO_BR_DOMAINS
 
 
 def as_int(value: Any, name: str) -> int:

@@ -60,7 +60,8 @@ class SellerSpec:
     is_amazon: bool = False
 
 
-def _seller_id(rng: random.Random) -> str:
+def drawn_seller_id(rng: random.Random) -> str:
+    """A seller id as Keepa writes them (``A`` and 13 characters), drawn from ``rng``."""
     return "A" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=13))
 
 
@@ -81,7 +82,7 @@ def seller_pool(seed: int, domain: int) -> tuple[SellerSpec, ...]:
             count = int(math.exp(rng.uniform(math.log(50), math.log(200_000))))
             rating = rng.randrange(89, 101)
         pool.append(SellerSpec(
-            seller_id=_seller_id(rng),
+            seller_id=drawn_seller_id(rng),
             name=f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
             rating=rating,
             rating_count=count,

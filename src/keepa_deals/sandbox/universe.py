@@ -20,6 +20,7 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 
+from keepa_deals.codes import gtin_check_digit, isbn10_check_digit
 from keepa_deals.keepa.csvtypes import CsvType
 from keepa_deals.sandbox.marketplaces import (
     BOOKS_KIND,
@@ -44,14 +45,6 @@ COUNT_NEW_FBA, COUNT_NEW_FBM = CsvType.COUNT_NEW_FBA, CsvType.COUNT_NEW_FBM
 CSV_TYPES = len(CsvType)
 
 BOOKS = US.books
-
-#: amazon.com's root categories: id → (name, weight in the universe).
-ROOT_CATEGORIES: dict[int, tuple[str, float]] = {
-    r.id: (r.name, KIND_WEIGHTS[r.kind]) for r in US.roots
-}
-
-#: amazon.com's leaf categories per root: id → name.
-SUB_CATEGORIES: dict[int, dict[int, str]] = {r.id: dict(r.subs) for r in US.roots}
 
 _ADJ = ("Silent", "Hidden", "Broken", "Golden", "Last", "Wild", "Secret", "Lost", "Burning",
         "Quiet", "Bright", "Dark", "Little", "Forgotten", "Endless", "Crimson", "Northern",
@@ -271,15 +264,12 @@ def is_isbn10(code: str) -> bool:
     """Ten characters, nine digits and a digit or X, with a valid check digit."""
     if len(code) != 10 or not code[:9].isdigit() or not (code[9].isdigit() or code[9] in "Xx"):
         return False
-    digits = [int(c) for c in code[:9]] + [10 if code[9] in "Xx" else int(code[9])]
-    return sum((10 - i) * d for i, d in enumerate(digits)) % 11 == 0
+    return isbn10_check_digit(code[:9]) == code[9].upper()
 
 
 def ean_check_digit(body: str) -> str:
-    """The check digit of a 12-digit EAN body (or 11-digit UPC body, left-padded)."""
-    body = body.rjust(12, "0")
-    s = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
-    return str((10 - s % 10) % 10)
+    """The check digit of a 12-digit EAN body (or 11-digit UPC body)."""
+    return str(gtin_check_digit(body))
 
 
 def isbn10_to_13(isbn10: str) -> str:

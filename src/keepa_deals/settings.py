@@ -163,17 +163,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("queries", mode="before")
+    @field_validator("queries", "alert_urls", mode="before")
     @classmethod
-    def _split_queries(cls, v: object) -> object:
-        if isinstance(v, str):  # KEEPA_DEALS_QUERIES=a.toml,b.toml (commas or new lines)
-            return [part.strip() for part in re.split(r"[,\n]", v) if part.strip()]
-        return v
-
-    @field_validator("alert_urls", mode="before")
-    @classmethod
-    def _split_alert_urls(cls, v: object) -> object:
-        if isinstance(v, str):  # KEEPA_DEALS_ALERT_URLS=json://host/hook,mailto://... (commas)
+    def _split_list(cls, v: object) -> object:
+        # KEEPA_DEALS_QUERIES=a.toml,b.toml, KEEPA_DEALS_ALERT_URLS=json://host/hook,mailto://...
+        # (commas or new lines)
+        if isinstance(v, str):
             return [part.strip() for part in re.split(r"[,\n]", v) if part.strip()]
         return v
 

@@ -31,7 +31,7 @@ from keepa_deals.alerts.send import Sent, send
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
 from keepa_deals.store.alerting import AlertBook, SearchRecord, parse_quiet
-from keepa_deals.store.destinations import fingerprint, masked
+from keepa_deals.store.destinations import all_urls, fingerprint, masked
 from keepa_deals.store.outbox import DEAD, DROPPED, PENDING, SENT, SKIPPED, message_id
 
 log = logging.getLogger("keepa_deals.alerts")
@@ -89,9 +89,7 @@ class Courier:
 
     def destinations(self, searches: list[SearchRecord]) -> dict[str, str]:
         """fingerprint → URL, of every configured destination."""
-        urls = list(self.settings.alert_urls)
-        for s in searches:
-            urls.extend(s.destinations)
+        urls = all_urls(self.settings.alert_urls, (s.destinations for s in searches))
         return {fingerprint(u): u for u in urls}
 
     def drain(self, *, budget_s: float | None = None) -> DrainReport:

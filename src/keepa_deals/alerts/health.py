@@ -33,12 +33,17 @@ from typing import Any
 
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ops import facts
-from keepa_deals.ops.checks_keepa import KEY_FIX
+from keepa_deals.ops.checks_keepa import KEY_REFUSED_FIX
 from keepa_deals.ops.doctor import CheckResult, Verdict, run_checks
 from keepa_deals.ops.sources import Sources
 from keepa_deals.settings import Settings
 from keepa_deals.store.alerting import AlertBook, HealthState
-from keepa_deals.store.destinations import fingerprint, masked
+from keepa_deals.store.destinations import (
+    FAILING_AFTER,
+    all_urls,
+    fingerprint,
+    masked_by_fingerprint,
+)
 from keepa_deals.store.outbox import message_id
 from keepa_deals.store.runs import RunOutcome
 
@@ -47,8 +52,6 @@ log = logging.getLogger("keepa_deals.alerts")
 #: Runs waiting for tokens longer than this in a row are more than any plan explains
 #: (a full bucket refills in an hour at every plan).
 TOKEN_WAIT = timedelta(minutes=90)
-#: A destination is failing once a message to it failed this many times.
-DESTINATION_FAILURES = 3
 CHECKS = ("database", "redis", "ingestion", "deal_count", "recharge", "new_store")
 
 
@@ -107,8 +110,7 @@ def conditions(settings: Settings, book: AlertBook, sources: Sources) -> list[Co
         "key_refused", "Keepa refuses the key", refused,
         failed.describe() if failed else "",
         failed.as_dict() if failed else {},
-        "a 402 means the key has no active Keepa plan (subscribe or renew at keepa.com); a "
-        "400 that the key is wrong: " + KEY_FIX, "keepa-deals doctor --check key",
+        KEY_REFUSED_FIX, "keepa-deals doctor --check key",
         since=failed.since if failed else None))
     stalled = _from_check("ingestion_stalled", "ingestion is stalled", results.get("ingestion"),
                           (Verdict.FAIL,))
@@ -174,10 +176,10 @@ def _janitor(book: AlertBook) -> Condition:
 
 
 def _destinations(settings: Settings, book: AlertBook, now: datetime) -> Condition:
-    urls = list(settings.alert_urls) + [u for s in book.searches() for u in s.destinations]
-    shown = {fingerprint(u): masked(u) for u in urls}
+    shown = masked_by_fingerprint(
+        all_urls(settings.alert_urls, (s.destinations for s in book.searches())))
     bad = [r for r in book.failing_destinations(now - timedelta(hours=24))
-           if (r.dead or r.attempts >= DESTINATION_FAILURES) and r.destination in shown]
+           if (r.dead or r.attempts >= FAILING_AFTER) and r.destination in shown]
     names = [shown[r.destination] for r in bad]
     return Condition("destination_failing", "an alert destination keeps failing", bool(bad),
                      f"{len(bad)} destination(s) refuse messages: {', '.join(names)}",

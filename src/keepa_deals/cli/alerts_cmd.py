@@ -56,7 +56,7 @@ def test_command(obj: AppContext, to: tuple[str, ...]) -> None:
     urls = _check_urls(list(to) or list(settings.alert_urls))
     if not urls:
         fail("no destination: give --to URL or set KEEPA_DEALS_ALERT_URLS")
-    key = settings.keepa_api_key.get_secret_value() if settings.keepa_api_key else None
+    key = obj.secret_key()
     import time
 
     mid = message_id("test", time.time_ns())
@@ -167,15 +167,17 @@ def history_command(obj: AppContext, limit: int, as_json: bool) -> None:
 
     with _service(obj.settings) as service:
         book = AlertBook(service.store)
-        shown = {**{fp: m for fp, m in _masked_all(obj.settings, book).items()}}
+        shown = _masked_all(obj.settings, book)
         rows = book.recent(limit)
     out = []
     for r in rows:
         payload = json.loads(r.payload)
-        what = payload.get("title") if r.kind != "deal" else (
-            f"{payload.get('search')}: {payload.get('asin')} {payload.get('title') or ''}")
         if r.kind == "health":
             what = f"{payload.get('event')}: {payload.get('title')}"
+        elif r.kind == "deal":
+            what = f"{payload.get('search')}: {payload.get('asin')} {payload.get('title') or ''}"
+        else:
+            what = payload.get("title")
         out.append({"id": r.message_id, "kind": r.kind, "status": r.status,
                     "to": shown.get(r.destination, f"#{r.destination[:8]} (removed)"),
                     "what": str(what)[:100], "attempts": r.attempts, "error": r.error,
@@ -193,10 +195,10 @@ def history_command(obj: AppContext, limit: int, as_json: bool) -> None:
 
 
 def _masked_all(settings: Settings, book: Any) -> dict[str, str]:
-    from keepa_deals.store.destinations import fingerprint, masked
+    from keepa_deals.store.destinations import all_urls, masked_by_fingerprint
 
-    urls = list(settings.alert_urls) + [u for s in book.searches() for u in s.destinations]
-    return {fingerprint(u): masked(u) for u in urls}
+    return masked_by_fingerprint(
+        all_urls(settings.alert_urls, (s.destinations for s in book.searches())))
 
 
 @alerts_group.command("drain")

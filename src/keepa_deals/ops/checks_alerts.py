@@ -12,10 +12,8 @@ from typing import Any
 from keepa_deals.ops.doctor import Check, CheckResult, Context, ok, skipped, warn
 from keepa_deals.ops.sources import DATABASE
 from keepa_deals.store.alerting import AlertBook
-from keepa_deals.store.destinations import fingerprint, masked
+from keepa_deals.store.destinations import FAILING_AFTER, all_urls, masked, masked_by_fingerprint
 
-#: A destination whose messages failed this many times is failing.
-FAILURES = 3
 
 
 def check_alerts(ctx: Context) -> CheckResult:
@@ -25,11 +23,11 @@ def check_alerts(ctx: Context) -> CheckResult:
         return skipped(name, f"database: {ctx.sources.errors.get(DATABASE, 'unreachable')}")
     book = AlertBook(store)
     searches = book.searches()
-    urls = list(ctx.settings.alert_urls) + [u for s in searches for u in s.destinations]
-    shown = {fingerprint(u): masked(u) for u in urls}
+    shown = masked_by_fingerprint(
+        all_urls(ctx.settings.alert_urls, (s.destinations for s in searches)))
     counts = book.counts()
     failing = [r for r in book.failing_destinations(ctx.now() - timedelta(hours=24))
-               if r.dead or r.attempts >= FAILURES]
+               if r.dead or r.attempts >= FAILING_AFTER]
     evidence: dict[str, Any] = {
         "deal_alerts": sum(1 for s in searches if s.is_alert),
         "health_destinations": [masked(u) for u in ctx.settings.alert_urls],
@@ -46,7 +44,7 @@ def check_alerts(ctx: Context) -> CheckResult:
                     "`keepa-deals alerts history` shows the errors; messages are retried with "
                     "backoff, then given up on", **evidence)
     pending = counts.get("pending", 0)
-    if not urls:
+    if not shown:
         return ok(name, "no alert destination configured (KEEPA_DEALS_ALERT_URLS, "
                   "`keepa-deals alerts add`)", **evidence)
     return ok(name, f"{len(shown)} destination(s), {pending} message(s) waiting, "

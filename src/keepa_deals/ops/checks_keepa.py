@@ -18,6 +18,9 @@ from keepa_deals.settings import key_problem
 
 KEY_FIX = ("put your Keepa access key (keepa.com > API access) in KEEPA_API_KEY, in the "
            "environment or .env; for a try without a key: `keepa-deals run --sandbox`")
+#: What to do when Keepa refuses the key (doctor and the health alert say the same).
+KEY_REFUSED_FIX = ("a 402 means the key has no active Keepa plan (subscribe or renew at "
+                   "keepa.com); a 400 that the key is wrong: " + KEY_FIX)
 
 
 def check_key(ctx: Context) -> CheckResult:
@@ -48,8 +51,7 @@ def check_key(ctx: Context) -> CheckResult:
     evidence["error"] = error
     if ctx.sources.key_refused:
         return fail(name, f"Keepa refuses the key: {error}",
-                    "a 402 means the key has no active Keepa plan (subscribe or renew at "
-                    "keepa.com); a 400 that the key is wrong: " + KEY_FIX, **evidence)
+                    KEY_REFUSED_FIX, **evidence)
     return warn(name, f"could not ask Keepa whether it accepts the key: {error}",
                 f"check KEEPA_API_URL ({url}) and this host's network", **evidence)
 

@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
+#: A destination is failing once a message to it failed this many times (or was given up).
+FAILING_AFTER = 3
+
 _HOSTNAME = re.compile(
     r"^(localhost|[0-9]+(\.[0-9]+){3}|\[[0-9a-f:]+\]|[a-z0-9-]+(\.[a-z0-9-]+)+)$", re.I)
 
@@ -54,6 +57,16 @@ def secret_parts(url: str) -> list[str]:
             parts.update(p for p in auth.split(":") if len(p) >= 4)
     hostish = {p for p in parts if _HOSTNAME.match(p) and "." in p}
     return sorted((p for p in parts if p not in hostish and len(p) >= 4), key=len, reverse=True)
+
+
+def all_urls(alert_urls: Iterable[str], searches_urls: Iterable[Iterable[str]]) -> list[str]:
+    """Every configured destination: the health alerts' URLs, then each saved search's."""
+    return list(alert_urls) + [u for urls in searches_urls for u in urls]
+
+
+def masked_by_fingerprint(urls: Iterable[str]) -> dict[str, str]:
+    """fingerprint → masked URL, to name a destination the store knows by its fingerprint."""
+    return {fingerprint(u): masked(u) for u in urls}
 
 
 def scrub(text: str, urls: Iterable[str]) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from keepa_deals.store.driver import dialect_insert
 from keepa_deals.store.schema import KEEPA_CACHE
 
 #: Keys per ``IN (...)`` read.
@@ -47,7 +47,7 @@ def write_cache(conn: Connection, kind: str, domain_id: int, items: Mapping[str,
     """Set each key's text (replacing what was there), fetched ``now``."""
     if not items:
         return
-    ins = (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(KEEPA_CACHE)
+    ins = dialect_insert(conn, KEEPA_CACHE)
     stmt = ins.on_conflict_do_update(
         index_elements=[KEEPA_CACHE.c.kind, KEEPA_CACHE.c.domain_id, KEEPA_CACHE.c.key],
         set_={"text_value": ins.excluded.text_value, "fetched_at": ins.excluded.fetched_at})

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Dialect
+from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -44,3 +45,9 @@ class DriverSQL:
     def one(self, row: Mapping[str, Any]) -> Any:
         """One row's parameters as the driver takes them."""
         return row if self.order is None else tuple(row[k] for k in self.order)
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """``INSERT`` into ``table`` in ``conn``'s dialect (SQLite or PostgreSQL), for its
+    ``ON CONFLICT`` clauses."""
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(table)

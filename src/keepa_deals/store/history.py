@@ -27,8 +27,8 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import Connection, and_, delete, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from keepa_deals.store.driver import dialect_insert
 from keepa_deals.store.errors import StoreError
 from keepa_deals.store.schema import DEAL_HISTORY, DEALS
 
@@ -179,8 +179,7 @@ def save_histories(conn: Connection, histories: Iterable[DealHistory], now: date
     if not rows:
         return 0
     params = [rows[k] for k in sorted(rows)]
-    ins = (postgresql.insert(DEAL_HISTORY) if conn.dialect.name == "postgresql"
-           else sqlite.insert(DEAL_HISTORY))
+    ins = dialect_insert(conn, DEAL_HISTORY)
     stmt = ins.on_conflict_do_update(
         index_elements=["asin", "domain_id"],
         set_={"points": ins.excluded.points, "data": ins.excluded.data,

@@ -38,10 +38,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.store.corrupt import readable_rows
 from keepa_deals.store.destinations import fingerprint, split_urls
+from keepa_deals.store.driver import dialect_insert
 from keepa_deals.store.schema import ALERT_OUTBOX, ALERT_SEEN, DEALS, SAVED_SEARCHES
 
 log = logging.getLogger("keepa_deals.alerts")
@@ -67,11 +67,6 @@ def message_id(*parts: object) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
-            else sqlite.insert(table))
-
-
 def _keys_clause(keys: Iterable[DealKeyPair]) -> ColumnElement[bool]:
     by_domain: dict[int, list[str]] = {}
     for asin, domain in keys:
@@ -89,7 +84,7 @@ def enqueue(conn: Connection, *, mid: str, destinations: Iterable[str], kind: st
              "next_at": now, "created_at": now} for fp in sorted(set(destinations))]
     if not rows:
         return 0
-    stmt = _insert(conn, ALERT_OUTBOX).on_conflict_do_nothing(
+    stmt = dialect_insert(conn, ALERT_OUTBOX).on_conflict_do_nothing(
         index_elements=["message_id", "destination"])
     return sum(int(conn.execute(stmt, [r]).rowcount) for r in rows)
 
@@ -146,7 +141,7 @@ def _announce_one(conn: Connection, search: Any, where: ColumnElement[bool],
             continue
         if before is None:
             appearance = 1
-            claimed = conn.execute(_insert(conn, ALERT_SEEN).on_conflict_do_nothing().values(
+            claimed = conn.execute(dialect_insert(conn, ALERT_SEEN).on_conflict_do_nothing().values(
                 search_id=search.id, deal_id=deal_id, appearances=1, present=True)).rowcount
         else:
             appearance = before.appearances + 1
@@ -169,7 +164,7 @@ def baseline(conn: Connection, search_id: int, clause: ColumnElement[bool]) -> i
     """Mark every stored deal matching ``clause`` as already announced for the search (a
     new alert announces what comes after it, not the store's whole content)."""
     ids = [r.id for r in conn.execute(select(DEALS.c.id).where(clause))]
-    stmt = _insert(conn, ALERT_SEEN).on_conflict_do_nothing()
+    stmt = dialect_insert(conn, ALERT_SEEN).on_conflict_do_nothing()
     for i in ids:
         conn.execute(stmt.values(search_id=search_id, deal_id=i, appearances=1, present=True))
     return len(ids)

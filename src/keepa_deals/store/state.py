@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Dialect, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keepa_deals.keepa.time import keepa_minutes_to_datetime
-from keepa_deals.store.driver import DriverSQL
+from keepa_deals.store.driver import DriverSQL, dialect_insert
 from keepa_deals.store.schema import SYSTEM_STATE, SystemState
 from keepa_deals.store.types import sqlite_datetime
 
@@ -76,10 +76,6 @@ class Watermark:
         return keepa_minutes_to_datetime(self.keepa_minute)
 
 
-def _insert(conn: Connection) -> Any:
-    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(SYSTEM_STATE)
-
-
 def read_state(conn: Connection, query: str, key: str) -> SystemState | None:
     row = conn.execute(
         select(SYSTEM_STATE).where(SYSTEM_STATE.c.query_name == query, SYSTEM_STATE.c.key == key)
@@ -127,7 +123,7 @@ def _write_sql(dialect: Dialect) -> DriverSQL:
 
 def advance_watermark(conn: Connection, query: str, keepa_minute: int, now: datetime) -> None:
     """Move the watermark forward to ``keepa_minute``; an older value never moves it back."""
-    ins = _insert(conn).values(
+    ins = dialect_insert(conn, SYSTEM_STATE).values(
         query_name=query, key=WATERMARK_KEY, int_value=keepa_minute, text_value=None,
         updated_at=now,
     )

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import click
 
-from keepa_deals.cli._app import AppContext, app, emit_json, fail, pass_app
-from keepa_deals.errors import KeepaDealsError
+from keepa_deals.cli._app import AppContext, app, emit_json, pass_app
 
 
 @app.group("categories")
@@ -33,12 +32,9 @@ def search_command(obj: AppContext, text: str, domain: int, as_json: bool) -> No
     from keepa_deals.ingest import open_env
     from keepa_deals.ingest.categories import cached_categories, search_categories
 
-    try:
-        with open_env(obj.settings) as env:
-            found = search_categories(env.client, env.store, domain, text)
-            names = {k: v[0] for k, v in cached_categories(env.store, domain).items()}
-    except KeepaDealsError as exc:
-        fail(str(exc))
+    with open_env(obj.settings) as env:  # a KeepaDealsError: one line, from the root group
+        found = search_categories(env.client, env.store, domain, text)
+        names = {k: v[0] for k, v in cached_categories(env.store, domain).items()}
     rows = [{"id": c.cat_id, "name": c.name, "parent": c.parent,
              "parent_name": names.get(c.parent) if c.parent else None} for c in found]
     if as_json:
@@ -62,11 +58,8 @@ def cached_command(obj: AppContext, domain: int, as_json: bool) -> None:
     from keepa_deals.ingest.categories import cached_categories
     from keepa_deals.store import DealStore
 
-    try:
-        with DealStore.open(obj.settings) as store:
-            cats = cached_categories(store, domain)
-    except KeepaDealsError as exc:
-        fail(str(exc))
+    with DealStore.open(obj.settings) as store:
+        cats = cached_categories(store, domain)
     rows = [{"id": k, "name": n, "parent": p} for k, (n, p) in sorted(cats.items(),
                                                                      key=lambda kv: kv[1][0])]
     if as_json:

@@ -79,10 +79,6 @@ def _reading(obj: AppContext) -> Iterator[tuple[Connection, DealDefinition]]:
         engine.dispose()
 
 
-def _now(conn: Connection) -> datetime:
-    return datetime.now(UTC)
-
-
 @deals_group.command("list")
 @click.option("--filter", "filter_text", default=None, metavar="QUERY",
               help="Filters as the dashboard writes them: 'min_profit=10&min_roi=50'.")
@@ -105,7 +101,7 @@ def list_command(obj: AppContext, filter_text: str | None, sort: str | None,
     total = 0
     exact = True
     with _reading(obj) as (conn, definition):
-        now = _now(conn)
+        now = datetime.now(UTC)
         offset = request.offset
         while len(items) < limit:
             page = request.model_copy(update={"offset": offset,
@@ -183,7 +179,7 @@ def export_command(obj: AppContext, fmt: str, filter_text: str | None,
     request = _request(filter_text, None, None, None)
     write = export.write_csv if fmt == "csv" else export.write_json
     with _reading(obj) as (conn, definition):
-        records = export.rows(conn, definition, _now(conn), request.filters(),
+        records = export.rows(conn, definition, datetime.now(UTC), request.filters(),
                               request.sort, request.order)
         if output is None:
             write(records, sys.stdout)

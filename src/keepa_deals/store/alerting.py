@@ -138,7 +138,7 @@ class AlertBook:
                 conn.execute(update(SAVED_SEARCHES).where(_S.id == found).values(**values))
                 conn.execute(delete(ALERT_SEEN).where(ALERT_SEEN.c.search_id == found))
                 if not destinations:
-                    self._drop_pending(conn, found, now)
+                    self._drop_pending(conn, found)
             if destinations and baseline is not None:
                 outbox.baseline(conn, int(found), baseline)
             row = conn.execute(select(SAVED_SEARCHES).where(_S.id == found)).one()
@@ -146,12 +146,11 @@ class AlertBook:
 
     def delete_search(self, name: str) -> bool:
         """Delete the search (and its alert: its unsent messages are dropped)."""
-        now = self.now()
         with self.store._write() as conn:
             found = conn.execute(select(_S.id).where(_S.name == name.strip())).scalar_one_or_none()
             if found is None:
                 return False
-            self._drop_pending(conn, found, now)
+            self._drop_pending(conn, found)
             conn.execute(delete(ALERT_SEEN).where(ALERT_SEEN.c.search_id == found))
             conn.execute(delete(SAVED_SEARCHES).where(_S.id == found))
         return True
@@ -167,7 +166,7 @@ class AlertBook:
             conn.execute(update(SAVED_SEARCHES).where(_S.id == found).values(
                 destinations=None, digest_s=None, quiet_hours=None, updated_at=now))
             conn.execute(delete(ALERT_SEEN).where(ALERT_SEEN.c.search_id == found))
-            self._drop_pending(conn, found, now)
+            self._drop_pending(conn, found)
         return True
 
     def note_digest(self, search_id: int, at: datetime) -> None:
@@ -176,7 +175,7 @@ class AlertBook:
                          .values(last_digest_at=at))
 
     @staticmethod
-    def _drop_pending(conn: Any, search_id: int, now: datetime) -> None:
+    def _drop_pending(conn: Any, search_id: int) -> None:
         conn.execute(update(ALERT_OUTBOX).where(
             ALERT_OUTBOX.c.search_id == search_id, ALERT_OUTBOX.c.status == outbox.PENDING)
             .values(status=outbox.DROPPED, error="the alert was removed", lease_owner=None,

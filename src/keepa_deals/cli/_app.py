@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Any, NoReturn
 
 import click
@@ -69,6 +70,11 @@ pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def clock(at: datetime | None) -> str:
+    """A time as a terminal line shows it: local ``HH:MM:SS``, or a dash."""
+    return at.astimezone().strftime("%H:%M:%S") if at else "—"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

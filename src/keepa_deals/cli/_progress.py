@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime
 from typing import IO, Any
 
 import click
 
+from keepa_deals.cli._app import clock
 from keepa_deals.ingest.progress import ProgressEvent
 
 #: Not on a terminal: at most one batch line this often.
 PLAIN_EVERY_S = 5.0
 
 
-def _clock(at: datetime | None) -> str:
-    return at.astimezone().strftime("%H:%M:%S") if at else "—"
-
-
 def describe(e: ProgressEvent) -> str:
     if e.kind == "wait":
-        return f"waiting {e.wait_s:.0f} s for Keepa (until {_clock(e.until)})"
+        return f"waiting {e.wait_s:.0f} s for Keepa (until {clock(e.until)})"
     what = (f"{e.query}: {e.pages} page{'s' if e.pages != 1 else ''}, {e.checked} checked, "
             f"+{e.added} new, {e.tokens} tokens")
     if e.kind == "batch":

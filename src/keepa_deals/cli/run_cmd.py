@@ -38,7 +38,7 @@ from typing import Any
 import click
 from pydantic import SecretStr
 
-from keepa_deals.cli._app import AppContext, app, cannot_listen, fail, pass_app
+from keepa_deals.cli._app import AppContext, app, cannot_listen, clock, fail, pass_app
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
 from keepa_deals.stop import RunStopped
@@ -131,10 +131,6 @@ def _signals(stop: Any) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _clock(at: datetime | None) -> str:
-    return at.astimezone().strftime("%H:%M:%S") if at else "—"
-
-
 @app.command("run")
 @click.option("--query", "query_spec", default=None, metavar="FILE",
               help="A query file, or the name of a built-in query "
@@ -183,11 +179,11 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
             runs["succeeded"] += 1
         elif r.error:
             last_error[:] = [f"{r.query}: {r.error}"]
-        line = (f"{_clock(datetime.now().astimezone())}  {r.outcome.value:<18} "
+        line = (f"{clock(datetime.now().astimezone())}  {r.outcome.value:<18} "
                 f"+{c.added:<3} new  {c.updated:>3} updated  {c.tokens_spent:>5} tokens  "
                 f"balance {'?' if r.balance is None else r.balance:>5}  "
                 f"deals {'?' if r.deal_count is None else r.deal_count:>4}  "
-                f"next {_clock(t.next_at)}")
+                f"next {clock(t.next_at)}")
         if r.error:
             line += f"  ({r.error})"
         click.echo(line)
@@ -199,7 +195,7 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
         view.clear()
         for j in reports:
             what = f"held back: {j.held_back}" if j.held_back else f"retired {j.removed}"
-            click.echo(f"{_clock(datetime.now().astimezone())}  janitor            {what}")
+            click.echo(f"{clock(datetime.now().astimezone())}  janitor            {what}")
 
     try:
         settings = obj.settings

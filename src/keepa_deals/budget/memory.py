@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Changes, Decision, Policy, Snapshot, State
+from keepa_deals.budget.changes import apply_changes
 from keepa_deals.budget.store import MappingStoreBase
 from keepa_deals.clock import SYSTEM_CLOCK, Clock
 from keepa_deals.tokens.status import TokenStatus
@@ -37,7 +38,7 @@ class MemoryStore(MappingStoreBase):
             return result
 
     def _write(self, ch: Changes) -> None:
-        self.merge(self.fields, self.leases, ch)
+        apply_changes(self.fields, self.leases, ch)
         if ch.marker is not None:
             self.marker = ch.marker
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from keepa_deals.budget.changes import Changes, apply_changes
 from keepa_deals.budget.core import Decision, Policy, Snapshot
 from keepa_deals.tokens.status import TokenStatus
 
@@ -60,7 +59,3 @@ class MappingStoreBase:
     """Shared logic for stores that load the whole state, run the core and write back."""
 
     kind = "mapping"
-
-    @staticmethod
-    def merge(fields: dict[str, str], leases: dict[str, str], ch: Changes) -> None:
-        apply_changes(fields, leases, ch)

@@ -396,7 +396,7 @@ local function seal(st, ch, now)
   if marker ~= st.marker then ch.marker = marker end
 end
 
--- the same order as MappingStoreBase.merge: delete, set, remove leases, add leases;
+-- the same order as changes.apply_changes: delete, set, remove leases, add leases;
 -- then the marker (its own key, no TTL: no volatile-* eviction takes it)
 local function apply(st, ch, now, P)
   seal(st, ch, now)

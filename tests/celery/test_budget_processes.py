@@ -17,6 +17,7 @@ no process waits long, none gives up for good while Keepa holds tokens, and
 from __future__ import annotations
 
 import multiprocessing
+import queue
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +31,7 @@ from keepa_deals.sandbox import Sandbox, SandboxServer
 from tests.budget.test_chaos import FIELD_CORRUPTIONS
 from tests.celery._budget_procs import pay_for_a_page
 
-pytestmark = [pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(300)]
 
 KEY = "celeryseedskey" + "3" * 50
 PROCESSES = 4
@@ -46,20 +47,36 @@ def keepa() -> Iterator[tuple[Sandbox, SandboxServer]]:
 
 
 def run_workers(redis_url: str, url: str, **settings: Any) -> list[dict[str, Any]]:
+    """Start the workers, let them all connect (a spawned process under load can take
+    seconds to import), then start them at once and gather their reports."""
     values = {"redis_url": redis_url, "keepa_api_url": url, "keepa_api_key": KEY,
               "http_retries": 0, **settings}
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
+    ready: multiprocessing.Queue[int] = ctx.Queue()
     out: multiprocessing.Queue[dict[str, Any]] = ctx.Queue()
-    procs = [ctx.Process(target=pay_for_a_page, args=(values, start, out))
+    procs = [ctx.Process(target=pay_for_a_page, args=(values, start, ready, out))
              for _ in range(PROCESSES)]
     for p in procs:
         p.start()
-    start.set()
-    results = [out.get(timeout=45) for _ in procs]
-    for p in procs:
-        p.join(10)
-        assert p.exitcode == 0
+    try:
+        for _ in procs:
+            ready.get(timeout=90)
+        start.set()
+        # a worker may sleep up to budget_max_wait_s (60 s) before it reports: the
+        # report says so (waited_s), and the test fails on that, not on a timeout
+        results = [out.get(timeout=90) for _ in procs]
+    except queue.Empty:
+        alive = [p.pid for p in procs if p.is_alive()]
+        pytest.fail(f"a worker did not report in time (still running: {alive}); "
+                    "their log is in the captured stderr")
+    finally:
+        start.set()
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    assert [p.exitcode for p in procs] == [0] * PROCESSES
     assert not [r for r in results if r["outcome"] == "error"], results
     return results
 

@@ -172,6 +172,20 @@ def test_deals_to_refresh_come_oldest_first_never_refreshed_first(
     assert keys[2].last_refreshed == t(1)
 
 
+def test_deals_to_refresh_of_one_marketplace_are_not_crowded_out_by_another(
+    store: DealStore,
+) -> None:
+    """A query moved to another marketplace keeps its old deals (the oldest) until the
+    janitor retires them: a page of refresh candidates must still hold the new ones."""
+    old = datetime(2027, 1, 1, tzinfo=UTC)
+    store.save_batch([row(i, domain_id=1, last_refreshed=old) for i in range(1, 6)]
+                     + [row(i, domain_id=3, last_refreshed=old + timedelta(days=1))
+                        for i in range(6, 9)], query="q")
+    keys = store.deals_to_refresh(3, query="q", domain_id=3)
+    assert [(k.asin, k.domain_id) for k in keys] == [(asin(i), 3) for i in range(6, 9)]
+    assert {k.domain_id for k in store.deals_to_refresh(3, query="q")} == {1}
+
+
 def test_retire_deletes_only_what_ingestion_has_not_confirmed_since_the_cutoff(
     store: DealStore, clock: FakeClock
 ) -> None:

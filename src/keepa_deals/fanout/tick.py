@@ -177,11 +177,11 @@ class TickStages:
             return
         q = pipe.query
         lookup = min(MAX_REFRESH_LOOKUP, planner.left // unit_cost(None) + len(busy))
-        keys = pipe.store.deals_to_refresh(lookup, query=q.name,
+        keys = pipe.store.deals_to_refresh(lookup, query=q.name, domain_id=q.domain_id,
                                            not_refreshed_since=pipe.now() - older_than)
         now_ms = pipe.now_ms()
         cands = [Candidate(k.asin, None, "stats", now_ms, None, refresh=True) for k in keys
-                 if k.domain_id == q.domain_id and k.asin not in busy]
+                 if k.asin not in busy]
         before = len(planner.planned)
         planner.take("refresh", cands, None)
         for b in planner.planned[before:]:

@@ -451,8 +451,9 @@ class Pipeline:
             self.checkpoint()
             busy = {c.asin for c in self.ledger.pending("offers") if c.refresh} | attempted
             keys = self.store.deals_to_refresh(
-                len(busy) + 100, query=self.query.name, not_refreshed_since=cutoff)
-            keys = [k for k in keys if k.asin not in busy and k.domain_id == self.query.domain_id]
+                len(busy) + 100, query=self.query.name, domain_id=self.query.domain_id,
+                not_refreshed_since=cutoff)
+            keys = [k for k in keys if k.asin not in busy]
             if not keys:
                 return
             n = batch_size(len(keys), offers=None, affordable=self.affordable())

@@ -274,12 +274,19 @@ class DealStore:
         limit: int,
         *,
         query: str | None = None,
+        domain_id: int | None = None,
         not_refreshed_since: datetime | None = None,
     ) -> list[DealKey]:
-        """Up to ``limit`` deals, least recently refreshed first (never refreshed first of all)."""
+        """Up to ``limit`` deals, least recently refreshed first (never refreshed first of all).
+
+        ``domain_id`` is filtered in SQL, before the limit: a query whose marketplace
+        changed keeps its old marketplace's deals until the janitor retires them, and
+        those (the oldest) must not fill every page of candidates."""
         stmt = select(DEALS.c.asin, DEALS.c.domain_id, DEALS.c.last_refreshed)
         if query is not None:
             stmt = stmt.where(DEALS.c.query_name == query)
+        if domain_id is not None:
+            stmt = stmt.where(DEALS.c.domain_id == domain_id)
         if not_refreshed_since is not None:
             stmt = stmt.where(
                 or_(DEALS.c.last_refreshed.is_(None),

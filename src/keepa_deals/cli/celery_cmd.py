@@ -45,13 +45,10 @@ def _celery_app(obj: AppContext) -> CeleryModeApp:
     except ImportError:
         fail("Celery mode needs Celery: pip install 'keepa-deals[celery]'")
     from keepa_deals.fanout.app import make_celery_app
-    from keepa_deals.fanout.config import check_settings
 
     try:
-        settings = obj.settings
-        for warning in check_settings(settings):
-            click.echo(f"warning: {warning}", err=True)
-        return make_celery_app(settings)
+        # the settings' warnings are logged once, when the worker or beat starts
+        return make_celery_app(obj.settings)
     except KeepaDealsError as exc:
         fail(str(exc))
         raise  # not reached: fail() exits

@@ -367,6 +367,37 @@ def test_health_fails_after_failed_runs_in_a_row_even_within_the_window(tmp_path
     assert report.reason == "the last 3 runs failed in a row: KeepaServerError: 503"
 
 
+def test_one_query_failing_beside_one_that_succeeds_fails_health(tmp_path: Path) -> None:
+    """Streaks are per query: B's successes between A's failures do not hide A; a query
+    that stopped running (removed from the configuration) stops counting after a day."""
+    from keepa_deals.ops import facts
+    from keepa_deals.ops.health import health_report
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'deals.sqlite3'}",
+                        data_dir=tmp_path / "data")
+    clock = FakeClock(time.time_ns() // 1_000_000 - 3 * 86_400_000)
+    with DealStore.open(settings, clock=clock) as store:
+        for _ in range(3):
+            store.finish_run(store.start_run("b"), "ok", RunCounts(added=1, pages=1))
+            clock.advance(1000)
+            store.finish_run(store.start_run("a"), "error", RunCounts(),
+                             error="QueryError: no such category")
+            clock.advance(1000)
+        store.finish_run(store.start_run("b"), "ok", RunCounts(added=1, pages=1))
+        failed = facts.failures(store)
+        assert failed is not None and (failed.query, failed.count) == ("a", 3)
+        assert failed.describe() == "query a: the last 3 runs failed in a row: " \
+                                    "QueryError: no such category"
+        failing = health_report(settings, clock=clock)
+        assert failing.state == "failing" and "query a: the last 3 runs" in failing.reason
+        clock.advance(86_400_000 + 60_000)  # "a" is removed; "b" goes on a day later
+        store.finish_run(store.start_run("b"), "ok", RunCounts(added=1, pages=1))
+        assert facts.failures(store) is None
+    report = health_report(Settings(database_url=settings.database_url,
+                                    data_dir=settings.data_dir), clock=clock)
+    assert "query a" not in report.reason
+
+
 def test_a_first_run_that_failed_is_not_starting(tmp_path: Path) -> None:
     from keepa_deals.ops.health import health_report
 

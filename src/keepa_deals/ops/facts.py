@@ -10,7 +10,7 @@ the store's errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -285,7 +285,8 @@ _RUNNING = RunOutcome.RUNNING.value
 
 @dataclass(frozen=True, slots=True)
 class Failures:
-    """The runs that failed in a row, newest first, since the last run that did not fail."""
+    """The runs of one query that failed in a row, newest first, since its last run that
+    did not fail."""
 
     count: int
     since: datetime | None
@@ -294,42 +295,84 @@ class Failures:
     key_refused: bool
     #: the count is at least this (the query was capped: more may have failed)
     capped: bool = False
+    #: the failing query, named when the store holds the runs of several
+    query: str | None = None
 
     def describe(self) -> str:
         if self.count == 1:
             runs = "the last run failed"
         else:
             runs = f"the last {'50+' if self.capped else self.count} runs failed in a row"
+        if self.query is not None:
+            runs = f"query {self.query}: {runs}"
         if self.key_refused:
             return f"Keepa refuses the key (KEEPA_API_KEY): {runs}: {self.cause}"
         return f"{runs}: {self.cause}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"count": self.count, "since": _iso(self.since), "cause": self.cause,
-                "key_refused": self.key_refused}
+                "key_refused": self.key_refused, "query": self.query}
+
+
+#: A query with no run for this long beside the others' has stopped running.
+GONE_AFTER = timedelta(days=1)
+
+
+def last_finished_at(store: DealStore) -> datetime | None:
+    """When the newest finished run of any query started."""
+    stmt = select(func.max(INGEST_RUNS.c.started_at)).where(INGEST_RUNS.c.outcome != _RUNNING)
+    with _read(store) as conn:
+        value = conn.execute(stmt).scalar_one_or_none()
+    return utc(value) if value is not None else None
 
 
 def failures(store: DealStore, limit: int = 50) -> Failures | None:
-    """The streak of failed runs (``error``, ``abandoned``) ending with the newest finished
-    run, every query counted; None when the newest finished run did not fail."""
-    stmt = (select(INGEST_RUNS.c.outcome, INGEST_RUNS.c.started_at, INGEST_RUNS.c.error)
-            .where(INGEST_RUNS.c.outcome != _RUNNING)
-            .order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc()).limit(limit))
+    """The worst streak of failed runs (``error``, ``abandoned``) ending with a query's
+    newest finished run: a refused key first, then the longest; None when no query's
+    newest finished run failed.
+
+    Streaks are counted per query: one query failing at every run beside another that
+    succeeds is a failure, not a streak broken at every other run.  A query whose newest
+    run is more than :data:`GONE_AFTER` older than the newest run of all has stopped
+    running (removed from the configuration) and is not counted."""
     with _read(store) as conn:
-        rows = conn.execute(stmt).all()
+        queries = [q for q in conn.execute(select(INGEST_RUNS.c.query_name).distinct()).scalars()
+                   if q is not None]
+        found = []
+        for query in queries:
+            stmt = (select(INGEST_RUNS.c.outcome, INGEST_RUNS.c.started_at, INGEST_RUNS.c.error)
+                    .where(INGEST_RUNS.c.query_name == query, INGEST_RUNS.c.outcome != _RUNNING)
+                    .order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc())
+                    .limit(limit))
+            streak = _failed_streak(conn.execute(stmt).all())
+            if streak:
+                found.append((query, streak))
+    latest = last_finished_at(store) if len(found) > 0 else None
+    if latest is not None:
+        found = [(q, s) for q, s in found
+                 if s[0].started_at is None or latest - utc(s[0].started_at) <= GONE_AFTER]
+    if not found:
+        return None
+    query, streak = max(found, key=lambda f: (_refused(f[1]), len(f[1])))
+    cause = next((r.error for r in streak if r.error), None) or "see the logs"
+    cause = " ".join(cause.split())
+    return Failures(len(streak), utc(streak[-1].started_at),
+                    cause if len(cause) <= 240 else cause[:239] + "…",
+                    key_refused=_refused(streak), capped=len(streak) == limit,
+                    query=query if len(queries) > 1 else None)
+
+
+def _failed_streak(rows: Sequence[Any]) -> list[Any]:
     streak = []
     for row in rows:
         if row.outcome not in _FAILED:
             break
         streak.append(row)
-    if not streak:
-        return None
-    cause = next((r.error for r in streak if r.error), None) or "see the logs"
-    cause = " ".join(cause.split())
-    return Failures(len(streak), utc(streak[-1].started_at),
-                    cause if len(cause) <= 240 else cause[:239] + "…",
-                    key_refused=any((r.error or "").startswith(KEY_REFUSED) for r in streak[:1]),
-                    capped=len(streak) == limit)
+    return streak
+
+
+def _refused(streak: Sequence[Any]) -> bool:
+    return any((r.error or "").startswith(KEY_REFUSED) for r in streak[:1])
 
 
 def progress(store: DealStore, now: datetime, window_s: float) -> Progress:

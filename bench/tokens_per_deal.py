@@ -40,11 +40,11 @@ the unfiltered row's, call for call).
 
 The default world is denser than the sandbox's default (a 30,000-product
 catalogue, a deal event every second) so that each pipeline stores at least 200
-deals per seed in 8 sandbox hours (about a minute and a half per seed on two
+deals per seed in 9 sandbox hours (a few minutes per seed on two
 loaded cores); the script says so when a pipeline stores fewer
 (``--min-stored``), and when a run's feed scan stopped at the query's page cap.
 
-    .venv/bin/python bench/tokens_per_deal.py [--hours 8] [--interval 10] [--seeds 1,2,3]
+    .venv/bin/python bench/tokens_per_deal.py [--hours 9] [--interval 10] [--seeds 1,2,3]
         [--size 30000] [--event-interval 1]
 """
 
@@ -224,7 +224,7 @@ def spread(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=8.0, help="sandbox hours (default 8)")
+    parser.add_argument("--hours", type=float, default=9.0, help="sandbox hours (default 9)")
     parser.add_argument("--interval", type=int, default=10, help="minutes between runs")
     parser.add_argument("--seeds", default="1,2,3", help="sandbox seeds, comma-separated")
     parser.add_argument("--size", type=int, default=30_000, help="catalogue size (products)")

@@ -13,8 +13,13 @@ Reported per backend, size and phase: the median µs per deal of ``--repeats``
 repeats with their range, ``ref ms`` (bench/_ref.py) beside each row, and the
 ratio of the largest size's median to the smallest's (the bar: within 1.3×).
 
+``--drop-index NAME`` (repeatable) drops that index of the deal table before the
+store is filled: what one index costs a saved deal as the store grows.  The deal
+list needs every one of them; this only attributes the cost.
+
     .venv/bin/python bench/store_upsert.py
     .venv/bin/python bench/store_upsert.py --sizes 1000,100000 --backend sqlite
+    .venv/bin/python bench/store_upsert.py --drop-index ix_deals_profit --drop-index ix_deals_roi
 
 PostgreSQL: ``KEEPA_DEALS_BENCH_PG_URL``, else a ``postgres`` ``DATABASE_URL``,
 else postgresql://postgres@127.0.0.1:5432/postgres; a scratch database is
@@ -39,6 +44,7 @@ from _ref import explains, reference_ms
 from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.profit import ProfitSettings, estimate_profit
 from keepa_deals.store import DealRow, DealStore
+from keepa_deals.store.schema import DEALS
 
 QUERY = "bench"
 SETTINGS = ProfitSettings(prep_cents=25, inbound_shipping_cents=60)
@@ -145,7 +151,7 @@ _FILL_COLUMNS = (
 )
 
 
-def _fill_values(asin: str, mod: str, seen: str) -> str:
+def _fill_values(asin: str, mod: Callable[[str, int], str], seen: str) -> str:
     """The SELECT list of one filler row; ``mod(a, b)`` and the time text are per dialect."""
     h = "i * 2654435761"  # a multiplicative hash of the row number: spread, repeatable
     return (
@@ -179,6 +185,17 @@ def fill(store: DealStore, start: int, stop: int) -> None:
                 f" (SELECT {start} UNION ALL SELECT i + 1 FROM s WHERE i < {stop - 1})"
                 f" SELECT {values} FROM s")
             conn.exec_driver_sql("ANALYZE")
+
+
+def drop_indexes(store: DealStore, names: list[str]) -> None:
+    """Drop these indexes of the deal table (attribution only: the deal list needs them)."""
+    known = {str(ix.name) for ix in DEALS.indexes}
+    with store.engine.begin() as conn:
+        for name in names:
+            if name not in known:
+                raise SystemExit(f"not an index of the deal table: {name!r}; "
+                                 f"one of {', '.join(sorted(known))}")
+            conn.exec_driver_sql(f"DROP INDEX {name}")
 
 
 def remove(store: DealStore, asins: list[str]) -> None:
@@ -226,9 +243,10 @@ class Row:
 
 
 def measure(backend: str, url: str, sizes: list[int], deals: int, page: int,
-            repeats: int) -> list[Row]:
+            repeats: int, drop: list[str]) -> list[Row]:
     rows: list[Row] = []
     with DealStore.open(url) as store:
+        drop_indexes(store, drop)
         stored = 0
         for size in sizes:
             t0 = time.perf_counter()
@@ -259,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page", type=int, default=150, help="deals per save_batch (a /deal page)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backend", action="append", choices=sorted(BACKENDS))
+    parser.add_argument("--drop-index", action="append", default=[], metavar="NAME",
+                        help="drop this index of the deal table first (attribution only)")
     args = parser.parse_args(argv)
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
 
@@ -266,10 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     for backend in args.backend or ["sqlite", "postgresql"]:
         with BACKENDS[backend]() as url:
             if url is not None:
-                results += measure(backend, url, sizes, args.deals, args.page, args.repeats)
+                results += measure(backend, url, sizes, args.deals, args.page, args.repeats,
+                                   args.drop_index)
 
     print(f"score + save, µs per deal: median [min–max] of {args.repeats} repeats of "
           f"{args.deals:,} deals in pages of {args.page}; ref ms = bench/_ref.py per repeat")
+    if args.drop_index:
+        print(f"without the indexes {', '.join(args.drop_index)} (attribution only)")
     header = (f"{'backend':<11} {'phase':<7} {'stored':>10} {'µs/deal':>8} {'range':>15} "
               f"{'ref ms':>12}")
     print(header)

@@ -71,7 +71,7 @@ def script_source(name: str) -> str:
     if name not in OPERATIONS:
         raise ValueError(f"no budget script named {name!r}")
     shared = (lua.joinpath(part).read_text(encoding="utf-8") for part in ("lib.lua", "steps.lua"))
-    return "\n".join((*shared, own))
+    return "\n".join((*shared, own, f"K, A = KEYS, ARGV\nreturn op_{name}()\n"))
 
 
 def _int(value: object, what: str) -> int:

@@ -141,9 +141,14 @@ local function clock_now()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- decoded policies by their JSON (a library loaded as functions keeps them between calls)
+local POLICIES, NPOLICIES = {}, 0
+
 local function read_policy()
+  local P = POLICIES[A[2]]
+  if P ~= nil then return P end
   local v = cjson.decode(A[2])
-  return {
+  P = {
     floor = v[1],
     min_balance = v[2],
     lease_ttl_ms = v[3],
@@ -155,6 +160,10 @@ local function read_policy()
     budget_ttl_ms = clamp(v[9], MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
     leases_ttl_ms = clamp(v[10], MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
   }
+  if NPOLICIES >= 16 then POLICIES, NPOLICIES = {}, 0 end  -- one or two in practice
+  POLICIES[A[2]] = P
+  NPOLICIES = NPOLICIES + 1
+  return P
 end
 
 -- Policy.burst_mt: recharge ends at this balance, never above the cap
@@ -190,18 +199,9 @@ end
 -- state.parse_marker: "<epoch>:<reserved>:<until>" as three integers, or nil
 local function parse_marker(v)
   if not v then return nil end
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(v, ':', start, true)
-    if not i then
-      parts[#parts + 1] = string.sub(v, start)
-      break
-    end
-    parts[#parts + 1] = string.sub(v, start, i - 1)
-    start = i + 1
-  end
-  if #parts ~= 3 then return nil end
-  local epoch, reserved, untl = parse_int(parts[1]), parse_int(parts[2]), parse_int(parts[3])
+  local e, r, u = string.match(v, '^([^:]*):([^:]*):([^:]*)$')  -- exactly three parts
+  if e == nil then return nil end
+  local epoch, reserved, untl = parse_int(e), parse_int(r), parse_int(u)
   if epoch == nil or reserved == nil or untl == nil then return nil end
   return {epoch = epoch, reserved = reserved, until_ms = untl}
 end
@@ -227,11 +227,17 @@ end
 -- the stored state as read, once per step: fields (FIELDS order, false when absent),
 -- leases (id -> value, '#epoch' included) and the marker (nil when absent)
 local function load()
+  -- HGETALL, not HMGET of the ten names: cheaper, and the hash holds only these
+  local fields = {false, false, false, false, false, false, false, false, false, false}
+  local flat = redis.call('HGETALL', K[1])
+  for i = 1, #flat, 2 do
+    local at = FIELD_AT[flat[i]]
+    if at then fields[at] = flat[i + 1] end
+  end
   local leases = {}
-  local flat = redis.call('HGETALL', K[2])
+  flat = redis.call('HGETALL', K[2])
   for i = 1, #flat, 2 do leases[flat[i]] = flat[i + 1] end
-  return {fields = redis.call('HMGET', K[1], unpack(FIELDS)), leases = leases,
-          marker = redis.call('GET', K[3]) or nil}
+  return {fields = fields, leases = leases, marker = redis.call('GET', K[3]) or nil}
 end
 
 -- a copy of a loaded state, to apply changes to in memory

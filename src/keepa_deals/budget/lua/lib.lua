@@ -87,6 +87,8 @@ end
 local MAX_INT_TEXT = '9007199254740992'
 local function parse_int(v)
   if not v then return nil end
+  -- what fmt writes, at most 15 characters (so below 2^53): read as it is
+  if #v <= 15 and string.find(v, '^%-?%d+$') then return tonumber(v) end
   local sign, digits = string.match(v, '^[ \t\n\r]*(%-?)(%d+)[ \t\n\r]*$')
   if not digits or #digits > 16 then return nil end
   if #digits == 16 and digits > MAX_INT_TEXT then return nil end
@@ -215,10 +217,9 @@ local function lost_bound(an, P)
 end
 
 local function parse_lease(v)
-  local i = string.find(v, ':', 1, true)
-  if not i then return nil end
-  local cost = parse_int(string.sub(v, 1, i - 1))
-  local exp = parse_int(string.sub(v, i + 1))
+  local c, e = string.match(v, '^([^:]*):(.*)$')  -- split at the first ':'
+  if c == nil then return nil end
+  local cost, exp = parse_int(c), parse_int(e)
   if cost == nil or exp == nil then return nil end
   if cost <= 0 or cost > MAX_RATE_MT * 60 then return nil end
   return {cost = cost, exp = exp}

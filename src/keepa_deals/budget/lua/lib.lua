@@ -1,4 +1,10 @@
---[[ lib.lua: the part every budget script shares (redis_store.py prepends it).
+--[[ lib.lua: the part every budget operation shares.
+
+redis_store.py runs it two ways.  On Redis >= 7, lib.lua, steps.lua and every
+operation's file make one Redis Functions library, each operation (op_<name>) a
+registered function, called with FCALL; a library's top level runs when Redis loads it
+and may call nothing (no string, math, ipairs there), so it only defines.  Elsewhere,
+lib.lua and steps.lua are prepended to one operation and run as a script (EVALSHA).
 
 A line-by-line transcription of keepa_deals.budget.state (parse), .core (acquire,
 settle, observe, claim_sync) and keepa_deals.tokens.economics (cap, project,
@@ -8,12 +14,13 @@ Numbers: every value is an integer (milli-tokens, epoch ms) held exactly in a
 double (all valid values are far below 2^53).  Divisions go through idiv();
 numbers are written back with fmt(), never tostring() ("1e+15").
 
+Each operation reads the state once (load), parses it, and writes what changed once
+(write: a value already stored is not written again).  It sees KEYS and ARGV as K and
+A, which its entry point sets (a function gets them as arguments, not as globals).
+
 Common KEYS of every operation:
   [1] the budget hash (scalar fields)   [2] the leases hash (id -> "cost_mt:expires_ms")
   [3] the marker, "<epoch>:<reserved_mt>:<until_ms>", a string with no TTL (budget.state)
-Each operation reads the state once (load), parses it, and writes what changed once
-(write: a value already stored is not written again).  Lua sees KEYS and ARGV as K and A,
-which the operation's entry point sets.
 Common ARGV of every operation (the operation's own follow from ARGV[3]):
   [1] now_ms override, "" to read Redis TIME (the override exists for tests)
   [2] the policy and key TTLs as one JSON array (one argument: cheaper to send and

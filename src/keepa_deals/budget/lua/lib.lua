@@ -92,15 +92,34 @@ end
 -- core.parse_int: ASCII decimal with optional blanks around it and a leading '-', at most
 -- 16 digits and 2^53 in magnitude (so every accepted value is an exact double).
 local MAX_INT_TEXT = '9007199254740992'
-local function parse_int(v)
-  if not v then return nil end
+local function read_int(v)
   -- what fmt writes, at most 15 characters (so below 2^53): read as it is
   if #v <= 15 and string.find(v, '^%-?%d+$') then return tonumber(v) end
   local sign, digits = string.match(v, '^[ \t\n\r]*(%-?)(%d+)[ \t\n\r]*$')
-  if not digits or #digits > 16 then return nil end
-  if #digits == 16 and digits > MAX_INT_TEXT then return nil end
+  if not digits or #digits > 16 then return false end
+  if #digits == 16 and digits > MAX_INT_TEXT then return false end
   local n = tonumber(digits)
   if sign == '-' then return -n end
+  return n
+end
+
+-- the short values read, by their text (false: not an integer): most of what a step
+-- parses is what the step before wrote, and a library loaded as functions keeps them
+-- between calls (at most 1024 of at most 32 bytes: then it starts again)
+local INTS, NINTS = {}, 0
+
+local function parse_int(v)
+  if not v then return nil end
+  local n = INTS[v]
+  if n == nil then
+    n = read_int(v)
+    if #v <= 32 then
+      if NINTS >= 1024 then INTS, NINTS = {}, 0 end
+      INTS[v] = n
+      NINTS = NINTS + 1
+    end
+  end
+  if n == false then return nil end
   return n
 end
 

@@ -96,32 +96,37 @@ local function read_int(v)
   -- what fmt writes, at most 15 characters (so below 2^53): read as it is
   if #v <= 15 and string.find(v, '^%-?%d+$') then return tonumber(v) end
   local sign, digits = string.match(v, '^[ \t\n\r]*(%-?)(%d+)[ \t\n\r]*$')
-  if not digits or #digits > 16 then return false end
-  if #digits == 16 and digits > MAX_INT_TEXT then return false end
+  if not digits or #digits > 16 then return nil end
+  if #digits == 16 and digits > MAX_INT_TEXT then return nil end
   local n = tonumber(digits)
   if sign == '-' then return -n end
   return n
 end
 
--- the short values read, by their text (false: not an integer): most of what a step
--- parses is what the step before wrote, and a library loaded as functions keeps them
--- between calls (at most 1024 of at most 32 bytes: then it starts again)
-local INTS, NINTS = {}, 0
-
-local function parse_int(v)
-  if not v then return nil end
-  local n = INTS[v]
-  if n == nil then
-    n = read_int(v)
-    if #v <= 32 then
-      if NINTS >= 1024 then INTS, NINTS = {}, 0 end
-      INTS[v] = n
-      NINTS = NINTS + 1
+-- A pure function of a string, remembering its results by the string for the short ones:
+-- most of what a step parses is what the step before wrote, and a library loaded as
+-- functions keeps them between calls (at most 1024 of at most 64 bytes, then it starts
+-- again).  The results are shared: never changed by their users.
+local function remembered(f)
+  local known, n = {}, 0
+  return function(v)
+    if not v then return nil end
+    local r = known[v]
+    if r == nil then
+      r = f(v)
+      if r == nil then r = false end
+      if #v <= 64 then
+        if n >= 1024 then known, n = {}, 0 end
+        known[v] = r
+        n = n + 1
+      end
     end
+    if r == false then return nil end
+    return r
   end
-  if n == false then return nil end
-  return n
 end
+
+local parse_int = remembered(read_int)
 
 -- ---------------------------------------------------------------------------
 -- economics
@@ -225,14 +230,13 @@ local function anchor_problem(a, now, P)
 end
 
 -- state.parse_marker: "<epoch>:<reserved>:<until>" as three integers, or nil
-local function parse_marker(v)
-  if not v then return nil end
+local parse_marker = remembered(function(v)
   local e, r, u = string.match(v, '^([^:]*):([^:]*):([^:]*)$')  -- exactly three parts
   if e == nil then return nil end
   local epoch, reserved, untl = parse_int(e), parse_int(r), parse_int(u)
   if epoch == nil or reserved == nil or untl == nil then return nil end
   return {epoch = epoch, reserved = reserved, until_ms = untl}
-end
+end)
 
 -- state.lost_bound: the most the live leases can ever hold (the cap less the floor)
 local function lost_bound(an, P)
@@ -242,14 +246,14 @@ local function lost_bound(an, P)
   return MAX_RATE_MT * 60
 end
 
-local function parse_lease(v)
+local parse_lease = remembered(function(v)
   local c, e = string.match(v, '^([^:]*):(.*)$')  -- split at the first ':'
   if c == nil then return nil end
   local cost, exp = parse_int(c), parse_int(e)
   if cost == nil or exp == nil then return nil end
   if cost <= 0 or cost > MAX_RATE_MT * 60 then return nil end
   return {cost = cost, exp = exp}
-end
+end)
 
 -- the stored state as read, once per step: fields (FIELDS order, false when absent),
 -- leases (id -> value, '#epoch' included) and the marker (nil when absent)

@@ -498,15 +498,18 @@ end
 -- sent (a field deleted that is absent, a value set to what it holds, a lease removed that
 -- is not there); the TTLs are refreshed as the changes say, whatever was skipped.
 local function write(stored, ch, P)
-  local delete = {}
+  local delete, deleted = {}, {}
   for _, n in ipairs(ch.delete) do
-    if stored.fields[FIELD_AT[n]] then delete[#delete + 1] = n end
+    if stored.fields[FIELD_AT[n]] then
+      delete[#delete + 1] = n
+      deleted[n] = true
+    end
   end
   if #delete > 0 then call_batched('HDEL', K[1], delete) end
   if next(ch.set) ~= nil then
     local set = {}
     for n, value in pairs(ch.set) do
-      if stored.fields[FIELD_AT[n]] ~= value then
+      if deleted[n] or stored.fields[FIELD_AT[n]] ~= value then
         set[#set + 1] = n
         set[#set + 1] = value
       end

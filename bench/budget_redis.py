@@ -20,10 +20,17 @@ process, same loop.  The run is repeated (``--repeats``); each figure is the
 median of the repeats with their range, and bench/_ref.py's reference
 workload is timed beside each repeat.
 
+After the repeats, the time each call spends inside Redis is read from
+``INFO commandstats`` (``usec_per_call``): ``--redis-side`` combined steps in a
+row, then as many moving-window ``hit()`` calls, the statistics reset before
+each (``CONFIG RESETSTAT``: a Redis of the bench's own, or one where resetting
+them is harmless).
+
 Starts its own redis-server on a free port unless REDIS_URL is set (its keys
 are namespaced and cleared afterwards; nothing is flushed)::
 
     .venv/bin/python bench/budget_redis.py [--seconds 3] [--repeats 5] [--procs 1] [--json]
+                                           [--redis-side 5000]
 """
 
 from __future__ import annotations
@@ -175,6 +182,38 @@ def prime(url: str) -> None:
     store.close()
 
 
+def redis_side(url: str, calls: int) -> dict[str, float]:
+    """µs inside Redis per call (INFO commandstats): the combined step, a moving-window hit."""
+    store = RedisStore(url, FP)
+    client = redis.Redis.from_url(url)
+    moving = MovingWindowRateLimiter(RedisStorage(url))
+    carried = "side-0"
+    store.acquire(carried, MT, POLICY)
+
+    def combined(i: int) -> None:
+        nonlocal carried
+        store.settle_acquire((carried, MT, status()), f"side-{i}", MT, POLICY)
+        carried = f"side-{i}"
+
+    def hit(i: int) -> None:
+        moving.hit(LIMIT, "side", "moving")
+
+    out: dict[str, float] = {}
+    for name, op in (("settle+acquire", combined), ("limits moving hit", hit)):
+        for i in range(1, 51):  # warm: scripts and library loaded
+            op(-i)
+        client.config_resetstat()
+        for i in range(1, calls + 1):
+            op(i)
+        stats = client.info("commandstats")
+        used = [v for k, v in stats.items() if k in ("cmdstat_fcall", "cmdstat_evalsha")]
+        out[name] = sum(v["usec"] for v in used) / sum(v["calls"] for v in used)
+    store.settle(carried, MT, None, POLICY)
+    store.close()
+    client.close()
+    return out
+
+
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -185,6 +224,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="repeats of the loop")
     ap.add_argument("--procs", type=int, default=1, help="processes running the loop")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--redis-side", type=int, default=5000, metavar="CALLS",
+                    help="calls of each kind timed inside Redis afterwards (0: skip)")
     args = ap.parse_args()
 
     server = None
@@ -203,6 +244,7 @@ def main() -> int:
             rows = {name: {"ops": len(v), "p50_us": pct(v, 0.50), "p95_us": pct(v, 0.95)}
                     for name, v in lat.items()}
             repeats.append({"ref_ms": ref, "rows": rows})
+        side = redis_side(url, args.redis_side) if args.redis_side else {}
         info = redis.Redis.from_url(url).info("server")
         RedisStore(url, FP).clear()
         lim = redis.Redis.from_url(url)
@@ -235,7 +277,7 @@ def main() -> int:
                      for name in ROWS},
             "per_call_p50_over_limits_moving_p50": ratio,
             "two_steps_p50_over_limits_moving_p50": spread(two_step),
-            "bar_met": met, "repeats": repeats,
+            "bar_met": met, "redis_side_us_per_call": side, "repeats": repeats,
         }, indent=2))
         return 0
 
@@ -263,6 +305,9 @@ def main() -> int:
     print(f"per Keepa call in steady state (settle+acquire) p50 / limits moving-window hit "
           f"p50: {ratio['median']:.2f}× (range {ratio['min']:.2f}–{ratio['max']:.2f})   "
           f"bar ≤ 1.2×: {'met' if met else 'NOT met'}")
+    if side:
+        print(f"inside Redis per call (INFO commandstats, {args.redis_side:,} calls each in a "
+              "row): " + ", ".join(f"{k} {v:.1f} µs" for k, v in side.items()))
     return 0
 
 

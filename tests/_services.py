@@ -39,6 +39,8 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kd-redis-")))
     proc: subprocess.Popen[bytes] | None = None
+    #: more redis-server options, e.g. ("--rename-command", "FCALL", "") for a Redis without FCALL
+    options: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -50,7 +52,7 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed (scripts/test installs it)")
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no"],
+             "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no", *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

@@ -2,7 +2,8 @@
 
 The contract suite (test_contract.py) runs on this store too; the Lua is held
 to the Python core by test_redis_differential.py.  Here: Redis TIME is the
-clock; one EVALSHA per acquire; every key has a bounded TTL; script flushes,
+clock; one FCALL per step (one EVALSHA where Redis has no functions); every key
+has a bounded TTL; function and script flushes,
 FLUSHALL, a restart, a stall and an outage all recover with no manual step,
 and an outage is a clear error, never a fallback (docs/failure-classes.md, FC-1, FC-7, FC-13);
 the API key never reaches Redis.
@@ -84,50 +85,120 @@ def test_the_clock_is_redis_time(store: RedisStore, client: redis.Redis) -> None
     assert abs(store.now_ms() - time.time() * 1000) < 5_000  # the same host: loosely equal
 
 
-def test_one_evalsha_per_acquire_and_a_flush_reloads_the_script(own_redis: RedisServer) -> None:
+#: what the library's functions (or the scripts) call inside Redis
+FROM_LUA = {f"cmdstat_{c}" for c in ("time", "hgetall", "hset", "hdel", "pexpire", "pttl", "get",
+                                     "set")}
+
+
+def test_one_fcall_per_acquire_and_a_function_flush_reloads_the_library(
+        own_redis: RedisServer) -> None:
     store = RedisStore(own_redis.url, FP)
     c = redis.Redis.from_url(own_redis.url)
     store.observe(status(store.now_ms(), 500), P, authoritative=True)
-    store.acquire("warm", 1 * MT, P)  # connection set-up happens here
+    store.acquire("warm", 1 * MT, P)  # connection set-up and the library's load happen here
+    now = store.now_ms()
     c.config_resetstat()
     for i in range(25):
         assert store.acquire(f"w{i}", 1 * MT, P).kind == "grant"
+    store.settle_acquire(("w0", 1 * MT, status(now, 474)), "w25", 1 * MT, P)
     stats = c.info("commandstats")
-    assert stats["cmdstat_evalsha"]["calls"] == 25
-    from_scripts = {f"cmdstat_{c}" for c in ("time", "hmget", "hgetall", "hset", "hdel",
-                                                "pexpire", "pttl", "get", "set")}
-    assert set(stats) - from_scripts <= {"cmdstat_evalsha", "cmdstat_config|resetstat"}, (
+    assert stats["cmdstat_fcall"]["calls"] == 26
+    assert set(stats) - FROM_LUA <= {"cmdstat_fcall", "cmdstat_config|resetstat"}, (
         "nothing else on the wire")
-    assert stats["cmdstat_time"]["calls"] == 25, "each script read Redis TIME"
+    assert stats["cmdstat_time"]["calls"] == 26, "each call read Redis TIME"
+    assert store.functions
 
-    c.script_flush()
+    c.function_flush()
     c.config_resetstat()
     assert store.acquire("after-flush", 1 * MT, P).kind == "grant"
     assert store.acquire("next", 1 * MT, P).kind == "grant"
     stats = c.info("commandstats")
-    assert stats["cmdstat_script|load"]["calls"] == 1, "NOSCRIPT reloads once"
-    evalsha = stats["cmdstat_evalsha"]
-    assert evalsha["calls"] - evalsha["failed_calls"] == 2, "each acquire ran once"
-    assert len(store.raw()[1]) == 28 + 1, "no state lost with the scripts (28 leases, the epoch)"
+    assert stats["cmdstat_function|load"]["calls"] == 1, "a missing library is loaded once"
+    fcall = stats["cmdstat_fcall"]
+    assert fcall["calls"] - fcall["failed_calls"] == 2, "each acquire ran once"
+    assert "cmdstat_evalsha" not in stats
+    assert len(store.raw()[1]) == 28 + 1, "no state lost with the library (28 leases, the epoch)"
     store.close()
     c.close()
 
 
-def test_script_flush_between_every_call_changes_nothing(store: RedisStore,
-                                                          client: redis.Redis) -> None:
-    client.script_flush()
+def test_a_library_another_worker_loaded_meanwhile_is_used(
+        own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RedisStore(own_redis.url, FP)
+    store.observe(status(store.now_ms(), 500), P, authoritative=True)
+    real = store._client.fcall
+    missed: list[str] = []
+
+    def racing(function: str, *args: object) -> object:
+        if not missed:  # this worker finds it missing; another loads it before this one
+            missed.append(function)
+            raise redis.ResponseError("Function not found")
+        return real(function, *args)
+
+    monkeypatch.setattr(store._client, "fcall", racing)
+    assert store.acquire("w1", 1 * MT, P).kind == "grant", "'already exists' is no error"
+    assert missed and store.functions
+    c = redis.Redis.from_url(own_redis.url)
+    assert len(c.function_list()) == 1, "one library, loaded once"
+    store.close()
+    c.close()
+
+
+def test_a_redis_without_functions_gets_one_evalsha_per_step() -> None:
+    """Redis 5 and 6 have no FCALL (here: renamed away): the same Lua runs as scripts."""
+    server = RedisServer(options=("--rename-command", "FCALL", "")).start()
+    try:
+        store = RedisStore(server.url, FP)
+        c = redis.Redis.from_url(server.url)
+        store.observe(status(store.now_ms(), 500), P, authoritative=True)
+        assert store.functions is False, "FCALL refused once: EVALSHA for good"
+        store.acquire("warm", 1 * MT, P)  # each script loaded before counting
+        store.settle_acquire(("warm", 1 * MT, None), "warm2", 1 * MT, P)
+        now = store.now_ms()
+        c.config_resetstat()
+        for i in range(25):
+            assert store.acquire(f"w{i}", 1 * MT, P).kind == "grant"
+        store.settle_acquire(("w0", 1 * MT, status(now, 474)), "w25", 1 * MT, P)
+        stats = c.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 26
+        assert set(stats) - FROM_LUA <= {"cmdstat_evalsha", "cmdstat_config|resetstat"}
+        assert stats["cmdstat_time"]["calls"] == 26
+
+        c.script_flush()
+        c.config_resetstat()
+        assert store.acquire("after-flush", 1 * MT, P).kind == "grant"
+        assert store.acquire("next", 1 * MT, P).kind == "grant"
+        stats = c.info("commandstats")
+        assert stats["cmdstat_script|load"]["calls"] == 1, "NOSCRIPT reloads once"
+        evalsha = stats["cmdstat_evalsha"]
+        assert evalsha["calls"] - evalsha["failed_calls"] == 2, "each acquire ran once"
+        assert len(store.raw()[1]) == 28 + 1, "no state lost with the scripts (28 leases, the epoch)"
+        store.close()
+        c.close()
+    finally:
+        server.stop()
+
+
+def test_script_and_function_flushes_between_every_call_change_nothing(
+        store: RedisStore, client: redis.Redis) -> None:
+    def flush() -> None:
+        client.script_flush()
+        client.function_flush()
+
+    flush()
     store.observe(status(store.now_ms(), 20), P, authoritative=True)
     for i in range(5):
-        client.script_flush()
+        flush()
         assert store.acquire(f"w{i}", 2 * MT, P).kind == "grant"
-        client.script_flush()
+        flush()
         store.settle(f"w{i}", 2 * MT, None, P)
-        client.script_flush()
+        flush()
     assert store.snapshot(P).tokens == 10
-    client.script_flush()
+    flush()
     assert store.claim_sync(P) is True
-    client.script_flush()
+    flush()
     assert store.claim_sync(P) is False
+    assert store.functions
 
 
 # -- TTLs and number formatting ----------------------------------------------------

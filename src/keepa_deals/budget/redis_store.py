@@ -1,12 +1,20 @@
 """The Redis store: the shared budget of every worker on every host.
 
-Each step is one Lua script (package data under ``budget/lua/``) run with one
-``EVALSHA``: it reads Redis ``TIME``, parses the stored state, decides and
-writes back atomically.  The scripts are a transcription of
-:mod:`keepa_deals.budget.core`; ``lib.lua`` holds the shared part and is
-prepended to each operation.  Each call is a plain ``EVALSHA`` of the
-script's SHA; after ``NOSCRIPT`` (a ``SCRIPT FLUSH``, a restart, a failover)
-its redis-py ``Script`` object loads it and runs it again, transparently.
+Each step is one Lua call (package data under ``budget/lua/``), one round
+trip: it reads Redis ``TIME``, reads and parses the stored state once,
+decides and writes back atomically.  The Lua is a transcription of
+:mod:`keepa_deals.budget.core`; ``lib.lua`` and ``steps.lua`` hold the shared
+part.
+
+On Redis 7 and later the operations are one Redis Functions library
+(``FUNCTION LOAD`` once, then one ``FCALL`` per step): the shared part is
+defined once, not on every call.  Its name carries a digest of its source, so
+hosts running different versions each call their own.  When it is missing
+(first use, ``FUNCTION FLUSH``, a restart without persistence) the store loads
+it and calls again.  Where Redis has no functions (Redis 5 and 6) or the user
+may not use them, the store falls back, for its lifetime, to one ``EVALSHA`` per
+step of the same Lua (the shared part prepended to each operation); after
+``NOSCRIPT`` its redis-py ``Script`` object loads it and runs it again.
 
 Snapshots and :meth:`RedisStore.raw` read the state and the clock in one
 atomic script and run the Python core on it: a read-only view needs no
@@ -26,6 +34,7 @@ never falls back to another store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
@@ -34,7 +43,7 @@ from typing import Any, TypeVar, cast
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError
 
 from keepa_deals.budget import core
 from keepa_deals.budget.core import Decision, Policy, Snapshot
@@ -71,7 +80,34 @@ def script_source(name: str) -> str:
     if name not in OPERATIONS:
         raise ValueError(f"no budget script named {name!r}")
     shared = (lua.joinpath(part).read_text(encoding="utf-8") for part in ("lib.lua", "steps.lua"))
-    return "\n".join((*shared, own))
+    return "\n".join((*shared, own, f"K, A = KEYS, ARGV\nreturn op_{name}()\n"))
+
+
+@cache
+def library() -> tuple[str, str]:
+    """The Redis Functions library of every operation: its name and its source.
+
+    The name is ``keepa_budget_`` and a digest of the source; operation ``op``
+    is the function ``<name>_<op>``.
+    """
+    lua = resources.files("keepa_deals.budget").joinpath("lua")
+    body = "\n".join(lua.joinpath(f"{part}.lua").read_text(encoding="utf-8")
+                     for part in ("lib", "steps", *OPERATIONS))
+    name = "keepa_budget_" + hashlib.sha256(body.encode()).hexdigest()[:16]
+    register = "".join(
+        f"redis.register_function('{name}_{op}', "
+        f"function(keys, args) K, A = keys, args; return op_{op}() end)\n"
+        for op in OPERATIONS
+    )
+    return name, f"#!lua name={name}\n{body}\n{register}"
+
+
+class _NoFunctions(Exception):
+    """Redis cannot run the library (no FCALL, or not allowed): use EVALSHA."""
+
+
+def _no_functions(exc: redis.ResponseError) -> bool:
+    return isinstance(exc, NoPermissionError) or str(exc).lower().startswith("unknown command")
 
 
 def _int(value: object, what: str) -> int:
@@ -81,6 +117,8 @@ def _int(value: object, what: str) -> int:
 
 
 def _ms(value: object, what: str) -> str:
+    if type(value) is int:  # the usual case, checked first: it is on every call's path
+        return str(value)
     return str(_int(value, what))
 
 
@@ -147,6 +185,7 @@ class RedisStore:
         api_key_fingerprint: str,
         *,
         clock: Clock | None = None,
+        functions: bool = True,
     ) -> None:
         self.keys = KeyBuilder(api_key_fingerprint)
         #: None in production (Redis TIME); a clock only in tests, passed as ARGV now_ms
@@ -164,6 +203,11 @@ class RedisStore:
             for name in (*OPERATIONS, *STANDALONE)
         }
         self._policy_args: dict[Policy, bytes] = {}
+        self._last_policy: tuple[Policy | None, bytes] = (None, b"")
+        #: FCALL of the library while Redis runs it; False: EVALSHA (the tests force either)
+        self.functions = functions
+        self._library, self._library_source = library()
+        self._functions = {op: f"{self._library}_{op}" for op in OPERATIONS}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.where}, {self.keys.fingerprint})"
@@ -186,9 +230,13 @@ class RedisStore:
 
     def settle_acquire(self, settled: tuple[str, int, TokenStatus | None], lease_id: str,
                        cost_mt: int, policy: Policy) -> Decision:
-        settle_args = _settle_args(*settled)
-        settle_args += [""] * (7 - len(settle_args))  # the status's four places, even when absent
-        args = [*settle_args, lease_id, _ms(cost_mt, "cost")]
+        settled_id, settled_cost, status = settled
+        args = [settled_id, _ms(settled_cost, "cost")]
+        if status is None:
+            args += ("0", "", "", "", "")  # the status's four places stay, empty
+        else:
+            args += ("1", *_status_args(status))
+        args += (lease_id, _ms(cost_mt, "cost"))
         return _decision(self._run("settle_acquire", policy, args))
 
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
@@ -241,6 +289,8 @@ class RedisStore:
 
     def _args(self, policy: Policy) -> bytes:
         """ARGV[2]: the policy and the key TTLs, one JSON array (cached per policy)."""
+        if policy is self._last_policy[0]:  # the same object as last time: no hashing
+            return self._last_policy[1]
         blob = self._policy_args.get(policy)
         if blob is None:
             blob = json.dumps([
@@ -258,6 +308,7 @@ class RedisStore:
             if len(self._policy_args) >= 64:  # one or two policies in practice
                 self._policy_args.clear()
             self._policy_args[policy] = blob
+        self._last_policy = (policy, blob)
         return blob
 
     def _now_arg(self) -> bytes:
@@ -271,6 +322,35 @@ class RedisStore:
         return int(now), _pairs(fields), _pairs(leases), None if marker is None else _text(marker)
 
     def _call(self, name: str, args: Sequence[str | bytes]) -> Any:
+        """One FCALL of the library's function, else one EVALSHA of the script."""
+        if self.functions and name in OPERATIONS:
+            try:
+                return self._guard(name, lambda: self._fcall(name, args))
+            except _NoFunctions:
+                self.functions = False  # Redis < 7, or a user who may not: for good
+        return self._evalsha(name, args)
+
+    def _fcall(self, name: str, args: Sequence[str | bytes]) -> Any:
+        """One FCALL; when the library is missing, FUNCTION LOAD it and call again."""
+        function = self._functions[name]
+        keys = self._key_list
+        try:
+            return self._client.fcall(function, len(keys), *keys, *args)
+        except redis.ResponseError as exc:
+            if _no_functions(exc):
+                raise _NoFunctions from None
+            if "function not found" not in str(exc).lower():
+                raise
+        try:
+            self._client.function_load(self._library_source)
+        except redis.ResponseError as exc:
+            if _no_functions(exc):
+                raise _NoFunctions from None
+            if "already exists" not in str(exc):  # else another worker loaded it meanwhile
+                raise
+        return self._client.fcall(function, len(keys), *keys, *args)
+
+    def _evalsha(self, name: str, args: Sequence[str | bytes]) -> Any:
         """One EVALSHA; after NOSCRIPT the Script object loads the script and runs it again."""
         script = self._scripts[name]
         keys = self._key_list

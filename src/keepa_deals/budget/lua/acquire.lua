@@ -9,6 +9,11 @@ Returns one string, the lines kind, reason, wait_ms, lease_expires_ms, projected
         stored (it may hold a newline).  One bulk string parses faster than an array.
 ]]
 
-local P = read_policy()
-local now = clock_now()
-return acquire_step(parse(now, P), now, P, ARGV[3], tonumber(ARGV[4]))
+local function op_acquire()
+  local P = read_policy()
+  local now = clock_now()
+  local stored = load()
+  local reply, ch = acquire_step(parse(stored, now, P), now, P, A[3], tonumber(A[4]))
+  write(stored, ch, P)
+  return reply
+end

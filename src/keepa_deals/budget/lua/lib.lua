@@ -1,4 +1,10 @@
---[[ lib.lua: the part every budget script shares (redis_store.py prepends it).
+--[[ lib.lua: the part every budget operation shares.
+
+redis_store.py runs it two ways.  On Redis >= 7, lib.lua, steps.lua and every
+operation's file make one Redis Functions library, each operation (op_<name>) a
+registered function, called with FCALL; a library's top level runs when Redis loads it
+and may call nothing (no string, math, ipairs there), so it only defines.  Elsewhere,
+lib.lua and steps.lua are prepended to one operation and run as a script (EVALSHA).
 
 A line-by-line transcription of keepa_deals.budget.state (parse), .core (acquire,
 settle, observe, claim_sync) and keepa_deals.tokens.economics (cap, project,
@@ -7,6 +13,10 @@ wait_ms_for).  tests/budget/test_redis_differential.py keeps the two in step.
 Numbers: every value is an integer (milli-tokens, epoch ms) held exactly in a
 double (all valid values are far below 2^53).  Divisions go through idiv();
 numbers are written back with fmt(), never tostring() ("1e+15").
+
+Each operation reads the state once (load), parses it, and writes what changed once
+(write: a value already stored is not written again).  It sees KEYS and ARGV as K and
+A, which its entry point sets (a function gets them as arguments, not as globals).
 
 Common KEYS of every operation:
   [1] the budget hash (scalar fields)   [2] the leases hash (id -> "cost_mt:expires_ms")
@@ -39,8 +49,16 @@ local FIELDS = {'anchor_tokens', 'anchor_rate', 'anchor_next_refill_ms', 'anchor
                 'anchor_seen_ms', 'recharge_since_ms', 'recharge_deadline_ms', 'recharge_target',
                 'last_sync_ms', 'epoch'}
 local EPOCH_LEASE = '#epoch'
+-- FIELDS' positions by name (core.Changes names only these fields); written out, as a
+-- library's top level may call nothing when Redis loads it as functions
+local FIELD_AT = {anchor_tokens = 1, anchor_rate = 2, anchor_next_refill_ms = 3,
+                  anchor_server_ts_ms = 4, anchor_seen_ms = 5, recharge_since_ms = 6,
+                  recharge_deadline_ms = 7, recharge_target = 8, last_sync_ms = 9, epoch = 10}
 local LOST_PREFIX = '#lost-'
 
+
+-- the call's KEYS and ARGV: each operation's entry point sets them before anything else
+local K, A
 
 local function fmt(n)
   return string.format('%d', n)
@@ -74,8 +92,9 @@ end
 -- core.parse_int: ASCII decimal with optional blanks around it and a leading '-', at most
 -- 16 digits and 2^53 in magnitude (so every accepted value is an exact double).
 local MAX_INT_TEXT = '9007199254740992'
-local function parse_int(v)
-  if not v then return nil end
+local function read_int(v)
+  -- what fmt writes, at most 15 characters (so below 2^53): read as it is
+  if #v <= 15 and string.find(v, '^%-?%d+$') then return tonumber(v) end
   local sign, digits = string.match(v, '^[ \t\n\r]*(%-?)(%d+)[ \t\n\r]*$')
   if not digits or #digits > 16 then return nil end
   if #digits == 16 and digits > MAX_INT_TEXT then return nil end
@@ -83,6 +102,31 @@ local function parse_int(v)
   if sign == '-' then return -n end
   return n
 end
+
+-- A pure function of a string, remembering its results by the string for the short ones:
+-- most of what a step parses is what the step before wrote, and a library loaded as
+-- functions keeps them between calls (at most 1024 of at most 64 bytes, then it starts
+-- again).  The results are shared: never changed by their users.
+local function remembered(f)
+  local known, n = {}, 0
+  return function(v)
+    if not v then return nil end
+    local r = known[v]
+    if r == nil then
+      r = f(v)
+      if r == nil then r = false end
+      if #v <= 64 then
+        if n >= 1024 then known, n = {}, 0 end
+        known[v] = r
+        n = n + 1
+      end
+    end
+    if r == false then return nil end
+    return r
+  end
+end
+
+local parse_int = remembered(read_int)
 
 -- ---------------------------------------------------------------------------
 -- economics
@@ -125,14 +169,19 @@ end
 -- ---------------------------------------------------------------------------
 
 local function clock_now()
-  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
+  if A[1] ~= '' then return tonumber(A[1]) end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- decoded policies by their JSON (a library loaded as functions keeps them between calls)
+local POLICIES, NPOLICIES = {}, 0
+
 local function read_policy()
-  local v = cjson.decode(ARGV[2])
-  return {
+  local P = POLICIES[A[2]]
+  if P ~= nil then return P end
+  local v = cjson.decode(A[2])
+  P = {
     floor = v[1],
     min_balance = v[2],
     lease_ttl_ms = v[3],
@@ -144,6 +193,10 @@ local function read_policy()
     budget_ttl_ms = clamp(v[9], MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
     leases_ttl_ms = clamp(v[10], MIN_KEY_TTL_MS, MAX_KEY_TTL_MS),
   }
+  if NPOLICIES >= 16 then POLICIES, NPOLICIES = {}, 0 end  -- one or two in practice
+  POLICIES[A[2]] = P
+  NPOLICIES = NPOLICIES + 1
+  return P
 end
 
 -- Policy.burst_mt: recharge ends at this balance, never above the cap
@@ -177,23 +230,13 @@ local function anchor_problem(a, now, P)
 end
 
 -- state.parse_marker: "<epoch>:<reserved>:<until>" as three integers, or nil
-local function parse_marker(v)
-  if not v then return nil end
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(v, ':', start, true)
-    if not i then
-      parts[#parts + 1] = string.sub(v, start)
-      break
-    end
-    parts[#parts + 1] = string.sub(v, start, i - 1)
-    start = i + 1
-  end
-  if #parts ~= 3 then return nil end
-  local epoch, reserved, untl = parse_int(parts[1]), parse_int(parts[2]), parse_int(parts[3])
+local parse_marker = remembered(function(v)
+  local e, r, u = string.match(v, '^([^:]*):([^:]*):([^:]*)$')  -- exactly three parts
+  if e == nil then return nil end
+  local epoch, reserved, untl = parse_int(e), parse_int(r), parse_int(u)
   if epoch == nil or reserved == nil or untl == nil then return nil end
   return {epoch = epoch, reserved = reserved, until_ms = untl}
-end
+end)
 
 -- state.lost_bound: the most the live leases can ever hold (the cap less the floor)
 local function lost_bound(an, P)
@@ -203,26 +246,47 @@ local function lost_bound(an, P)
   return MAX_RATE_MT * 60
 end
 
-local function parse_lease(v)
-  local i = string.find(v, ':', 1, true)
-  if not i then return nil end
-  local cost = parse_int(string.sub(v, 1, i - 1))
-  local exp = parse_int(string.sub(v, i + 1))
+local parse_lease = remembered(function(v)
+  local c, e = string.match(v, '^([^:]*):(.*)$')  -- split at the first ':'
+  if c == nil then return nil end
+  local cost, exp = parse_int(c), parse_int(e)
   if cost == nil or exp == nil then return nil end
   if cost <= 0 or cost > MAX_RATE_MT * 60 then return nil end
   return {cost = cost, exp = exp}
+end)
+
+-- the stored state as read, once per step: fields (FIELDS order, false when absent),
+-- leases (id -> value, '#epoch' included) and the marker (nil when absent)
+local function load()
+  -- HGETALL, not HMGET of the ten names: cheaper, and the hash holds only these
+  local fields = {false, false, false, false, false, false, false, false, false, false}
+  local flat = redis.call('HGETALL', K[1])
+  for i = 1, #flat, 2 do
+    local at = FIELD_AT[flat[i]]
+    if at then fields[at] = flat[i + 1] end
+  end
+  local leases = {}
+  flat = redis.call('HGETALL', K[2])
+  for i = 1, #flat, 2 do leases[flat[i]] = flat[i + 1] end
+  return {fields = fields, leases = leases, marker = redis.call('GET', K[3]) or nil}
 end
 
-local function parse(now, P)
+-- a copy of a loaded state, to apply changes to in memory
+local function copy(stored)
+  local fields, leases = {}, {}
+  for i = 1, #FIELDS do fields[i] = stored.fields[i] end
+  for id, value in pairs(stored.leases) do leases[id] = value end
+  return {fields = fields, leases = leases, marker = stored.marker}
+end
+
+local function parse(stored, now, P)
   local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil, last_sync_text = nil,
               leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {},
-              epoch = nil, marker = nil, found_lost = {}}
+              epoch = nil, marker = stored.marker, found_lost = {}}
   -- raw[i] and v[i] follow FIELDS: 1-5 the anchor, 6-8 recharge mode, 9 last_sync_ms, 10 epoch
-  local raw = redis.call('HMGET', KEYS[1], unpack(FIELDS))
+  local raw = stored.fields
   local v = {}
   for i = 1, 10 do v[i] = parse_int(raw[i]) end
-  local marker = redis.call('GET', KEYS[3])
-  if marker then st.marker = marker end
 
   if not (raw[1] or raw[2] or raw[3] or raw[4] or raw[5]) then
     table.insert(st.problems, 'no anchor: Keepa has not been asked yet')
@@ -266,13 +330,11 @@ local function parse(now, P)
   if an ~= nil and an.rate > 0 and an.rate <= MAX_RATE_MT then max_cost = cap_for(an.rate) end
   local max_lost = lost_bound(an, P)
   local leases_epoch = nil
-  local flat = redis.call('HGETALL', KEYS[2])
-  for i = 1, #flat, 2 do
-    local id = flat[i]
+  for id, value in pairs(stored.leases) do
     if id == EPOCH_LEASE then
-      leases_epoch = parse_int(flat[i + 1])
+      leases_epoch = parse_int(value)
     else
-      local rec = parse_lease(flat[i + 1])
+      local rec = parse_lease(value)
       local lost = string.sub(id, 1, #LOST_PREFIX) == LOST_PREFIX
       if rec == nil or rec.exp > max_expiry or rec.exp <= now
           or (rec.cost > max_cost and not lost) then
@@ -396,37 +458,96 @@ local function seal(st, ch, now)
   if marker ~= st.marker then ch.marker = marker end
 end
 
--- the same order as changes.apply_changes: delete, set, remove leases, add leases;
--- then the marker (its own key, no TTL: no volatile-* eviction takes it)
-local function apply(st, ch, now, P)
-  seal(st, ch, now)
-  if #ch.delete > 0 then call_batched('HDEL', KEYS[1], ch.delete) end
-  local set = pairs_list(ch.set)
-  if #set > 0 then
-    redis.call('HSET', KEYS[1], unpack(set))
-    redis.call('PEXPIRE', KEYS[1], P.budget_ttl_ms)
+-- changes.then: the changes of a followed by b, as one write (deletes apply before sets)
+local function merge(a, b)
+  local bdel, bremove = {}, {}
+  for _, n in ipairs(b.delete) do bdel[n] = true end
+  for _, id in ipairs(b.remove) do bremove[id] = true end
+  local ch = {set = {}, delete = {}, add = {}, remove = {}, marker = b.marker or a.marker}
+  for n, value in pairs(a.set) do
+    if not bdel[n] then ch.set[n] = value end
   end
-  if #ch.remove > 0 then call_batched('HDEL', KEYS[2], ch.remove) end
-  local add = pairs_list(ch.add)
-  if #add > 0 then
-    call_batched('HSET', KEYS[2], add)
-    -- the hash must outlive the lease just written; refreshed (only ever lengthened) when
-    -- it might not, so a worker with a shorter lease TTL cannot cut others' leases
-    if redis.call('PTTL', KEYS[2]) < P.lease_ttl_ms + FUTURE_TOLERANCE_MS then
-      redis.call('PEXPIRE', KEYS[2], P.leases_ttl_ms)
+  for n, value in pairs(b.set) do ch.set[n] = value end
+  for _, n in ipairs(a.delete) do
+    if b.set[n] == nil then table.insert(ch.delete, n) end
+  end
+  for _, n in ipairs(b.delete) do table.insert(ch.delete, n) end
+  for id, value in pairs(a.add) do
+    if not bremove[id] then ch.add[id] = value end
+  end
+  for id, value in pairs(b.add) do ch.add[id] = value end
+  for _, id in ipairs(a.remove) do
+    if b.add[id] == nil then table.insert(ch.remove, id) end
+  end
+  for _, id in ipairs(b.remove) do table.insert(ch.remove, id) end
+  return ch
+end
+
+-- changes.apply_changes on a loaded state, in memory: what a second load would read
+local function apply_in_memory(stored, ch)
+  for _, n in ipairs(ch.delete) do stored.fields[FIELD_AT[n]] = false end
+  for n, value in pairs(ch.set) do stored.fields[FIELD_AT[n]] = value end
+  for _, id in ipairs(ch.remove) do stored.leases[id] = nil end
+  for id, value in pairs(ch.add) do stored.leases[id] = value end
+  if ch.marker ~= nil then stored.marker = ch.marker end
+end
+
+-- Writes sealed changes to the state loaded as `stored`, in the order of
+-- changes.apply_changes: delete, set, remove leases, add leases; then the marker (its own
+-- key, no TTL: no volatile-* eviction takes it).  What would change nothing stored is not
+-- sent (a field deleted that is absent, a value set to what it holds, a lease removed that
+-- is not there); the TTLs are refreshed as the changes say, whatever was skipped.
+local function write(stored, ch, P)
+  local delete, deleted = {}, {}
+  for _, n in ipairs(ch.delete) do
+    if stored.fields[FIELD_AT[n]] then
+      delete[#delete + 1] = n
+      deleted[n] = true
     end
   end
-  if ch.marker ~= nil then redis.call('SET', KEYS[3], ch.marker) end
+  if #delete > 0 then call_batched('HDEL', K[1], delete) end
+  if next(ch.set) ~= nil then
+    local set = {}
+    for n, value in pairs(ch.set) do
+      if deleted[n] or stored.fields[FIELD_AT[n]] ~= value then
+        set[#set + 1] = n
+        set[#set + 1] = value
+      end
+    end
+    if #set > 0 then redis.call('HSET', K[1], unpack(set)) end
+    redis.call('PEXPIRE', K[1], P.budget_ttl_ms)
+  end
+  local remove = {}
+  for _, id in ipairs(ch.remove) do
+    if stored.leases[id] then remove[#remove + 1] = id end
+  end
+  if #remove > 0 then call_batched('HDEL', K[2], remove) end
+  local add = pairs_list(ch.add)
+  if #add > 0 then
+    call_batched('HSET', K[2], add)
+    -- the hash must outlive the lease just written; refreshed (only ever lengthened) when
+    -- it might not, so a worker with a shorter lease TTL cannot cut others' leases
+    if redis.call('PTTL', K[2]) < P.lease_ttl_ms + FUTURE_TOLERANCE_MS then
+      redis.call('PEXPIRE', K[2], P.leases_ttl_ms)
+    end
+  end
+  if ch.marker ~= nil then redis.call('SET', K[3], ch.marker) end
+end
+
+-- seal a step's changes and write them to the state loaded as `stored`
+local function apply(stored, st, ch, now, P)
+  seal(st, ch, now)
+  write(stored, ch, P)
 end
 
 -- ---------------------------------------------------------------------------
 -- observe (core.observe), shared by observe.lua and settle.lua
 -- ---------------------------------------------------------------------------
 
--- status fields from ARGV[first .. first+3]: tokensLeft, refillIn, refillRate, timestamp
+-- status fields from A[first .. first+3]: tokensLeft, refillIn, refillRate, timestamp
 local function read_status(first)
-  return {tokens_left = tonumber(ARGV[first]), refill_in = tonumber(ARGV[first + 1]),
-          refill_rate = tonumber(ARGV[first + 2]), timestamp = tonumber(ARGV[first + 3])}
+  return {tokens_left = tonumber(A[first]), refill_in = tonumber(A[first + 1]),
+          refill_rate = tonumber(A[first + 2]), timestamp = tonumber(A[first + 3])}
 end
 
 local function observe(st, s, now, authoritative)

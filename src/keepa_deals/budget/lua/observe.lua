@@ -7,8 +7,11 @@ ARGV  [1..2] as in lib.lua
 Returns 1.
 ]]
 
-local P = read_policy()
-local now = clock_now()
-local st = parse(now, P)
-apply(st, observe(st, read_status(4), now, ARGV[3] == '1'), now, P)
-return 1
+local function op_observe()
+  local P = read_policy()
+  local now = clock_now()
+  local stored = load()
+  local st = parse(stored, now, P)
+  apply(stored, st, observe(st, read_status(4), now, A[3] == '1'), now, P)
+  return 1
+end

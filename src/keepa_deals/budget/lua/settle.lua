@@ -9,8 +9,11 @@ ARGV  [1..2] as in lib.lua
 Returns 1.
 ]]
 
-local P = read_policy()
-local now = clock_now()
-local st = parse(now, P)
-apply(st, settle_changes(st, now, ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1', 6), now, P)
-return 1
+local function op_settle()
+  local P = read_policy()
+  local now = clock_now()
+  local stored = load()
+  local st = parse(stored, now, P)
+  apply(stored, st, settle_changes(st, now, A[3], tonumber(A[4]), A[5] == '1', 6), now, P)
+  return 1
+end

@@ -97,10 +97,11 @@ def _run(*args: str, tmp: Path, extra_env: dict[str, str] | None = None
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.timeout(120)
 def test_run_sandbox_for_a_while(tmp_path: Path) -> None:
-    # the demo's first run checks a few hundred deals of its backlog: a few seconds
-    proc = _run("--sandbox", "--for", "8s", "--interval", "1", tmp=tmp_path)
-    out, err = proc.communicate(timeout=45)
+    # the demo's first run checks 750 deals of its backlog (5 pages): several seconds
+    proc = _run("--sandbox", "--for", "20s", "--interval", "1", tmp=tmp_path)
+    out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("sandbox Keepa server  http://127.0.0.1:")
@@ -116,6 +117,7 @@ def test_run_sandbox_for_a_while(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.sqlite3")), "the demo never uses the normal data directory"
 
 
+@pytest.mark.timeout(120)
 def test_run_serves_the_dashboard_and_metrics_beside_the_ingestor(tmp_path: Path) -> None:
     import re
 
@@ -142,10 +144,11 @@ def test_run_serves_the_dashboard_and_metrics_beside_the_ingestor(tmp_path: Path
         proc.communicate(timeout=30)
 
 
+@pytest.mark.timeout(120)
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     proc = _run("--sandbox", "--interval", "60", tmp=tmp_path)
     assert proc.stdout is not None
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # the first run: 750 deals of the backlog
     line = ""
     while time.monotonic() < deadline:
         line = proc.stdout.readline()

@@ -10,7 +10,9 @@ default when unset); ``--query`` names one instead.
 ``--sandbox`` serves the sandbox Keepa server in this process (real clock,
 the demo key, a free port) and points this process at it, with a temporary
 data directory (its path printed; removed at exit): nothing of a real setup
-(``DATABASE_URL``, ``REDIS_URL``, the data directory) is touched.
+(``DATABASE_URL``, ``REDIS_URL``, the data directory) is touched.  Its runs
+come every ``SANDBOX_INTERVAL_S`` and walk at least ``DEMO_MAX_PAGES`` feed
+pages each (docs/operations.md, "The demo").
 ``--for 90s`` stops after that long.
 
 Exit 0 when stopped or done and at least one run succeeded (``ok``,
@@ -28,12 +30,12 @@ import re
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import SecretStr
@@ -43,15 +45,27 @@ from keepa_deals.errors import KeepaDealsError
 from keepa_deals.settings import Settings
 from keepa_deals.stop import RunStopped
 
+if TYPE_CHECKING:
+    from keepa_deals.clock import Clock
+    from keepa_deals.query import DealQuery
+    from keepa_deals.sandbox import Sandbox
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-#: The demo's ingest interval.
-SANDBOX_INTERVAL_S = 15.0
+#: The demo's ingest interval: every run re-reads the feed's newest ``LATE_MINUTES``
+#: (ingest/ledger.py) whatever the interval, so fewer, fuller runs are what the refill
+#: pays for; 30 s brings a run some 50 new candidates, of which one in twenty is stored.
+SANDBOX_INTERVAL_S = 30.0
 #: The demo's sandbox world: a catalog large enough, and deal events frequent enough, for
-#: a believable pace (a hundred deals in the first two minutes, new ones in later runs),
-#: on a 120-tokens-a-minute plan.  Measured: docs/operations.md ("The demo").
-DEMO_SIZE, DEMO_EVENT_INTERVAL_S, DEMO_BACKLOG_S = 20_000, 0.1, 2 * 3600.0
+#: a believable pace (a hundred deals in the first two minutes, new ones at most later
+#: runs), on a 120-tokens-a-minute plan.  Measured: docs/operations.md ("The demo").
+DEMO_SIZE, DEMO_EVENT_INTERVAL_S, DEMO_BACKLOG_S = 20_000, 0.08, 2 * 3600.0
 DEMO_RATE = 120
+#: The demo walks at least this many feed pages a run: its feed's newest ten minutes
+#: (about 900 deals of used-books-us, six pages) are re-read by every run until they
+#: settle, and a run, which reads at most the cap + 4 pages while a backlog is left
+#: (ingest/scan.py), must get past them to work through the backlog below.
+DEMO_MAX_PAGES = 5
 #: How many of the best deals the demo shows.
 DEMO_BEST = 5
 
@@ -90,16 +104,29 @@ class Duration(click.ParamType[float, Any]):
         return seconds
 
 
+def demo_world(clock: Clock | None = None) -> Sandbox:
+    """The demo's sandbox: a feed that already holds the last hours of deals, as a real
+    one does, and the demo key on a 120-tokens-a-minute plan with a full bucket."""
+    from keepa_deals.sandbox import CatalogConfig, Sandbox
+    from keepa_deals.tokens.economics import cap_for
+
+    return Sandbox(clock=clock, catalog=CatalogConfig(
+        size=DEMO_SIZE, event_interval_s=DEMO_EVENT_INTERVAL_S, backlog_s=DEMO_BACKLOG_S),
+        demo_rate=DEMO_RATE, demo_tokens=cap_for(DEMO_RATE))
+
+
+def demo_queries(queries: Sequence[DealQuery]) -> list[DealQuery]:
+    """The queries as the demo runs them: a page cap of at least ``DEMO_MAX_PAGES``."""
+    return [q if q.run.max_pages >= DEMO_MAX_PAGES else q.model_copy(update={
+        "run": q.run.model_copy(update={"max_pages": DEMO_MAX_PAGES})}) for q in queries]
+
+
 @contextmanager
 def _sandbox() -> Iterator[Settings]:
     """Serve a sandbox here and yield settings pointing at it (with a temporary data dir)."""
-    from keepa_deals.sandbox import DEMO_KEY, CatalogConfig, Sandbox, SandboxServer
-    from keepa_deals.tokens.economics import cap_for
+    from keepa_deals.sandbox import DEMO_KEY, SandboxServer
 
-    # A feed that already holds the last hours of deals, as a real one does.
-    world = Sandbox(catalog=CatalogConfig(size=DEMO_SIZE, event_interval_s=DEMO_EVENT_INTERVAL_S,
-                                          backlog_s=DEMO_BACKLOG_S), demo_rate=DEMO_RATE,
-                    demo_tokens=cap_for(DEMO_RATE))
+    world = demo_world()
     with tempfile.TemporaryDirectory(prefix="keepa-deals-demo-",
                                      ignore_cleanup_errors=True) as data_dir, \
             SandboxServer(world) as server:
@@ -136,7 +163,8 @@ def _signals(stop: Any) -> Iterator[None]:
               help="A query file, or the name of a built-in query "
                    "(default: every query of KEEPA_DEALS_QUERIES, else used-books-us).")
 @click.option("--sandbox", is_flag=True,
-              help="Run against a sandbox Keepa server started in this process (no key needed).")
+              help="Run against a sandbox Keepa server started in this process (no key needed; "
+                   f"at least {DEMO_MAX_PAGES} feed pages a run).")
 @click.option("--for", "duration", type=Duration(), default=None,
               help="Stop after this long (90s, 5m, 1h...).")
 @click.option("--interval", type=Duration(), default=None,
@@ -202,6 +230,8 @@ def run_command(obj: AppContext, query_spec: str | None, sandbox: bool, duration
         with _signals(stop), (_sandbox() if sandbox else _plain(settings)) as settings:
             # every query file read and checked before the first token is spent
             queries = resolve_queries(settings, query_spec)
+            if sandbox:
+                queries = demo_queries(queries)
             check_queries(queries)
             # the run's one line per run is the console; logs below WARNING only when asked
             explicit = "log_level" in settings.model_fields_set

@@ -232,3 +232,33 @@ def test_store_unavailable_is_raised_after_the_retries(clock: FakeClock) -> None
         manager.acquire(5)
     assert flaky.calls["acquire"] == STORE_ATTEMPTS
 
+
+
+def test_a_call_held_back_only_by_live_leases_asks_again_soon(
+    store: BudgetStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status read while two calls were in flight already counts their cost; until they
+    settle their leases count it again.  The third call must not sleep until the next
+    refill (up to a minute) for tokens the settles free within moments."""
+    keepa = KeepaAccount(clock, tokens=17, rate=5, phase_ms=(clock.now_ms() + 55_000) % 60_000)
+    manager = _manager(store, keepa, clock, Policy(burst_minutes=1))
+    manager.sync_tokens(force=True)
+    first, second = manager.acquire(5), manager.acquire(5)
+    keepa.call(5)
+    keepa.call(5)  # both charged by Keepa, their replies not read yet
+    manager.observe(keepa.status())  # e.g. another worker's /token: 7 tokens, leases live
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:  # the two replies arrive while the third call waits
+            manager.settle(first, keepa.status())
+            manager.settle(second, keepa.status())
+        clock.advance(seconds * 1000)
+
+    monkeypatch.setattr(clock, "sleep", sleep)
+    start = clock.now_ms()
+    third = manager.acquire(5)
+    assert third.cost == 5
+    assert clock.now_ms() - start <= 1_000, f"asked again within a second, slept {slept}"
+    assert keepa.call(5).tokens_left == 2, "and Keepa admits it: 7 - 5"

@@ -5,6 +5,9 @@ of Keepa; the manager turns that answer into one of four outcomes:
 
 * **grant**: a lease, settled later with the response's status;
 * **short wait** (within ``max_wait``): sleep until the projection allows it, and ask again;
+  when only the live leases stand in the way (the balance without them would do), ask
+  again every ``LEASE_POLL_S`` instead: their settles may free their reservations long
+  before a refill (a status read while they were in flight counts their cost twice);
 * **unknown state**: ask Keepa (``/token``, free), never throttled, then decide;
 * **long wait**: verify with Keepa unless someone asked it seconds ago, then raise
   :class:`TokenRechargeError` carrying ``retry_after``.  The caller releases its
@@ -58,6 +61,8 @@ STORE_ATTEMPTS = 3
 DEFER_SETTLE_S = 1.0
 #: Grants remembered for deferral (a lease never settled is forgotten beyond this).
 _MAX_GRANTS = 4096
+#: How often a call held back only by other calls' live leases asks again (seconds).
+LEASE_POLL_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +176,12 @@ class TokenManager:
             # d.kind == "wait"
             now = self.clock.now_ms()
             if d.wait_ms is not None and now + d.wait_ms <= deadline:
-                self.clock.sleep(max(d.wait_ms, 1) / 1000)
+                self.clock.sleep(max(min(d.wait_ms, self._lease_poll_ms(d)), 1) / 1000)
+                continue
+            poll = self._lease_poll_ms(d)
+            if poll < (d.wait_ms if d.wait_ms is not None else poll + 1) \
+                    and now + poll <= deadline:
+                self.clock.sleep(poll / 1000)
                 continue
             if not verified and not self._fresh(d):
                 log.info("about to wait long (%s): checking with Keepa first", d.reason)
@@ -179,6 +189,15 @@ class TokenManager:
                 verified = True
                 continue
             raise self._recharge_error(d)
+
+    @staticmethod
+    def _lease_poll_ms(d: Decision) -> int:
+        """How soon to ask again: ``LEASE_POLL_S`` when only live leases hold the call back
+        (the projected balance alone would grant it), else never sooner than decided."""
+        if d.projected is not None and d.available is not None and d.needed is not None \
+                and d.available < d.needed <= d.projected:
+            return int(LEASE_POLL_S * 1000)
+        return d.wait_ms if d.wait_ms is not None else 2**62
 
     def settle(self, lease: Lease, status: TokenStatus | None) -> None:
         if lease.cost == 0:

@@ -1,11 +1,11 @@
 """The title search: the same results whichever way the database finds them.
 
 On PostgreSQL migration 0007_title_search adds a trigram index on ``lower(title)``
-(keepa_deals.store.title_search); the list's search must use it and still mean what it
+(keepa_deals.store.pg_indexes); the list's search must use it and still mean what it
 meant without it: case-insensitive, every character literal (``%``, ``_``, ``/``,
 ``\\`` are not wildcards).  Each search is checked against the plain-Python oracle
-through the API on both databases and, on PostgreSQL, once more with the planner made
-to take the index.
+through the API on both databases and, on PostgreSQL, once more through the index (its
+name in the plan of the search's condition).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from sqlalchemy import select, update
 
 from keepa_deals.deals_view import DealDefinition
 from keepa_deals.settings import Settings
-from keepa_deals.store import DealStore
-from keepa_deals.store import pg_indexes
+from keepa_deals.store import DealStore, pg_indexes
 from keepa_deals.store.schema import DEALS
 from keepa_deals.web.listing import DealFilters
 from tests.web._deals import Seeded, expected, records, seed

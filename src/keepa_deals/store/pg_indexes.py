@@ -43,7 +43,8 @@ NAMES = frozenset({TITLE_INDEX, *TIE_BROKEN})
 #: What an administrator runs to add the index later (as a user allowed to create
 #: extensions, connected to the deal store's database and schema).
 MANUAL_SQL = (f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}; "
-              f"CREATE INDEX IF NOT EXISTS {TITLE_INDEX} ON deals USING gin (lower(title) gin_trgm_ops);")
+              f"CREATE INDEX IF NOT EXISTS {TITLE_INDEX} ON deals "
+              "USING gin (lower(title) gin_trgm_ops);")
 
 
 def extension_schema(conn: Connection) -> str | None:

@@ -60,6 +60,28 @@ def test_database_ok_missing_behind_and_unreachable(deployment: Deployment) -> N
     assert result.verdict == Verdict.FAIL and "unreachable" in result.summary
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("deployment", ["sqlite"], indirect=True)
+def test_database_warns_when_postgresql_lacks_the_title_search_index(
+    deployment: Deployment, db_url: str,
+) -> None:
+    """Migration 0007 goes on without the index when pg_trgm cannot be installed; doctor
+    says so, with the SQL that adds it."""
+    from keepa_deals.store import DealStore, pg_indexes
+
+    pg = deployment.with_settings(database_url=db_url)
+    with DealStore.open(db_url) as store:
+        store.save_batch([deal(1)], query="test-books")
+    assert one(pg, "database").verdict == Verdict.OK
+    with DealStore.open(db_url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP INDEX {pg_indexes.TITLE_INDEX}")
+    result = one(pg, "database")
+    assert result.verdict == Verdict.WARN and "title search has no index" in result.summary
+    assert "CREATE EXTENSION" in result.fix and pg_indexes.TITLE_INDEX in result.fix
+    assert result.evidence["deals"] == 1
+
+
 # --- redis ------------------------------------------------------------------------------------
 
 

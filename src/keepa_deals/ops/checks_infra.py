@@ -6,9 +6,12 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+
 from keepa_deals.ops import locks as lockview
 from keepa_deals.ops.doctor import Check, CheckResult, Context, fail, ok, skipped, warn
 from keepa_deals.ops.sources import DATABASE, REDIS
+from keepa_deals.store import pg_indexes
 
 
 def check_database(ctx: Context) -> CheckResult:
@@ -25,8 +28,24 @@ def check_database(ctx: Context) -> CheckResult:
                     "start the database or fix DATABASE_URL; nothing ingests meanwhile",
                     error=error)
     count = store.count_deals()
+    if not _title_search_indexed(store.engine):
+        return warn("database",
+                    f"reachable, schema current, {count} deals; the title search has no index "
+                    f"(the {pg_indexes.EXTENSION} extension is missing): searches read every "
+                    "title",
+                    f"as a user allowed to create extensions: {pg_indexes.MANUAL_SQL}",
+                    url=src.database_display, deals=count, title_search_index=False)
     return ok("database", f"reachable, schema current, {count} deals",
               url=src.database_display, deals=count)
+
+
+def _title_search_indexed(engine: Engine) -> bool:
+    """False when PostgreSQL lacks the title search's index (migration 0007_title_search
+    skips it without the right to install pg_trgm)."""
+    if engine.dialect.name != "postgresql":
+        return True
+    with engine.connect() as conn:
+        return pg_indexes.index_present(conn)
 
 
 def check_redis(ctx: Context) -> CheckResult:

@@ -267,6 +267,8 @@ def list_deals(
     filters = request.filters()
     where = and_(definition.where(now), filters.clause())
     sqlite = conn.dialect.name == "sqlite"
+    if conn.dialect.name == "postgresql":
+        custom_plans(conn)
     # SQLite has no statistics of value ranges and takes any range filter for a selective
     # one: an index range with a row lookup per entry, slower than reading the table.  So
     # there, only the unique ASIN index is left to its choice.
@@ -298,6 +300,19 @@ def list_deals(
         rows += _page(conn, and_(where, column.is_(None)), [_C.id], desc,
                       want - len(rows), max(0, null_offset), plan)
     return Listing(count_limit, False, rows[:limit], len(rows) > limit)
+
+
+def custom_plans(conn: Connection) -> None:
+    """Plan this transaction's statements for their values (PostgreSQL).
+
+    psycopg prepares a statement on the server once it has run five times, and after
+    five more runs PostgreSQL may keep one generic plan for it, made without the values.
+    For the list's range filters that plan guesses every range selective (0.5 % of the
+    rows): at a million deals it intersected two indexes of most of the table, 100 ms,
+    where a scan finds the page's matches in 2 ms.  The filters' values decide the plan,
+    so every statement of the list is planned with them (a fraction of a millisecond).
+    """
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def _matches(

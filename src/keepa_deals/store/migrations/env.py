@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from keepa_deals.store import pg_indexes
 from keepa_deals.store.schema import Base
 
 target_metadata = Base.metadata
@@ -22,6 +23,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=pg_indexes.include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

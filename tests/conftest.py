@@ -6,10 +6,18 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from keepa_deals.clock import FakeClock
 from keepa_deals.sandbox import Sandbox, SandboxServer
 from tests._services import RedisServer, postgres_database
+
+# The suite runs on two processes beside servers of its own, often on a loaded machine:
+# how fast hypothesis generates or runs an example is the machine's business, not a
+# property under test (every test still runs its examples in full).
+settings.register_profile("keepa-deals", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("keepa-deals")
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,8 @@
 Each step is one Lua call (package data under ``budget/lua/``), one round
 trip: it reads Redis ``TIME``, reads and parses the stored state once,
 decides and writes back atomically.  The Lua is a transcription of
-:mod:`keepa_deals.budget.core`; ``lib.lua`` and ``steps.lua`` hold the shared
-part.
+:mod:`keepa_deals.budget.core`; ``lib.lua``, ``changes.lua`` and ``steps.lua``
+hold the shared part.
 
 On Redis 7 and later the operations are one Redis Functions library
 (``FUNCTION LOAD`` once, then one ``FCALL`` per step): the shared part is
@@ -68,18 +68,22 @@ _UNAVAILABLE_REPLIES = (
 
 OPERATIONS = ("acquire", "settle", "settle_acquire", "observe", "claim_sync")
 STANDALONE = ("read", "write")
+#: The Lua every operation shares, in order (one chunk: each file uses the locals before it).
+SHARED_PARTS = ("lib", "changes", "steps")
+SHARED = tuple(f"{part}.lua" for part in SHARED_PARTS)
 
 
 @cache
 def script_source(name: str) -> str:
-    """The Lua source of one script (operations get lib.lua and steps.lua prepended)."""
+    """The Lua source of one script (operations get lib.lua, changes.lua and steps.lua
+    prepended)."""
     lua = resources.files("keepa_deals.budget").joinpath("lua")
     own = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     if name in STANDALONE:
         return own
     if name not in OPERATIONS:
         raise ValueError(f"no budget script named {name!r}")
-    shared = (lua.joinpath(part).read_text(encoding="utf-8") for part in ("lib.lua", "steps.lua"))
+    shared = (lua.joinpath(part).read_text(encoding="utf-8") for part in SHARED)
     return "\n".join((*shared, own, f"K, A = KEYS, ARGV\nreturn op_{name}()\n"))
 
 
@@ -92,7 +96,7 @@ def library() -> tuple[str, str]:
     """
     lua = resources.files("keepa_deals.budget").joinpath("lua")
     body = "\n".join(lua.joinpath(f"{part}.lua").read_text(encoding="utf-8")
-                     for part in ("lib", "steps", *OPERATIONS))
+                     for part in (*SHARED_PARTS, *OPERATIONS))
     name = "keepa_budget_" + hashlib.sha256(body.encode()).hexdigest()[:16]
     register = "".join(
         f"redis.register_function('{name}_{op}', "

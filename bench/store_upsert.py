@@ -44,6 +44,7 @@ from _ref import explains, reference_ms
 from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.profit import ProfitSettings, estimate_profit
 from keepa_deals.store import DealRow, DealStore
+from keepa_deals.store import pg_indexes
 from keepa_deals.store.schema import DEALS
 
 QUERY = "bench"
@@ -190,6 +191,8 @@ def fill(store: DealStore, start: int, stop: int) -> None:
 def drop_indexes(store: DealStore, names: list[str]) -> None:
     """Drop these indexes of the deal table (attribution only: the deal list needs them)."""
     known = {str(ix.name) for ix in DEALS.indexes}
+    if store.engine.dialect.name == "postgresql":
+        known |= pg_indexes.NAMES  # made by migration 0007, not in the table's metadata
     with store.engine.begin() as conn:
         for name in names:
             if name not in known:

@@ -13,7 +13,6 @@ Needs Debian's chromium at /usr/bin/chromium (scripts/test installs it) and the
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +30,8 @@ from keepa_deals.settings import Settings
 from keepa_deals.store import RunOutcome
 from keepa_deals.web import create_app
 from keepa_deals.web.server import WebServer
+from tests.web._browser import chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 KEY = "webbrowsertestkey" + "8" * 47
 START_MS = 1_800_000_000_000
 SHOTS = Path("/tmp")
@@ -43,14 +40,6 @@ TOKEN = "browser-test-token-42"
 PIXEL = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c6360f8cfc0f01f0005000201e2d3b7c60000000049454e44ae426082")
-
-playwright_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="the playwright package is not installed (pip install playwright)")
-if shutil.which(CHROMIUM) is None:
-    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (scripts/test does)",
-                allow_module_level=True)
-
 
 @dataclass
 class Dashboard:
@@ -85,10 +74,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @dataclass

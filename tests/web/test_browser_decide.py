@@ -9,7 +9,6 @@ fake clock; the dashboard is served by uvicorn on a free port.  Screenshots go t
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,21 +24,11 @@ from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
 from keepa_deals.settings import Settings
 from keepa_deals.web import create_app
 from keepa_deals.web.server import WebServer
+from tests.web._browser import chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 KEY = "webdecidetestkey" + "7" * 48
 START_MS = 1_800_000_000_000
 SHOTS = Path("/tmp")
-
-playwright_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="the playwright package is not installed (pip install playwright)")
-if shutil.which(CHROMIUM) is None:
-    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (scripts/test does)",
-                allow_module_level=True)
-
 
 @dataclass
 class Live:
@@ -68,10 +57,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

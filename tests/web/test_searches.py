@@ -3,7 +3,6 @@ and a round trip in a real browser (save, use, alert, delete)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from keepa_deals.settings import Settings
 from keepa_deals.store import DealStore
 from keepa_deals.store.alerting import AlertBook
 from keepa_deals.web.searches import PRESETS
+from tests.web._browser import chromium
 from tests.web._deals import seed
 from tests.web.conftest import Api
 
@@ -70,11 +70,6 @@ def test_an_alert_from_the_current_filters_shows_its_destination_masked(
 
 # --- in a real browser -------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
 @pytest.fixture
 def served(app: Any, store: DealStore, clock: FakeClock) -> Iterator[str]:
     from keepa_deals.web.server import WebServer
@@ -86,11 +81,7 @@ def served(app: Any, store: DealStore, clock: FakeClock) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1366, "height": 900})
         pg = context.new_page()
         errors: list[str] = []
@@ -99,8 +90,7 @@ def page() -> Iterator[Any]:
         pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith("http://127.0.0.1")
                  else r.abort())
         yield pg
-        browser.close()
-        assert not errors, errors
+    assert not errors, errors
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -11,21 +11,18 @@ import pytest
 from keepa_deals.fanout.app import CeleryModeApp, make_celery_app
 from keepa_deals.fanout.config import ALERTS_TASK, TICK_TASK, beat_schedule
 from keepa_deals.query import default_query
-from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
+from keepa_deals.sandbox import Sandbox, SandboxServer
 from keepa_deals.settings import Settings
 from tests.alerts._receivers import WebhookReceiver
 from tests.alerts.test_deal_alerts import _alert
-from tests.celery.conftest import KEY
+from tests.celery.conftest import KEY, serve_live_sandbox
 
 pytestmark = [pytest.mark.redis]
 
 
 @pytest.fixture
 def live_sandbox(_sandbox_server: SandboxServer) -> Sandbox:
-    sb = Sandbox(catalog=CatalogConfig(seed=4, backlog_s=3 * 3600), demo_account=False)
-    sb.add_account(KEY, tokens=60_000, refill_rate=1000)
-    _sandbox_server.sandbox = sb
-    return sb
+    return serve_live_sandbox(_sandbox_server)
 
 
 @pytest.fixture

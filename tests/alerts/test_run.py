@@ -24,9 +24,14 @@ from keepa_deals.store import Changes, DealStore
 from keepa_deals.store.alerting import AlertBook
 from tests.alerts._receivers import WebhookReceiver
 from tests.alerts.test_deal_alerts import QUERY, _alert, row
-from tests.ingest.conftest import KEY, START_MS
+from tests.ingest.conftest import KEY, backlog_sandbox
 
 REPORT = Path(os.environ.get("KEEPA_DEALS_TEST_REPORT_DIR", "/tmp"))
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Sandbox:
+    return backlog_sandbox(clock)
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -82,17 +87,6 @@ def test_fc25_run_with_a_refused_key_alerts_within_a_minute_and_says_when_resolv
             f"worked\n")
 
 
-@pytest.fixture
-def sandbox(clock: FakeClock) -> Sandbox:
-    sb = Sandbox(clock=clock, catalog=CatalogConfig(seed=4, backlog_s=3 * 3600),
-                 demo_account=False)
-    sb.add_account(KEY, tokens=1200, refill_rate=20, phase_ms=7_000)
-    return sb
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START_MS)
 
 
 def test_a_run_announces_each_matching_deal_once_and_the_next_run_none_again(

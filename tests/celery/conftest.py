@@ -114,3 +114,17 @@ def fresh_postgres() -> Iterator[str]:
 
     with postgres_database() as url:
         yield url
+
+
+def serve_live_sandbox(server: SandboxServer) -> Sandbox:
+    """A sandbox on real time, served by ``server``: the tasks open their parts on the
+    system clock."""
+    sb = Sandbox(catalog=CatalogConfig(seed=4, backlog_s=3 * 3600), demo_account=False)
+    sb.add_account(KEY, tokens=60_000, refill_rate=1000)
+    server.sandbox = sb
+    return sb
+
+
+@pytest.fixture
+def live_sandbox(_sandbox_server: SandboxServer) -> Sandbox:
+    return serve_live_sandbox(_sandbox_server)

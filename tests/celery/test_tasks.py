@@ -17,22 +17,13 @@ from keepa_deals.fanout import BatchBook
 from keepa_deals.fanout.app import CeleryModeApp, make_celery_app
 from keepa_deals.fanout.config import BATCH_TASK, JANITOR_TASK, TICK_TASK
 from keepa_deals.query import default_query
-from keepa_deals.sandbox import CatalogConfig, Sandbox, SandboxServer
+from keepa_deals.sandbox import Sandbox, SandboxServer
 from keepa_deals.settings import Settings
 from tests.celery.conftest import KEY
 from tests.ingest import _oracle as oracle
 from tests.ingest.conftest import stored
 
 pytestmark = [pytest.mark.redis]
-
-
-@pytest.fixture
-def live_sandbox(_sandbox_server: SandboxServer) -> Sandbox:
-    """A sandbox on real time: the tasks open their parts on the system clock."""
-    sb = Sandbox(catalog=CatalogConfig(seed=4, backlog_s=3 * 3600), demo_account=False)
-    sb.add_account(KEY, tokens=60_000, refill_rate=1000)
-    _sandbox_server.sandbox = sb
-    return sb
 
 
 @pytest.fixture

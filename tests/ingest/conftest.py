@@ -56,13 +56,17 @@ def clock() -> FakeClock:
     return FakeClock(START_MS)
 
 
-@pytest.fixture
-def sandbox(clock: FakeClock) -> Sandbox:
+def backlog_sandbox(clock: FakeClock) -> Sandbox:
     """A catalog with three hours of backlog, and KEY with a full 20/min bucket."""
     sb = Sandbox(clock=clock, catalog=CatalogConfig(seed=4, backlog_s=3 * 3600),
                  demo_account=False)
     sb.add_account(KEY, tokens=1200, refill_rate=20, phase_ms=7_000)
     return sb
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Sandbox:
+    return backlog_sandbox(clock)
 
 
 @pytest.fixture

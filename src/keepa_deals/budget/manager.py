@@ -175,13 +175,9 @@ class TokenManager:
                 continue
             # d.kind == "wait"
             now = self.clock.now_ms()
-            if d.wait_ms is not None and now + d.wait_ms <= deadline:
-                self.clock.sleep(max(min(d.wait_ms, self._lease_poll_ms(d)), 1) / 1000)
-                continue
-            poll = self._lease_poll_ms(d)
-            if poll < (d.wait_ms if d.wait_ms is not None else poll + 1) \
-                    and now + poll <= deadline:
-                self.clock.sleep(poll / 1000)
+            nap = self._nap_ms(d)
+            if nap is not None and now + nap <= deadline:
+                self.clock.sleep(max(nap, 1) / 1000)
                 continue
             if not verified and not self._fresh(d):
                 log.info("about to wait long (%s): checking with Keepa first", d.reason)
@@ -191,13 +187,15 @@ class TokenManager:
             raise self._recharge_error(d)
 
     @staticmethod
-    def _lease_poll_ms(d: Decision) -> int:
-        """How soon to ask again: ``LEASE_POLL_S`` when only live leases hold the call back
-        (the projected balance alone would grant it), else never sooner than decided."""
+    def _nap_ms(d: Decision) -> int | None:
+        """How long to sleep before asking again: until the store can grant (None: it never
+        will on this anchor), or at most ``LEASE_POLL_S`` when only live leases hold the call
+        back (the projected balance alone would grant it)."""
         if d.projected is not None and d.available is not None and d.needed is not None \
                 and d.available < d.needed <= d.projected:
-            return int(LEASE_POLL_S * 1000)
-        return d.wait_ms if d.wait_ms is not None else 2**62
+            poll = int(LEASE_POLL_S * 1000)
+            return poll if d.wait_ms is None else min(poll, d.wait_ms)
+        return d.wait_ms
 
     def settle(self, lease: Lease, status: TokenStatus | None) -> None:
         if lease.cost == 0:

@@ -318,14 +318,6 @@ class Failures:
 GONE_AFTER = timedelta(days=1)
 
 
-def last_finished_at(store: DealStore) -> datetime | None:
-    """When the newest finished run of any query started."""
-    stmt = select(func.max(INGEST_RUNS.c.started_at)).where(INGEST_RUNS.c.outcome != _RUNNING)
-    with _read(store) as conn:
-        value = conn.execute(stmt).scalar_one_or_none()
-    return utc(value) if value is not None else None
-
-
 def failures(store: DealStore, limit: int = 50) -> Failures | None:
     """The worst streak of failed runs (``error``, ``abandoned``) ending with a query's
     newest finished run: a refused key first, then the longest; None when no query's
@@ -339,16 +331,20 @@ def failures(store: DealStore, limit: int = 50) -> Failures | None:
         queries = [q for q in conn.execute(select(INGEST_RUNS.c.query_name).distinct()).scalars()
                    if q is not None]
         found = []
+        newest = []  # when each query's newest finished run started
         for query in queries:
             stmt = (select(INGEST_RUNS.c.outcome, INGEST_RUNS.c.started_at, INGEST_RUNS.c.error)
                     .where(INGEST_RUNS.c.query_name == query, INGEST_RUNS.c.outcome != _RUNNING)
                     .order_by(INGEST_RUNS.c.started_at.desc(), INGEST_RUNS.c.id.desc())
                     .limit(limit))
-            streak = _failed_streak(conn.execute(stmt).all())
+            rows = conn.execute(stmt).all()
+            if rows and rows[0].started_at is not None:
+                newest.append(utc(rows[0].started_at))
+            streak = _failed_streak(rows)
             if streak:
                 found.append((query, streak))
-    latest = last_finished_at(store) if len(found) > 0 else None
-    if latest is not None:
+    if newest:
+        latest = max(newest)
         found = [(q, s) for q, s in found
                  if s[0].started_at is None or latest - utc(s[0].started_at) <= GONE_AFTER]
     if not found:

@@ -266,17 +266,15 @@ def list_deals(
     """
     filters = request.filters()
     where = and_(definition.where(now), filters.clause())
-    sqlite = conn.dialect.name == "sqlite"
     if conn.dialect.name == "postgresql":
         custom_plans(conn)
-    # SQLite has no statistics of value ranges and takes any range filter for a selective
-    # one: an index range with a row lookup per entry, slower than reading the table.  So
-    # there, only the unique ASIN index is left to its choice.
-    plan = _Plan.SCAN if sqlite and not filters.by_asin() else _Plan.CHOOSE
+    # No table hints: SQLAlchemy's SQLite compiler leaves them out of the SQL (they would
+    # read as a choice the planner never saw), and SQLite's own plans are what the list's
+    # speed was measured with (docs/dashboard.md, "Speed").
     column = _C[SORTS[request.sort][0]]
     desc = request.effective_order is Order.DESC
     limit, offset = request.limit, request.offset
-    matches = _matches(conn, where, column, count_limit, plan)
+    matches = _matches(conn, where, column, count_limit)
     if len(matches) <= count_limit:
         ids = _in_order(matches, desc)[offset: offset + limit + 1]
         return Listing(len(matches), True, _by_id(conn, ids[:limit]), len(ids) > limit)
@@ -289,7 +287,7 @@ def list_deals(
         if rows is not None:
             break
     if rows is None:
-        rows = _page(conn, known, [column, _C.id], desc, want, offset, plan)
+        rows = _page(conn, known, [column, _C.id], desc, want, offset)
     if len(rows) < want:
         # Past the known values: the rows where the sort column is NULL.
         if rows or offset == 0:
@@ -298,7 +296,7 @@ def list_deals(
             n_known = select(func.count()).select_from(DEALS).where(known)
             null_offset = offset - int(conn.execute(n_known).scalar_one())
         rows += _page(conn, and_(where, column.is_(None)), [_C.id], desc,
-                      want - len(rows), max(0, null_offset), plan)
+                      want - len(rows), max(0, null_offset))
     return Listing(count_limit, False, rows[:limit], len(rows) > limit)
 
 
@@ -316,12 +314,10 @@ def custom_plans(conn: Connection) -> None:
 
 
 def _matches(
-    conn: Connection, where: ColumnElement[bool], column: Any, limit: int, plan: _Plan
+    conn: Connection, where: ColumnElement[bool], column: Any, limit: int
 ) -> list[Row[Any]]:
     """(id, sort value) of up to ``limit + 1`` matching rows, in no particular order."""
     stmt = select(_C.id, column.label("key")).where(where).limit(limit + 1)
-    if plan is _Plan.SCAN:
-        stmt = stmt.with_hint(DEALS, "NOT INDEXED", "sqlite")
     return list(conn.execute(stmt))
 
 
@@ -338,11 +334,6 @@ def _by_id(conn: Connection, ids: list[int]) -> list[Row[Any]]:
     stmt = select(*(_C[name] for name in LIST_COLUMNS)).where(_C.id.in_(ids))
     found = {row.id: row for row in readable_rows(conn.execute(stmt))}
     return [found[i] for i in ids if i in found]
-
-
-class _Plan(StrEnum):
-    CHOOSE = "choose"  # the planner's choice
-    SCAN = "scan"  # read the table (SQLite: NOT INDEXED)
 
 
 def _order(keys: list[Any], desc: bool) -> list[Any]:
@@ -368,9 +359,6 @@ def _walk(
         select(DEALS).where(column.is_not(None)).order_by(*_order([column, _C.id], desc))
         .limit(budget)
     )
-    index = sort_index(column.name)
-    if index is not None:
-        prefix = prefix.with_hint(DEALS, f"INDEXED BY {index}", "sqlite")
     walked = prefix.subquery("walked")
     adapt = ClauseAdapter(walked).traverse
     stmt = (
@@ -391,7 +379,6 @@ def _page(
     desc: bool,
     limit: int,
     offset: int,
-    plan: _Plan,
 ) -> list[Row[Any]]:
     stmt = (
         select(*(_C[name] for name in LIST_COLUMNS))
@@ -400,17 +387,7 @@ def _page(
         .limit(limit)
         .offset(offset)
     )
-    if plan is _Plan.SCAN:
-        stmt = stmt.with_hint(DEALS, "NOT INDEXED", "sqlite")
     return readable_rows(conn.execute(stmt))
-
-
-def sort_index(column: str) -> str | None:
-    """The name of the single-column index on ``deals.column``."""
-    for index in DEALS.indexes:
-        if [c.name for c in index.columns] == [column]:
-            return str(index.name)
-    return None
 
 
 def find_deal(conn: Connection, asin: str, domain: int | None) -> Row[Any] | None:
@@ -441,7 +418,6 @@ def count_new(conn: Connection, definition: DealDefinition, now: datetime, since
     """How many current deals were first seen after ``since`` (up to ``limit``)."""
     recent = (
         select(_C.id).where(_C.first_seen > since, definition.where(now)).limit(limit)
-        .with_hint(DEALS, "INDEXED BY ix_deals_first_seen", "sqlite")
         .subquery()
     )
     return int(conn.execute(select(func.count()).select_from(recent)).scalar_one())

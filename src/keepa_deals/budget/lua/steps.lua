@@ -2,11 +2,11 @@
 (core.acquire, core.settle); prepended after lib.lua. ]]
 
 -- settle (core.settle): the changes that release a lease and reconcile with its status
--- (ARGV[first .. first+3] when has_status), or take its cost from the anchor
-local function settle_changes(st, now, lease_id, cost, has_status, first)
+-- (read_status's table), or take its cost from the anchor when status is nil
+local function settle_changes(st, now, lease_id, cost, status)
   local ch
-  if has_status then
-    ch = observe(st, read_status(first), now, false)
+  if status ~= nil then
+    ch = observe(st, status, now, false)
   else
     ch = new_changes(st)
     -- even when the lease already expired: Keepa may have charged it

@@ -51,10 +51,10 @@ local function writes(ch)
   return #ch.delete > 0 or next(ch.set) ~= nil or next(ch.add) ~= nil or #ch.remove > 0
 end
 
--- core.seal: a step that writes also writes a new epoch when none is intact, the
--- lost-leases a loss left to hold, and the marker of the result; returns the epoch the
--- state holds after the write (nil when the step writes nothing)
-local function seal(st, ch, now)
+-- core.seal, first half: a step that writes also writes a new epoch when none is intact
+-- and the lost-leases a loss left to hold; returns the epoch the state holds after the
+-- write (nil when the step writes nothing, and is left alone)
+local function seal_epoch(st, ch, now)
   if not writes(ch) then return nil end
   local epoch = st.epoch
   if epoch == nil then
@@ -69,6 +69,14 @@ local function seal(st, ch, now)
       ch.add[id] = fmt(rec.cost) .. ':' .. fmt(rec.exp)
     end
   end
+  return epoch
+end
+
+-- core.seal, second half: the marker of the result (the sum and the last expiry of the
+-- live leases), when it is not the one stored
+local function mark(st, ch, epoch)
+  local removed = {}
+  for _, id in ipairs(ch.remove) do removed[id] = true end
   local live = {}
   for id, rec in pairs(st.leases) do
     if not removed[id] then live[id] = rec end
@@ -86,6 +94,12 @@ local function seal(st, ch, now)
   end
   local marker = fmt(epoch) .. ':' .. fmt(reserved) .. ':' .. fmt(untl)
   if marker ~= st.marker then ch.marker = marker end
+end
+
+-- core.seal: both halves; returns the epoch (nil when the step writes nothing)
+local function seal(st, ch, now)
+  local epoch = seal_epoch(st, ch, now)
+  if epoch ~= nil then mark(st, ch, epoch) end
   return epoch
 end
 
@@ -123,7 +137,8 @@ end
 -- changes.apply_changes: delete, set, remove leases, add leases; then the marker (its own
 -- key, no TTL: no volatile-* eviction takes it).  What would change nothing stored is not
 -- sent (a field deleted that is absent, a value set to what it holds, a lease removed that
--- is not there, the marker it holds); the TTLs are refreshed as the changes say, whatever was skipped.
+-- is not there, the marker it holds); the TTLs are refreshed as the changes say, whatever
+-- was skipped.
 local function write(stored, ch, P)
   local delete, deleted = {}, {}
   for _, n in ipairs(ch.delete) do

@@ -41,7 +41,7 @@ local function read_call()
 end
 
 -- The stored state with sealed changes applied, parsed again from its strings: the way
--- when a change bounds the leases anew (the anchor's rate) or removes the epoch's lease.
+-- when settled_fields (below) cannot go on in place.
 local function reparse(stored, ch, now, P)
   local fields, leases = {}, {}
   for i = 1, #FIELDS do fields[i] = stored.fields[i] end
@@ -53,51 +53,61 @@ local function reparse(stored, ch, now, P)
   return parse({fields = fields, leases = leases, marker = ch.marker or stored.marker}, now, P)
 end
 
--- What parse reads from the stored state once the settle's changes `ch`, sealed with
--- `epoch`, are written: `st`, the first parse, changed in place (or parsed anew, above).
+-- What parse reads from the stored state once the settle's changes `ch` are written:
+-- `st`, the first parse, changed in place, in two halves around the seal's first half.
 --
--- The fields: a group a change touches is parsed again from the strings written.  The
--- epoch: a sealed write leaves the same epoch in the fields, the leases and the marker
--- (a new one when none was intact), so the parse finds it intact and holds no lost
--- leases; the marker is the one the seal wrote (or the stored one, when equal).  The
--- leases: while what bounds them is unchanged, those the first parse kept stay kept and
--- the dropped ones were removed; only the leases added are judged.
-local function settled_state(st, stored, ch, epoch, now, P)
-  if epoch == nil then return st end  -- nothing written: the state is as parsed
-  local remove = ch.remove
-  for _, id in ipairs(remove) do
-    if id == EPOCH_LEASE and ch.add[EPOCH_LEASE] == nil then return reparse(stored, ch, now, P) end
-  end
-  if #ch.delete > 0 or next(ch.set) ~= nil then
-    local fields, anchor, recharge, last_sync = {}, false, false, false
-    for i = 1, #FIELDS do fields[i] = stored.fields[i] end
-    local function touch(n, value)
-      local at = FIELD_AT[n]
-      fields[at] = value
-      if at <= 5 then anchor = true
-      elseif at <= 8 then recharge = true
-      elseif at == 9 then last_sync = true end
+-- settled_fields: a group of fields a change touches is parsed again from the strings it
+-- writes.  Returns false, having changed what parse_anchor changes, when this cannot go on
+-- in place: the anchor's new rate bounds the leases otherwise, or the settle removes the
+-- epoch's lease of an intact epoch (then the epoch is not intact after the write).
+local function settled_fields(st, stored, ch, now, P)
+  if st.epoch ~= nil then
+    for _, id in ipairs(ch.remove) do
+      if id == EPOCH_LEASE then return false end
     end
-    for _, n in ipairs(ch.delete) do touch(n, false) end
-    for n, value in pairs(ch.set) do touch(n, value) end
-    if anchor then
-      local bound = bounding_rate(st.anchor)
-      parse_anchor(st, fields, now, P)
-      if bounding_rate(st.anchor) ~= bound then return reparse(stored, ch, now, P) end
-    end
-    if recharge then parse_recharge(st, fields, now) end
-    if last_sync then parse_last_sync(st, fields, now) end
-    list_problems(st)
   end
+  if #ch.delete == 0 and next(ch.set) == nil then return true end
+  local fields, anchor, recharge, last_sync = {}, false, false, false
+  for i = 1, #FIELDS do fields[i] = stored.fields[i] end
+  -- as changes.apply_changes writes them: the deletes, then the sets
+  for _, n in ipairs(ch.delete) do
+    local at = FIELD_AT[n]
+    fields[at] = false
+    anchor, recharge, last_sync = anchor or at <= 5, recharge or (at > 5 and at <= 8),
+                                  last_sync or at == 9
+  end
+  for n, value in pairs(ch.set) do
+    local at = FIELD_AT[n]
+    fields[at] = value
+    anchor, recharge, last_sync = anchor or at <= 5, recharge or (at > 5 and at <= 8),
+                                  last_sync or at == 9
+  end
+  if anchor then
+    local bound = bounding_rate(st.anchor)
+    parse_anchor(st, fields, now, P)
+    if bounding_rate(st.anchor) ~= bound then return false end
+  end
+  if recharge then parse_recharge(st, fields, now) end
+  if last_sync then parse_last_sync(st, fields, now) end
+  list_problems(st)
+  return true
+end
+
+-- settled_leases, once the seal's first half wrote `epoch` (and any lost-leases): a sealed
+-- write leaves the same epoch in the fields, the leases and the marker (a new one when
+-- none was intact), so the parse finds it intact and holds no lost leases.  The leases:
+-- with what bounds them unchanged, those the first parse kept stay kept and the dropped
+-- ones were removed; only the leases added are judged.  The marker stays the stored one:
+-- the pair's marker is worked out once, after the acquire (mark).
+local function settled_leases(st, ch, epoch, now, P)
   st.dropped = {}
-  for _, id in ipairs(remove) do st.leases[id] = nil end
+  for _, id in ipairs(ch.remove) do st.leases[id] = nil end
   local max_expiry, max_cost, max_lost = lease_bounds(st, now, P)
   for id, value in pairs(ch.add) do
     if id ~= EPOCH_LEASE then judge_lease(st, id, value, now, max_expiry, max_cost, max_lost) end
   end
   count_leases(st)
-  st.epoch, st.found_lost, st.marker = epoch, {}, ch.marker or stored.marker
-  return st
+  st.epoch, st.found_lost = epoch, {}
 end
 
 local function op_settle_acquire()
@@ -107,9 +117,26 @@ local function op_settle_acquire()
   local st = parse(stored, now, P)
   local settled_id, settled_cost, status, lease_id, cost = read_call()
   local settled = settle_changes(st, now, settled_id, settled_cost, status)
-  local epoch = seal(st, settled, now)
-  st = settled_state(st, stored, settled, epoch, now, P)
-  local reply, acquired = acquire_step(st, now, P, lease_id, cost)
+  local acquired, reply
+  if settled_fields(st, stored, settled, now, P) then
+    local epoch = seal_epoch(st, settled, now)
+    if epoch == nil then  -- the settle writes nothing (it always removes its lease)
+      reply, acquired = acquire_step(st, now, P, lease_id, cost)
+      seal(st, acquired, now)
+    else
+      settled_leases(st, settled, epoch, now, P)
+      reply, acquired = acquire_step(st, now, P, lease_id, cost)
+      -- the epoch is intact and nothing is lost: the acquire's seal is the marker alone,
+      -- and the marker of the pair is the acquire's (that of the settle when the acquire
+      -- writes nothing; a lease the settle wrote and parse would drop, the acquire removes)
+      mark(st, acquired, epoch)
+    end
+  else
+    seal(st, settled, now)
+    st = reparse(stored, settled, now, P)
+    reply, acquired = acquire_step(st, now, P, lease_id, cost)
+    seal(st, acquired, now)
+  end
   fold(settled, acquired)
   write(stored, settled, P)
   return reply

@@ -45,12 +45,11 @@ local function settle_changes(st, now, lease_id, cost, status)
 end
 
 -- acquire (core.acquire): grant a lease, or say why not and for how long; returns the
--- reply acquire.lua documents and the sealed changes (the caller writes them)
+-- reply acquire.lua documents and the changes (the caller seals and writes them)
 local function acquire_step(st, now, P, lease_id, cost)
   local ch = new_changes(st)
 
   if unknown(st) or st.anchor == nil then
-    seal(st, ch, now)
     local reason = table.concat(st.problems, '; ')
     if reason == '' then reason = 'no anchor' end
     return table.concat({'unknown', reason, '', '', '', '', '', '', '', fmt(now), ''}, '\n'), ch
@@ -62,7 +61,6 @@ local function acquire_step(st, now, P, lease_id, cost)
   local available = projected - st.reserved
 
   local function decision(kind, reason, wait, expires, needed)
-    seal(st, ch, now)
     return table.concat({kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available),
                          opt(needed), fmt(a.seen), fmt(cap), fmt(now), st.last_sync_text or ''},
                         '\n'), ch

@@ -171,25 +171,22 @@ def _settle_acquire_arg(settled: tuple[str, int, TokenStatus | None], lease_id: 
     return b"%s\n%s%s" % (head.encode(), first, second)
 
 
+def _opt(text: str) -> int | None:
+    return int(text) if text else None
+
+
 def _decision(reply: bytes | str) -> Decision:
-    """The reply of acquire.lua (and settle_acquire.lua): one string of lines."""
-    kind, reason, *nums, last_sync = _text(reply).split("\n", 10)
-    wait, expires, projected, available, needed, seen, cap, now = (
-        int(n) if n else None for n in nums
-    )
+    """The reply of acquire.lua (and settle_acquire.lua): one string of lines.
+
+    Unpacked by name and built positionally: it is on every Keepa call's path.
+    """
+    kind, reason, wait, expires, projected, available, needed, seen, cap, now, last_sync = (
+        _text(reply).split("\n", 10))
     return Decision(
-        kind=cast(core.Kind, kind),
-        reason=reason,
-        wait_ms=wait,
-        lease_expires_ms=expires,
-        projected=projected,
-        available=available,
-        needed=needed,
-        anchor_seen_ms=seen,
-        cap=cap,
-        now_ms=now,
+        cast(core.Kind, kind), reason, _opt(wait), _opt(expires), _opt(projected),
+        _opt(available), _opt(needed), _opt(seen), _opt(cap), _opt(now),
         # the stored text, read as core.parse reads it (exact even beyond 2**53)
-        last_sync_ms=int(last_sync.strip()) if last_sync else None,
+        int(last_sync.strip()) if last_sync else None,
     )
 
 

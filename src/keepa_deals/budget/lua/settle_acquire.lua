@@ -1,14 +1,16 @@
 --[[ settle_acquire.lua: settle the last call's lease, then acquire the next one, in one
 atomic step (core.settle_acquire): the acquire decides on the state the settle left.
 
-core.settle_acquire applies the settle's changes to the stored strings and parses them
-again for the acquire.  Here the state is read and parsed once, and the settle's sealed
-changes are applied to the parsed state in place (settled_state): only the groups of
-fields they touch are parsed again, and the leases are the first parse's, less those
-removed, plus those added, each judged as parse judges it.  Both steps' changes are
-written at once (changes.then, as fold), as the other stores write
-core.settle_acquire's changes.  tests/budget/test_redis_differential.py holds the two
-to the same answers and the same stored strings.
+core.settle_acquire applies the settle's sealed changes to the stored strings and parses
+them again for the acquire.  Here the state is read and parsed once, and the settle's
+changes are applied to the parsed state in place (settled_fields, settled_leases): only
+the groups of fields they touch are parsed again, and the leases are the first parse's,
+less those removed, plus those added, each judged as parse judges it; the marker is
+worked out once, after the acquire (mark).  Where that cannot be exact the written state
+is parsed anew (reparse).  Both steps' changes are written at once (changes.then, as
+fold), as the other stores write core.settle_acquire's changes.
+tests/budget/test_redis_differential.py holds the two to the same answers and the same
+stored strings.
 
 KEYS  [1] budget hash  [2] leases hash  [3] marker
 ARGV  [1..2] as in lib.lua

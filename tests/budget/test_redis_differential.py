@@ -151,12 +151,17 @@ class Differential(RuleBasedStateMachine):
     def settle(self, lease_id: str, cost_mt: int, status: dict[str, int] | None) -> None:
         self.both("settle", lease_id, cost_mt, self.status(status), self.policy)
 
-    @rule(target=leases, settled=st.one_of(leases, st.just("never-granted")),
+    @rule(target=leases, settled=st.one_of(leases, st.sampled_from(["never-granted", "#epoch"])),
           settled_cost_mt=st.integers(0, 50_000), status=st.one_of(st.none(), statuses),
           cost_mt=st.one_of(st.integers(1, 40).map(lambda t: t * MT), st.integers(0, 400_000)))
     def settle_acquire(self, settled: str, settled_cost_mt: int, status: dict[str, int] | None,
                        cost_mt: int) -> str:
-        """The combined step: the last call's settle riding on the next acquire."""
+        """The combined step: the last call's settle riding on the next acquire.
+
+        The Lua applies the settle to its parsed state in place, and parses the written
+        state anew where it cannot (a status changing the anchor's rate, which bounds the
+        leases; a settle of the epoch's own entry, which no worker sends): both ways run.
+        """
         self.n += 1
         lease_id = f"host-1-{self.n}"
         self.both("settle_acquire", (settled, settled_cost_mt, self.status(status)), lease_id,
@@ -253,4 +258,40 @@ def test_lua_and_python_cores_agree_step_by_step(redis_url: str, functions: bool
         )
         assert store.functions is functions, "each path ran as asked"
     finally:
+        store.close()
+
+
+@pytest.mark.parametrize("functions", [True, False], ids=["fcall", "evalsha"])
+@pytest.mark.parametrize("settled", ["host-1-small", "#epoch", "never-granted"])
+def test_a_combined_step_whose_status_shrinks_the_bucket_drops_what_no_longer_fits(
+        redis_url: str, functions: bool, settled: str) -> None:
+    """Examples the random walk seldom reaches: the settle's status lowers the refill
+    rate, so a live lease costs more than the new bucket holds and the acquire's parse
+    drops it (the Lua cannot keep the first parse's leases then); or the settled id is
+    the epoch's own entry (the epoch is not intact after the settle)."""
+    clock = FakeClock()
+    store = RedisStore(redis_url, fingerprint("differential-examples"), clock=clock,
+                       functions=functions)
+    store.clear()
+    memory = MemoryStore(clock)
+    policy = Policy()
+
+    def status(rate: int) -> TokenStatus:
+        return TokenStatus(tokens_left=1_000, refill_in_ms=30_000, refill_rate=rate,
+                           timestamp_ms=clock.now_ms())
+
+    try:
+        for s in (memory, store):
+            s.observe(status(20), policy, authoritative=True)  # a bucket of 1,200 tokens
+            assert s.acquire("host-1-big", 500 * MT, policy).kind == "grant"
+            assert s.acquire("host-1-small", 2 * MT, policy).kind == "grant"
+        clock.advance(1_000)
+        args = ((settled, 2 * MT, status(5)), "host-1-next", 3 * MT, policy)  # 300 tokens
+        d = memory.settle_acquire(*args)
+        assert store.settle_acquire(*args) == d
+        assert store.raw() == memory.raw()
+        assert store.raw_marker() == memory.raw_marker()
+        assert "host-1-big" not in memory.raw()[1]  # dropped: no call that big is granted
+    finally:
+        store.clear()
         store.close()

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 import redis
@@ -25,6 +26,7 @@ from redis.retry import Retry
 from keepa_deals.budget.core import MT, Policy
 from keepa_deals.budget.factory import open_budget
 from keepa_deals.budget.manager import TokenManager
+from keepa_deals.budget.memory import MemoryStore
 from keepa_deals.budget.redis_store import (
     BUDGET_TTL_MS,
     LEASES_TTL_MARGIN_MS,
@@ -238,6 +240,29 @@ def test_numbers_are_written_as_integers_never_as_floats(redis_url: str) -> None
     assert fields["anchor_tokens"] == "-180000"
     assert fields["recharge_since_ms"] == str(now)
     assert d.now_ms == now and d.kind == "wait"
+    store.close()
+
+
+@pytest.mark.parametrize("functions", [True, False], ids=["fcall", "evalsha"])
+def test_the_combined_step_carries_any_lease_ids(redis_url: str, functions: bool) -> None:
+    """Its ids travel in one argument with the numbers: ids with blanks, newlines, digits,
+    colons and non-ASCII come back whole, as the in-memory store holds them."""
+    clock = FakeClock()
+    store = RedisStore(redis_url, FP, clock=clock, functions=functions)
+    store.clear()
+    memory = MemoryStore(clock)
+    ids = ["plain", "a b\nc", "12 34\n", "\n", "ünï cödé:7", " ", "x" * 300, "1000:99"]
+    for s in (store, memory):
+        s.observe(status(clock.now_ms(), 500), P, authoritative=True)
+        assert s.acquire(ids[0], MT, P).kind == "grant"
+    for before, after in pairwise(ids):
+        clock.advance(7)
+        st = status(clock.now_ms(), 480) if len(after) % 2 else None
+        d = store.settle_acquire((before, 2 * MT, st), after, 3 * MT, P)
+        assert d == memory.settle_acquire((before, 2 * MT, st), after, 3 * MT, P)
+        assert store.raw() == memory.raw()
+        assert set(store.raw()[1]) == {"#epoch", after}  # the settled lease went, whole
+    store.clear()
     store.close()
 
 

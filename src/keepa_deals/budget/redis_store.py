@@ -156,25 +156,37 @@ def _settle_args(lease_id: str, cost_mt: int, status: TokenStatus | None) -> lis
     return [lease_id, _ms(cost_mt, "cost"), *extra]
 
 
+def _settle_acquire_arg(settled: tuple[str, int, TokenStatus | None], lease_id: str,
+                        cost_mt: int) -> bytes:
+    """settle_acquire.lua's ARGV[3]: the numbers on one line, then both ids back to back.
+
+    One argument rather than nine: redis-py packs each argument of a command on its
+    own, and that packing was most of the client's side of a Keepa call.
+    """
+    settled_id, settled_cost, status = settled
+    first, second = settled_id.encode(), lease_id.encode()
+    head = f"{_ms(settled_cost, 'cost')} {_ms(cost_mt, 'cost')} {len(first)} {len(second)}"
+    if status is not None:
+        head = f"{head} {' '.join(_status_args(status))}"
+    return b"%s\n%s%s" % (head.encode(), first, second)
+
+
+def _opt(text: str) -> int | None:
+    return int(text) if text else None
+
+
 def _decision(reply: bytes | str) -> Decision:
-    """The reply of acquire.lua (and settle_acquire.lua): one string of lines."""
-    kind, reason, *nums, last_sync = _text(reply).split("\n", 10)
-    wait, expires, projected, available, needed, seen, cap, now = (
-        int(n) if n else None for n in nums
-    )
+    """The reply of acquire.lua (and settle_acquire.lua): one string of lines.
+
+    Unpacked by name and built positionally: it is on every Keepa call's path.
+    """
+    kind, reason, wait, expires, projected, available, needed, seen, cap, now, last_sync = (
+        _text(reply).split("\n", 10))
     return Decision(
-        kind=cast(core.Kind, kind),
-        reason=reason,
-        wait_ms=wait,
-        lease_expires_ms=expires,
-        projected=projected,
-        available=available,
-        needed=needed,
-        anchor_seen_ms=seen,
-        cap=cap,
-        now_ms=now,
+        cast(core.Kind, kind), reason, _opt(wait), _opt(expires), _opt(projected),
+        _opt(available), _opt(needed), _opt(seen), _opt(cap), _opt(now),
         # the stored text, read as core.parse reads it (exact even beyond 2**53)
-        last_sync_ms=int(last_sync.strip()) if last_sync else None,
+        int(last_sync.strip()) if last_sync else None,
     )
 
 
@@ -234,14 +246,8 @@ class RedisStore:
 
     def settle_acquire(self, settled: tuple[str, int, TokenStatus | None], lease_id: str,
                        cost_mt: int, policy: Policy) -> Decision:
-        settled_id, settled_cost, status = settled
-        args = [settled_id, _ms(settled_cost, "cost")]
-        if status is None:
-            args += ("0", "", "", "", "")  # the status's four places stay, empty
-        else:
-            args += ("1", *_status_args(status))
-        args += (lease_id, _ms(cost_mt, "cost"))
-        return _decision(self._run("settle_acquire", policy, args))
+        arg = _settle_acquire_arg(settled, lease_id, cost_mt)
+        return _decision(self._run("settle_acquire", policy, [arg]))
 
     def observe(self, status: TokenStatus, policy: Policy, *, authoritative: bool = False) -> None:
         self._run("observe", policy, ["1" if authoritative else "0", *_status_args(status)])
@@ -318,7 +324,7 @@ class RedisStore:
     def _now_arg(self) -> bytes:
         return b"" if self.clock is None else str(int(self.clock.now_ms())).encode()
 
-    def _run(self, name: str, policy: Policy, extra: list[str]) -> Any:
+    def _run(self, name: str, policy: Policy, extra: Sequence[str | bytes]) -> Any:
         return self._call(name, [self._now_arg(), self._args(policy), *extra])
 
     def _read(self) -> tuple[int, dict[str, str], dict[str, str], str | None]:

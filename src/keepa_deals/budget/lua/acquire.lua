@@ -13,7 +13,8 @@ local function op_acquire()
   local P = read_policy()
   local now = clock_now()
   local stored = load()
-  local reply, ch = acquire_step(parse(stored, now, P), now, P, A[3], tonumber(A[4]))
-  write(stored, ch, P)
+  local st = parse(stored, now, P)
+  local reply, ch = acquire_step(st, now, P, A[3], tonumber(A[4]))
+  apply(stored, st, ch, now, P)
   return reply
 end

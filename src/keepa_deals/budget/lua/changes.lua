@@ -51,10 +51,11 @@ local function writes(ch)
   return #ch.delete > 0 or next(ch.set) ~= nil or next(ch.add) ~= nil or #ch.remove > 0
 end
 
--- core.seal: a step that writes also writes a new epoch when none is intact, the
--- lost-leases a loss left to hold, and the marker of the result
-local function seal(st, ch, now)
-  if not writes(ch) then return end
+-- core.seal, first half: a step that writes also writes a new epoch when none is intact
+-- and the lost-leases a loss left to hold; returns the epoch the state holds after the
+-- write (nil when the step writes nothing, and is left alone)
+local function seal_epoch(st, ch, now)
+  if not writes(ch) then return nil end
   local epoch = st.epoch
   if epoch == nil then
     epoch = now
@@ -68,6 +69,14 @@ local function seal(st, ch, now)
       ch.add[id] = fmt(rec.cost) .. ':' .. fmt(rec.exp)
     end
   end
+  return epoch
+end
+
+-- core.seal, second half: the marker of the result (the sum and the last expiry of the
+-- live leases), when it is not the one stored
+local function mark(st, ch, epoch)
+  local removed = {}
+  for _, id in ipairs(ch.remove) do removed[id] = true end
   local live = {}
   for id, rec in pairs(st.leases) do
     if not removed[id] then live[id] = rec end
@@ -87,45 +96,49 @@ local function seal(st, ch, now)
   if marker ~= st.marker then ch.marker = marker end
 end
 
--- changes.then: the changes of a followed by b, as one write (deletes apply before sets)
-local function merge(a, b)
-  local bdel, bremove = {}, {}
-  for _, n in ipairs(b.delete) do bdel[n] = true end
-  for _, id in ipairs(b.remove) do bremove[id] = true end
-  local ch = {set = {}, delete = {}, add = {}, remove = {}, marker = b.marker or a.marker}
-  for n, value in pairs(a.set) do
-    if not bdel[n] then ch.set[n] = value end
-  end
-  for n, value in pairs(b.set) do ch.set[n] = value end
-  for _, n in ipairs(a.delete) do
-    if b.set[n] == nil then table.insert(ch.delete, n) end
-  end
-  for _, n in ipairs(b.delete) do table.insert(ch.delete, n) end
-  for id, value in pairs(a.add) do
-    if not bremove[id] then ch.add[id] = value end
-  end
-  for id, value in pairs(b.add) do ch.add[id] = value end
-  for _, id in ipairs(a.remove) do
-    if b.add[id] == nil then table.insert(ch.remove, id) end
-  end
-  for _, id in ipairs(b.remove) do table.insert(ch.remove, id) end
-  return ch
+-- core.seal: both halves; returns the epoch (nil when the step writes nothing)
+local function seal(st, ch, now)
+  local epoch = seal_epoch(st, ch, now)
+  if epoch ~= nil then mark(st, ch, epoch) end
+  return epoch
 end
 
--- changes.apply_changes on a loaded state, in memory: what a second load would read
-local function apply_in_memory(stored, ch)
-  for _, n in ipairs(ch.delete) do stored.fields[FIELD_AT[n]] = false end
-  for n, value in pairs(ch.set) do stored.fields[FIELD_AT[n]] = value end
-  for _, id in ipairs(ch.remove) do stored.leases[id] = nil end
-  for id, value in pairs(ch.add) do stored.leases[id] = value end
-  if ch.marker ~= nil then stored.marker = ch.marker end
+-- changes.then, in place: a becomes the changes of a followed by b, as one write
+-- (deletes apply before sets); only b, a step's few changes, is walked whole
+local function fold(a, b)
+  if #b.delete > 0 or next(b.set) ~= nil then
+    local delete = {}
+    for _, n in ipairs(a.delete) do
+      if b.set[n] == nil then delete[#delete + 1] = n end
+    end
+    for _, n in ipairs(b.delete) do
+      a.set[n] = nil
+      delete[#delete + 1] = n
+    end
+    for n, value in pairs(b.set) do a.set[n] = value end
+    a.delete = delete
+  end
+  if #b.remove > 0 or next(b.add) ~= nil then
+    local remove = {}
+    for _, id in ipairs(a.remove) do
+      if b.add[id] == nil then remove[#remove + 1] = id end
+    end
+    for _, id in ipairs(b.remove) do
+      a.add[id] = nil
+      remove[#remove + 1] = id
+    end
+    for id, value in pairs(b.add) do a.add[id] = value end
+    a.remove = remove
+  end
+  if b.marker ~= nil then a.marker = b.marker end
 end
 
 -- Writes sealed changes to the state loaded as `stored`, in the order of
 -- changes.apply_changes: delete, set, remove leases, add leases; then the marker (its own
 -- key, no TTL: no volatile-* eviction takes it).  What would change nothing stored is not
 -- sent (a field deleted that is absent, a value set to what it holds, a lease removed that
--- is not there); the TTLs are refreshed as the changes say, whatever was skipped.
+-- is not there, the marker it holds); the TTLs are refreshed as the changes say, whatever
+-- was skipped.
 local function write(stored, ch, P)
   local delete, deleted = {}, {}
   for _, n in ipairs(ch.delete) do
@@ -160,7 +173,9 @@ local function write(stored, ch, P)
       redis.call('PEXPIRE', K[2], P.leases_ttl_ms)
     end
   end
-  if ch.marker ~= nil then redis.call('SET', K[3], ch.marker) end
+  if ch.marker ~= nil and ch.marker ~= stored.marker then
+    redis.call('SET', K[3], ch.marker)
+  end
 end
 
 -- seal a step's changes and write them to the state loaded as `stored`

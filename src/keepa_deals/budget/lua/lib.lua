@@ -272,94 +272,145 @@ local function load()
   return {fields = fields, leases = leases, marker = redis.call('GET', K[3]) or nil}
 end
 
--- a copy of a loaded state, to apply changes to in memory
-local function copy(stored)
-  local fields, leases = {}, {}
-  for i = 1, #FIELDS do fields[i] = stored.fields[i] end
-  for id, value in pairs(stored.leases) do leases[id] = value end
-  return {fields = fields, leases = leases, marker = stored.marker}
-end
+-- parse's parts, each reading its group of fields (raw[i] follows FIELDS, false when
+-- absent) into st; the combined step runs again only those a settle changed
 
-local function parse(stored, now, P)
-  local st = {problems = {}, anchor = nil, recharge = nil, last_sync = nil, last_sync_text = nil,
-              leases = {}, nleases = 0, reserved = 0, last_expiry = nil, dropped = {},
-              epoch = nil, marker = stored.marker, found_lost = {}}
-  -- raw[i] and v[i] follow FIELDS: 1-5 the anchor, 6-8 recharge mode, 9 last_sync_ms, 10 epoch
-  local raw = stored.fields
-  local v = {}
-  for i = 1, 10 do v[i] = parse_int(raw[i]) end
-
+-- fields 1-5: st.anchor (kept for display even when it has a problem) and its problem
+local function parse_anchor(st, raw, now, P)
+  st.anchor, st.anchor_problem = nil, nil
   if not (raw[1] or raw[2] or raw[3] or raw[4] or raw[5]) then
-    table.insert(st.problems, 'no anchor: Keepa has not been asked yet')
-  elseif not (v[1] and v[2] and v[3] and v[4] and v[5]) then
+    st.anchor_problem = 'no anchor: Keepa has not been asked yet'
+    return
+  end
+  local tokens, rate, next_refill = parse_int(raw[1]), parse_int(raw[2]), parse_int(raw[3])
+  local server_ts, seen = parse_int(raw[4]), parse_int(raw[5])
+  if not (tokens and rate and next_refill and server_ts and seen) then
     local bad = {}
     for i = 1, 5 do
-      if v[i] == nil then table.insert(bad, ANCHOR_FIELDS[i]) end
+      if parse_int(raw[i]) == nil then bad[#bad + 1] = ANCHOR_FIELDS[i] end
     end
-    table.insert(st.problems, 'anchor incomplete or unparsable: ' .. table.concat(bad, ', '))
+    st.anchor_problem = 'anchor incomplete or unparsable: ' .. table.concat(bad, ', ')
+    return
+  end
+  local a = {tokens = tokens, rate = rate, next_refill = next_refill, server_ts = server_ts,
+             seen = seen}
+  st.anchor_problem = anchor_problem(a, now, P)
+  st.anchor = a
+end
+
+-- fields 6-8: st.recharge and its problem
+local function parse_recharge(st, raw, now)
+  st.recharge, st.recharge_problem = nil, nil
+  if not (raw[6] or raw[7] or raw[8]) then return end
+  local since, deadline, target = parse_int(raw[6]), parse_int(raw[7]), parse_int(raw[8])
+  if since == nil or deadline == nil or target == nil then
+    st.recharge_problem = 'recharge mode without a valid start, deadline or target'
+  elseif since > now + FUTURE_TOLERANCE_MS then
+    st.recharge_problem = 'recharge mode started in the future'
+  elseif deadline < since or deadline - since > MAX_RECHARGE_MS
+      or target <= 0 or target > MAX_RATE_MT * 60 then
+    st.recharge_problem = 'recharge mode with an impossible deadline or target'
   else
-    local a = {tokens = v[1], rate = v[2], next_refill = v[3], server_ts = v[4], seen = v[5]}
-    local problem = anchor_problem(a, now, P)
-    if problem then table.insert(st.problems, problem) end
-    st.anchor = a  -- kept for display; any problem makes the state unknown
+    st.recharge = {since = since, deadline = deadline, target = target}
   end
+end
 
-  if raw[6] or raw[7] or raw[8] then
-    local since, deadline, target = v[6], v[7], v[8]
-    if since == nil or deadline == nil or target == nil then
-      table.insert(st.problems, 'recharge mode without a valid start, deadline or target')
-    elseif since > now + FUTURE_TOLERANCE_MS then
-      table.insert(st.problems, 'recharge mode started in the future')
-    elseif deadline < since or deadline - since > MAX_RECHARGE_MS
-        or target <= 0 or target > MAX_RATE_MT * 60 then
-      table.insert(st.problems, 'recharge mode with an impossible deadline or target')
-    else
-      st.recharge = {since = since, deadline = deadline, target = target}
-    end
-  end
-
-  local ls = v[9]
+-- field 9: st.last_sync, and its text as stored (a corrupt value beyond 2^53 has no exact
+-- double: the reply echoes the text)
+local function parse_last_sync(st, raw, now)
+  st.last_sync, st.last_sync_text = nil, nil
+  local ls = parse_int(raw[9])
   if ls ~= nil and ls <= now + FUTURE_TOLERANCE_MS then
-    st.last_sync = ls
-    st.last_sync_text = raw[9]  -- echoed as stored: a corrupt value beyond 2^53 has no exact double
+    st.last_sync, st.last_sync_text = ls, raw[9]
   end
+end
 
-  local max_expiry = now + P.lease_ttl_ms + FUTURE_TOLERANCE_MS
+-- st.problems, in core.parse's order: the anchor's, then recharge mode's
+local function list_problems(st)
+  local problems = {}
+  if st.anchor_problem then problems[1] = st.anchor_problem end
+  if st.recharge_problem then problems[#problems + 1] = st.recharge_problem end
+  st.problems = problems
+end
+
+-- what the anchor bounds a lease by (core.parse: no lease costs more than the bucket; a
+-- lost-lease holds at most lost_bound): the anchor's rate when it is a possible one, else 0
+local function bounding_rate(an)
+  if an ~= nil and an.rate > 0 and an.rate <= MAX_RATE_MT then return an.rate end
+  return 0
+end
+
+-- what a lease must be to count (core.parse): a lease text that parses, expiring after now
+-- and within the lease TTL, costing at most the bucket (a lost-lease: at most lost_bound)
+local function lease_bounds(st, now, P)
+  local an = st.anchor
   -- no call costing more than the bucket is ever granted, so no such lease is real
   local max_cost = MAX_RATE_MT * 60
-  local an = st.anchor
-  if an ~= nil and an.rate > 0 and an.rate <= MAX_RATE_MT then max_cost = cap_for(an.rate) end
-  local max_lost = lost_bound(an, P)
+  if bounding_rate(an) > 0 then max_cost = cap_for(an.rate) end
+  return now + P.lease_ttl_ms + FUTURE_TOLERANCE_MS, max_cost, lost_bound(an, P)
+end
+
+-- one stored lease into st.leases (replacing one of its id), or into st.dropped
+local function judge_lease(st, id, value, now, max_expiry, max_cost, max_lost)
+  local rec = parse_lease(value)
+  local lost = string.sub(id, 1, #LOST_PREFIX) == LOST_PREFIX
+  if rec == nil or rec.exp > max_expiry or rec.exp <= now
+      or (rec.cost > max_cost and not lost) then
+    st.leases[id] = nil
+    st.dropped[#st.dropped + 1] = id
+  else
+    -- a lost-lease may hold several calls: never more than the leases could hold
+    if lost then rec = {cost = math.min(rec.cost, max_lost), exp = rec.exp} end
+    st.leases[id] = rec
+  end
+end
+
+-- st.leases' count, sum and last expiry
+local function count_leases(st)
+  local n, reserved, last = 0, 0, nil
+  for _, rec in pairs(st.leases) do
+    n = n + 1
+    reserved = reserved + rec.cost
+    if last == nil or rec.exp > last then last = rec.exp end
+  end
+  st.nleases, st.reserved, st.last_expiry = n, reserved, last
+end
+
+-- the leases (id -> value) into st.leases and st.dropped, counted; returns the epoch the
+-- leases hold (nil when none parses)
+local function parse_leases(st, leases, now, P)
+  st.leases, st.dropped = {}, {}
+  local max_expiry, max_cost, max_lost = lease_bounds(st, now, P)
   local leases_epoch = nil
-  for id, value in pairs(stored.leases) do
+  for id, value in pairs(leases) do
     if id == EPOCH_LEASE then
       leases_epoch = parse_int(value)
     else
-      local rec = parse_lease(value)
-      local lost = string.sub(id, 1, #LOST_PREFIX) == LOST_PREFIX
-      if rec == nil or rec.exp > max_expiry or rec.exp <= now
-          or (rec.cost > max_cost and not lost) then
-        table.insert(st.dropped, id)
-      else
-        -- a lost-lease may hold several calls: never more than the leases could hold
-        if lost then rec = {cost = math.min(rec.cost, max_lost), exp = rec.exp} end
-        st.leases[id] = rec
-        st.nleases = st.nleases + 1
-        st.reserved = st.reserved + rec.cost
-        if st.last_expiry == nil or rec.exp > st.last_expiry then st.last_expiry = rec.exp end
-      end
+      judge_lease(st, id, value, now, max_expiry, max_cost, max_lost)
     end
   end
+  count_leases(st)
+  return leases_epoch
+end
+
+local function parse(stored, now, P)
+  local st = {epoch = nil, marker = stored.marker, found_lost = {}}
+  local raw = stored.fields
+  parse_anchor(st, raw, now, P)
+  parse_recharge(st, raw, now)
+  parse_last_sync(st, raw, now)
+  list_problems(st)
+  local leases_epoch = parse_leases(st, stored.leases, now, P)
 
   -- state._check_epoch: compare the state's epoch with the marker's; hold what lost leases held
-  local fields_epoch = v[10]
+  local fields_epoch = parse_int(raw[10])
   local m = parse_marker(st.marker)
   if m == nil then
     if fields_epoch ~= nil and fields_epoch == leases_epoch then st.epoch = fields_epoch end
   elseif fields_epoch == m.epoch and leases_epoch == m.epoch then
     st.epoch = m.epoch
   elseif leases_epoch ~= m.epoch and m.until_ms > now then
-    local held = math.min(m.reserved - st.reserved, max_lost)
+    local held = math.min(m.reserved - st.reserved, lost_bound(st.anchor, P))
     local id = LOST_PREFIX .. fmt(now)
     if held > 0 and st.leases[id] == nil then
       local rec = {cost = held, exp = math.min(m.until_ms, now + P.lease_ttl_ms)}

@@ -14,6 +14,8 @@ local function op_settle()
   local now = clock_now()
   local stored = load()
   local st = parse(stored, now, P)
-  apply(stored, st, settle_changes(st, now, A[3], tonumber(A[4]), A[5] == '1', 6), now, P)
+  local status = nil
+  if A[5] == '1' then status = read_status(6) end
+  apply(stored, st, settle_changes(st, now, A[3], tonumber(A[4]), status), now, P)
   return 1
 end

@@ -2,11 +2,11 @@
 (core.acquire, core.settle); prepended after lib.lua. ]]
 
 -- settle (core.settle): the changes that release a lease and reconcile with its status
--- (ARGV[first .. first+3] when has_status), or take its cost from the anchor
-local function settle_changes(st, now, lease_id, cost, has_status, first)
+-- (read_status's table), or take its cost from the anchor when status is nil
+local function settle_changes(st, now, lease_id, cost, status)
   local ch
-  if has_status then
-    ch = observe(st, read_status(first), now, false)
+  if status ~= nil then
+    ch = observe(st, status, now, false)
   else
     ch = new_changes(st)
     -- even when the lease already expired: Keepa may have charged it
@@ -45,12 +45,11 @@ local function settle_changes(st, now, lease_id, cost, has_status, first)
 end
 
 -- acquire (core.acquire): grant a lease, or say why not and for how long; returns the
--- reply acquire.lua documents and the sealed changes (the caller writes them)
+-- reply acquire.lua documents and the changes (the caller seals and writes them)
 local function acquire_step(st, now, P, lease_id, cost)
   local ch = new_changes(st)
 
   if unknown(st) or st.anchor == nil then
-    seal(st, ch, now)
     local reason = table.concat(st.problems, '; ')
     if reason == '' then reason = 'no anchor' end
     return table.concat({'unknown', reason, '', '', '', '', '', '', '', fmt(now), ''}, '\n'), ch
@@ -62,7 +61,6 @@ local function acquire_step(st, now, P, lease_id, cost)
   local available = projected - st.reserved
 
   local function decision(kind, reason, wait, expires, needed)
-    seal(st, ch, now)
     return table.concat({kind, reason, opt(wait), opt(expires), fmt(projected), fmt(available),
                          opt(needed), fmt(a.seen), fmt(cap), fmt(now), st.last_sync_text or ''},
                         '\n'), ch

@@ -72,15 +72,17 @@ local function settled_fields(st, stored, ch, now, P)
   local fields, anchor, recharge, last_sync = {}, false, false, false
   for i = 1, #FIELDS do fields[i] = stored.fields[i] end
   -- as changes.apply_changes writes them: the deletes, then the sets
+  local touched = {}
   for _, n in ipairs(ch.delete) do
-    local at = FIELD_AT[n]
-    fields[at] = false
-    anchor, recharge, last_sync = anchor or at <= 5, recharge or (at > 5 and at <= 8),
-                                  last_sync or at == 9
+    touched[#touched + 1] = FIELD_AT[n]
+    fields[FIELD_AT[n]] = false
   end
   for n, value in pairs(ch.set) do
-    local at = FIELD_AT[n]
-    fields[at] = value
+    touched[#touched + 1] = FIELD_AT[n]
+    fields[FIELD_AT[n]] = value
+  end
+  -- FIELDS' groups: 1-5 the anchor, 6-8 recharge mode, 9 the last sync
+  for _, at in ipairs(touched) do
     anchor, recharge, last_sync = anchor or at <= 5, recharge or (at > 5 and at <= 8),
                                   last_sync or at == 9
   end

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from itertools import pairwise
+from typing import Any
 
 import pytest
 import redis
@@ -92,18 +93,23 @@ FROM_LUA = {f"cmdstat_{c}" for c in ("time", "hgetall", "hset", "hdel", "pexpire
                                      "set")}
 
 
+def _count_26_steps(store: RedisStore, c: redis.Redis) -> dict[str, Any]:
+    """Redis's command counts for 25 acquires and one combined step, counted from zero."""
+    now = store.now_ms()
+    c.config_resetstat()
+    for i in range(25):
+        assert store.acquire(f"w{i}", 1 * MT, P).kind == "grant"
+    store.settle_acquire(("w0", 1 * MT, status(now, 474)), "w25", 1 * MT, P)
+    return dict(c.info("commandstats"))
+
+
 def test_one_fcall_per_acquire_and_a_function_flush_reloads_the_library(
         own_redis: RedisServer) -> None:
     store = RedisStore(own_redis.url, FP)
     c = redis.Redis.from_url(own_redis.url)
     store.observe(status(store.now_ms(), 500), P, authoritative=True)
     store.acquire("warm", 1 * MT, P)  # connection set-up and the library's load happen here
-    now = store.now_ms()
-    c.config_resetstat()
-    for i in range(25):
-        assert store.acquire(f"w{i}", 1 * MT, P).kind == "grant"
-    store.settle_acquire(("w0", 1 * MT, status(now, 474)), "w25", 1 * MT, P)
-    stats = c.info("commandstats")
+    stats = _count_26_steps(store, c)
     assert stats["cmdstat_fcall"]["calls"] == 26
     assert set(stats) - FROM_LUA <= {"cmdstat_fcall", "cmdstat_config|resetstat"}, (
         "nothing else on the wire")
@@ -156,12 +162,7 @@ def test_a_redis_without_functions_gets_one_evalsha_per_step() -> None:
         assert store.functions is False, "FCALL refused once: EVALSHA for good"
         store.acquire("warm", 1 * MT, P)  # each script loaded before counting
         store.settle_acquire(("warm", 1 * MT, None), "warm2", 1 * MT, P)
-        now = store.now_ms()
-        c.config_resetstat()
-        for i in range(25):
-            assert store.acquire(f"w{i}", 1 * MT, P).kind == "grant"
-        store.settle_acquire(("w0", 1 * MT, status(now, 474)), "w25", 1 * MT, P)
-        stats = c.info("commandstats")
+        stats = _count_26_steps(store, c)
         assert stats["cmdstat_evalsha"]["calls"] == 26
         assert set(stats) - FROM_LUA <= {"cmdstat_evalsha", "cmdstat_config|resetstat"}
         assert stats["cmdstat_time"]["calls"] == 26

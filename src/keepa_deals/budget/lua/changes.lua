@@ -103,32 +103,29 @@ local function seal(st, ch, now)
   return epoch
 end
 
+-- one half of fold: names dropped (deletes, removes) and values put (sets, adds), a's then
+-- b's; a's puts change in place, the dropped names are returned
+local function fold_half(a_drop, b_drop, a_put, b_put)
+  local drop = {}
+  for _, n in ipairs(a_drop) do
+    if b_put[n] == nil then drop[#drop + 1] = n end
+  end
+  for _, n in ipairs(b_drop) do
+    a_put[n] = nil
+    drop[#drop + 1] = n
+  end
+  for n, value in pairs(b_put) do a_put[n] = value end
+  return drop
+end
+
 -- changes.then, in place: a becomes the changes of a followed by b, as one write
 -- (deletes apply before sets); only b, a step's few changes, is walked whole
 local function fold(a, b)
   if #b.delete > 0 or next(b.set) ~= nil then
-    local delete = {}
-    for _, n in ipairs(a.delete) do
-      if b.set[n] == nil then delete[#delete + 1] = n end
-    end
-    for _, n in ipairs(b.delete) do
-      a.set[n] = nil
-      delete[#delete + 1] = n
-    end
-    for n, value in pairs(b.set) do a.set[n] = value end
-    a.delete = delete
+    a.delete = fold_half(a.delete, b.delete, a.set, b.set)
   end
   if #b.remove > 0 or next(b.add) ~= nil then
-    local remove = {}
-    for _, id in ipairs(a.remove) do
-      if b.add[id] == nil then remove[#remove + 1] = id end
-    end
-    for _, id in ipairs(b.remove) do
-      a.add[id] = nil
-      remove[#remove + 1] = id
-    end
-    for id, value in pairs(b.add) do a.add[id] = value end
-    a.remove = remove
+    a.remove = fold_half(a.remove, b.remove, a.add, b.add)
   end
   if b.marker ~= nil then a.marker = b.marker end
 end

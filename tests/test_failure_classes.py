@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "failure-classes.md"
 SRC = ROOT / "src"
 
-CLASSES = [f"IN-{n}" for n in (1, 2)] + [f"FC-{n}" for n in range(1, 30)]
+CLASSES = [f"IN-{n}" for n in (1, 2)] + [f"FC-{n}" for n in range(1, 31)]
 TEST_REF = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 CODE_REF = re.compile(r"`(keepa_deals(?:\.\w+)+)`")
 ANCHOR = re.compile(r'<a id="([\w-]+)"></a>')

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     ingest_lock_ttl_s: float = Field(default=120.0, ge=1)
     ingest_refresh_after_h: float = Field(default=24.0, gt=0)
     ingest_pending_max_age_h: float = Field(default=24.0, gt=0)
+    save_patience_s: float = Field(default=300.0, ge=0)
     janitor_grace_h: float = Field(default=72.0, gt=0)
     janitor_interval_s: float = Field(default=10800.0, gt=0)
     janitor_healthy_intervals: int = Field(default=3, ge=1)

@@ -69,7 +69,7 @@ def check_settings(settings: Settings) -> list[str]:
             "DATABASE_URL is a SQLite file: only workers on this host can share it, and they "
             "take turns to write; use PostgreSQL for workers on several hosts")
     longest = settings.celery_task_max_wait_s + settings.http_timeout_s * (
-        settings.http_retries + 1)
+        settings.http_retries + 1) + settings.save_patience_s
     if settings.celery_visibility_timeout_s < 2 * max(longest, settings.celery_claim_ttl_s):
         warnings.append(
             f"KEEPA_DEALS_CELERY_VISIBILITY_TIMEOUT_S ({settings.celery_visibility_timeout_s:g} s)"

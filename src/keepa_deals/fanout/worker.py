@@ -20,7 +20,8 @@
    (``waiting`` with ``retry_after``, which the record notes): no worker slot
    sleeps.
 4. **Save** in ONE transaction on the store's unit of work
-   (:meth:`~keepa_deals.fanout.batches.BatchBook.settle`): the deals bought,
+   (:meth:`~keepa_deals.fanout.batches.BatchBook.settle`), tried again while the database
+   is unreachable (``KEEPA_DEALS_SAVE_PATIENCE_S``): the deals bought,
    the rows retired, the record marked done with what was decided per ASIN,
    and the follow-up offers batches for the survivors of a product check.  If the record turns out to
    be done already (two workers paid, which only a claim that expired under a
@@ -38,6 +39,7 @@ from keepa_deals.fanout.batches import Batch, BatchBook, Observation, Outcome, n
 from keepa_deals.fanout.planner import offers_batch_limit
 from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.ledger import Candidate
+from keepa_deals.ingest.paid import save_paid
 from keepa_deals.ingest.pipeline import buy_products, log_result
 from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
@@ -50,7 +52,6 @@ from keepa_deals.keepa.errors import KeepaError, NotEnoughTokens
 from keepa_deals.locks import LockKeeper, lock_name
 from keepa_deals.query import DealQuery
 from keepa_deals.stop import RunStopped
-from keepa_deals.store import DatabaseUnavailable
 from keepa_deals.tokens.errors import TokenRechargeError
 
 log = logging.getLogger("keepa_deals.fanout")
@@ -59,10 +60,6 @@ log = logging.getLogger("keepa_deals.fanout")
 STOPPED_RETRY_S = 1.0
 
 Status = Literal["done", "already_done", "obsolete", "claimed", "waiting", "error", "lost"]
-
-#: Tries of a batch's save when the database is unreachable (a deadlock, a restart).
-SAVE_ATTEMPTS = 4
-
 
 @dataclass(frozen=True, slots=True)
 class BatchRun:
@@ -227,15 +224,7 @@ def _follow_ups(env: IngestEnv, query: DealQuery, batch: Batch, survivors: list[
 
 def _settle(env: IngestEnv, book: BatchBook, batch: Batch, result: StageResult,
             outcome: Outcome, follow: list[Batch]) -> Outcome | None:
-    """The batch's one transaction, tried again while the database is unreachable."""
-    delay = 0.2
-    for attempt in range(SAVE_ATTEMPTS):  # what was paid for is worth a few tries
-        try:
-            return book.settle(batch.id, result.changes(), outcome, follow)
-        except DatabaseUnavailable as exc:
-            if attempt == SAVE_ATTEMPTS - 1:
-                raise
-            log.warning("batch %s: could not save (%s); again in %.1f s", batch.id, exc, delay)
-            env.stop.wait(delay)
-            delay *= 4
-    raise AssertionError("unreachable")  # pragma: no cover
+    """The batch's one transaction, tried again while the database is unreachable
+    (:func:`~keepa_deals.ingest.paid.save_paid`): the claim stays ours meanwhile."""
+    return save_paid(lambda: book.settle(batch.id, result.changes(), outcome, follow),
+                     what=f"batch {batch.id}", patience_s=env.settings.save_patience_s)

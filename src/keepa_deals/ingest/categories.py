@@ -24,7 +24,7 @@ from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.stages import StageResult
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.lookups import Category
-from keepa_deals.store import DealRow, DealStore
+from keepa_deals.store import DealRow, DealStore, StoreError
 from keepa_deals.tokens.costs import CATEGORY_LOOKUP_COST, MAX_CATEGORY_IDS
 from keepa_deals.tokens.errors import BudgetError
 
@@ -100,7 +100,12 @@ def name_categories(env: IngestEnv, domain: int, result: StageResult) -> tuple[S
     ids = {r.root_category for r in rows if r.category_name is None and r.root_category}
     if not ids:
         return result, 0
-    names = category_names(env.store, domain)
+    try:
+        names = category_names(env.store, domain)
+    except StoreError as exc:  # the deals are paid for: saved without the names
+        log.warning("could not read the category cache (%s): %d categories left unnamed",
+                    exc, len(ids))
+        return result, 0
     missing = sorted(i for i in ids if i not in names)
     spent = 0
     for i in range(0, len(missing), MAX_CATEGORY_IDS):
@@ -111,8 +116,11 @@ def name_categories(env: IngestEnv, domain: int, result: StageResult) -> tuple[S
             log.warning("could not look up category names: %s", exc)
             break
         spent += found.status.tokens_consumed if found.status else CATEGORY_LOOKUP_COST
-        cache_categories(env.store, domain, [*found.parents.values(),
-                                             *found.categories.values()])
+        try:
+            cache_categories(env.store, domain, [*found.parents.values(),
+                                                 *found.categories.values()])
+        except StoreError as exc:  # looked up again next time; these rows keep their names
+            log.warning("could not cache %d category names: %s", len(found.categories), exc)
         names.update({c.cat_id: c.name for c in found.categories.values()})
 
     def named(row: DealRow) -> DealRow:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from keepa_deals.ingest.ledger import Candidate
+from keepa_deals.ingest.paid import save_paid
 from keepa_deals.ingest.source import Found, Meter, Start
 from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.lookups import FinderPage
@@ -148,9 +149,10 @@ class ListSource:
     """An ASIN/barcode file: ``per_run`` entries per run from a cursor that wraps around."""
 
     def __init__(self, client: KeepaClient, store: DealStore, query: DealQuery, spec: ListSpec,
-                 *, now_ms: Callable[[], int]) -> None:
+                 *, now_ms: Callable[[], int], save_patience_s: float) -> None:
         self.client, self.store, self.query, self.spec = client, store, query, spec
         self.now_ms = now_ms
+        self.save_patience_s = save_patience_s
         self.name = "list file"
         self.key = state_key("list", query.domain_id, spec.path, spec.column)
 
@@ -193,8 +195,10 @@ class ListSource:
                 for code in _codes_of(product.raw):
                     if code in matched and product.asin not in matched[code]:
                         matched[code].append(product.asin)
-            self.store.cache_write(CODE_CACHE, domain,
-                                   {c: json.dumps(a) for c, a in matched.items()})
+            answers = {c: json.dumps(a) for c, a in matched.items()}
+            save_paid(lambda: self.store.cache_write(CODE_CACHE, domain, answers),
+                      what=f"query {self.query.name}: {len(batch)} barcodes",
+                      patience_s=self.save_patience_s)
             for code, asins in matched.items():
                 if not asins:
                     log.warning("query %s: %s: Keepa knows no product with barcode %s",

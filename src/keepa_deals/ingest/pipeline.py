@@ -35,6 +35,7 @@ from keepa_deals.ingest.feed import DealFeedSource
 from keepa_deals.ingest.history import REQUEST_DAYS, wants_history
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, LedgerError
 from keepa_deals.ingest.memory import ListedMemory
+from keepa_deals.ingest.paid import save_paid
 from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
 from keepa_deals.ingest.progress import ProgressEvent, ProgressSink
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
@@ -123,7 +124,8 @@ def source_for(env: IngestEnv, query: DealQuery, *, max_pages: int) -> Source:
                 where=spec.where)
             sources.append(BestSellersSource(env.client, query, spec, category, now_ms=now_ms))
         else:
-            sources.append(ListSource(env.client, env.store, query, spec, now_ms=now_ms))
+            sources.append(ListSource(env.client, env.store, query, spec, now_ms=now_ms,
+                                      save_patience_s=env.settings.save_patience_s))
     return sources[0] if len(sources) == 1 else Combined(sources)
 
 
@@ -269,7 +271,10 @@ class Pipeline:
         if self.report.run_id is not None:  # an abandoned run's row is booked from this
             c = self.report.counts
             state[RUN_SPENT_KEY] = RunSpent(self.report.run_id, c.tokens_spent, c.pages).dumps()
-        done = self.store.commit(self.query.name, dataclasses.replace(changes, state=state))
+        commit = dataclasses.replace(changes, state=state)
+        done = save_paid(lambda: self.store.commit(self.query.name, commit),
+                         what=f"query {self.query.name}",
+                         patience_s=self.env.settings.save_patience_s)
         counts = self.report.counts
         counts.added += done.added
         counts.updated += done.updated

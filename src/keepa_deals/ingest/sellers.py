@@ -22,7 +22,7 @@ from keepa_deals.ingest.evaluate import offer_matches
 from keepa_deals.ingest.stages import StageResult
 from keepa_deals.keepa.products import Product, ProductBatch
 from keepa_deals.query import DealQuery
-from keepa_deals.store import DealRow
+from keepa_deals.store import DealRow, StoreError
 from keepa_deals.tokens import costs
 from keepa_deals.tokens.errors import BudgetError
 from keepa_deals.trust import trust_score
@@ -75,10 +75,19 @@ def _trust(env: IngestEnv, domain: int, ids: Sequence[str]) -> tuple[dict[str, f
     store = env.store
     fresh_after = store.now() - SELLER_MAX_AGE
     out: dict[str, float | None] = {}
-    for sid, entry in store.cache_read(SELLER_CACHE, domain, wanted).items():
+    try:
+        cached = store.cache_read(SELLER_CACHE, domain, wanted)
+    except StoreError as exc:  # the deals are paid for: saved without their sellers' trust
+        log.warning("could not read the seller cache (%s): %d sellers' trust left unknown",
+                    exc, len(wanted))
+        return {}, 0
+    for sid, entry in cached.items():
         if entry.fetched_at >= fresh_after:
-            raw = json.loads(entry.text)
-            out[sid] = trust_score(raw.get("rating"), raw.get("count"))
+            try:
+                raw = json.loads(entry.text)
+                out[sid] = trust_score(raw.get("rating"), raw.get("count"))
+            except (ValueError, TypeError, AttributeError):  # a corrupt entry: asked again
+                continue
     missing = [s for s in wanted if s not in out]
     spent = 0
     for i in range(0, len(missing), costs.MAX_SELLERS):
@@ -89,9 +98,12 @@ def _trust(env: IngestEnv, domain: int, ids: Sequence[str]) -> tuple[dict[str, f
             log.warning("could not look up %d sellers: %s", len(batch), exc)
             continue
         spent += sum(1 for s in batch if s in found)
-        store.cache_write(SELLER_CACHE, domain, {
-            s.seller_id: json.dumps({"name": s.name, "rating": s.rating,
-                                     "count": s.rating_count}) for s in found.values()})
+        try:
+            store.cache_write(SELLER_CACHE, domain, {
+                s.seller_id: json.dumps({"name": s.name, "rating": s.rating,
+                                         "count": s.rating_count}) for s in found.values()})
+        except StoreError as exc:  # looked up again next time; the deals keep their trust
+            log.warning("could not cache %d sellers: %s", len(found), exc)
         for sid in batch:
             s = found.get(sid)
             out[sid] = trust_score(s.rating, s.rating_count) if s else None

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from keepa_deals.clock import FakeClock
 from keepa_deals.fanout import BatchBook, run_batch
 from keepa_deals.ingest import IngestEnv, smart_ingestor
 from keepa_deals.query import DealQuery, default_query
@@ -34,6 +35,8 @@ SELECTION = {"rootCategory": [BOOKS], "current_USED_gte": 400, "current_USED_lte
              "deltaPercent90_USED_gte": 30}
 #: Longer than a restart, and than the few tries a save used to get (4.2 s in all).
 OUTAGE_S = 7.0
+#: What a save (or a read for a paid page) that waits for the database logs.
+WAITED = "the database is unavailable"
 
 
 def product_requests(sandbox: Sandbox) -> int:
@@ -56,11 +59,12 @@ def _allow(url: str, allowed: bool) -> None:
 
 @contextmanager
 def outage_after(sandbox: Sandbox, url: str, paid: Callable[[], bool], *,
-                 endpoint: str = "product") -> Iterator[dict[str, float]]:
+                 endpoint: str = "product", during: Callable[[], None] = lambda: None,
+                 ) -> Iterator[dict[str, float]]:
     """The database goes away for ``OUTAGE_S`` once ``paid()`` (a call to ``endpoint`` was
-    charged; its reply, like every reply of ``endpoint``, is held back 1.5 s, so the outage
-    begins before the caller has it)."""
-    sandbox.set_faults(slow_reply_rate=1.0, slow_reply_ms=1_500, endpoints=[endpoint])
+    charged; its reply, like every reply of ``endpoint``, is held back 2 s, so the outage
+    begins before the caller has it: each test also checks that a save waited for it)."""
+    sandbox.set_faults(slow_reply_rate=1.0, slow_reply_ms=2_000, endpoints=[endpoint])
     seen: dict[str, float] = {}
     done = threading.Event()
 
@@ -70,6 +74,7 @@ def outage_after(sandbox: Sandbox, url: str, paid: Callable[[], bool], *,
                 return
         _allow(url, False)
         seen["down"] = time.monotonic()
+        during()
         time.sleep(OUTAGE_S)
         _allow(url, True)
         seen["up"] = time.monotonic()
@@ -81,13 +86,15 @@ def outage_after(sandbox: Sandbox, url: str, paid: Callable[[], bool], *,
     finally:
         done.set()
         thread.join(OUTAGE_S + 30)
-        _allow(url, True)
-        sandbox.set_faults()
+        try:
+            _allow(url, True)
+        finally:
+            sandbox.set_faults()
 
 
-def outage_after_next_purchase(sandbox: Sandbox, url: str) -> Any:
+def outage_after_next_purchase(sandbox: Sandbox, url: str, **kw: Any) -> Any:
     before = product_requests(sandbox)
-    return outage_after(sandbox, url, lambda: product_requests(sandbox) > before)
+    return outage_after(sandbox, url, lambda: product_requests(sandbox) > before, **kw)
 
 
 def bought(sandbox: Sandbox) -> list[dict[str, Any]]:
@@ -101,7 +108,7 @@ def outage_url(fresh_postgres: str) -> str:
 
 def test_fc30_a_batch_paid_for_before_an_outage_is_saved_after_it_once(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
-    outage_url: str,
+    outage_url: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The batch's reply arrives while the database is away: its seller and category
     look-ups go without the cache, its save waits for the database, and it ends ``done``,
@@ -118,6 +125,7 @@ def test_fc30_a_batch_paid_for_before_an_outage_is_saved_after_it_once(
         run = run_batch(env, query, batch.id, batch.epoch)
     assert "up" in seen, "the outage never began"
     assert run.status == "done", run
+    assert f"batch {batch.id}: {WAITED}" in caplog.text, "the outage came after the save"
     assert product_requests(sandbox) - paid == 1, "bought once, saved once"
     record = BatchBook(env.store, query.name).get(batch.id)
     assert record is not None and record.done
@@ -125,20 +133,56 @@ def test_fc30_a_batch_paid_for_before_an_outage_is_saved_after_it_once(
     assert again.status == "already_done" and product_requests(sandbox) - paid == 1
 
 
+@pytest.mark.parametrize("when", ["page", "batch"])
 def test_fc30_the_embedded_run_saves_what_it_paid_for_across_an_outage(
     make_env: Callable[..., IngestEnv], sandbox: Sandbox, outage_url: str,
+    caplog: pytest.LogCaptureFixture, when: str,
 ) -> None:
-    """The embedded run on PostgreSQL: the batch paid for as the database goes away is saved
-    once it is back, and the run goes on to the end."""
+    """The embedded run on PostgreSQL: the feed page (read against the store before it is
+    saved) or the product batch paid for as the database goes away is saved once it is
+    back, and the run goes on to the end."""
     env = make_env(database_url=outage_url)
     query = default_query()
-    with outage_after_next_purchase(sandbox, outage_url) as seen:
+    if when == "page":
+        pages = sandbox.account(KEY).requests_to("deal")
+        outage = outage_after(sandbox, outage_url, endpoint="deal", paid=lambda: sandbox.account(
+            KEY).requests_to("deal") > pages)
+    else:
+        outage = outage_after_next_purchase(sandbox, outage_url)
+    with outage as seen:
         report = smart_ingestor(env, query)
     assert "up" in seen, "the outage never began"
     assert report.outcome is RunOutcome.OK, report
+    assert f"query {query.name}: {WAITED}" in caplog.text, "the outage came after the save"
     assert report.counts.added > 0 and len(stored(env.store)) == report.counts.added
     asins = [(a, p["offers"]) for p in bought(sandbox) for a in p["asins"]]
     assert len(asins) == len(set(asins)), "nothing bought twice"
+
+
+def test_fc30_a_save_never_lands_after_the_runs_lock_expired_in_the_outage(
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, outage_url: str, clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without Redis the run's lock lives in the database too: when the outage outlasts
+    the lock, another runner may have taken the query over once the database is back, so
+    the save is given up (the run ends with the lock lost, the batch is left to the next
+    run) rather than written over that runner's ledger.  The next run goes on."""
+    env = make_env(database_url=outage_url, ingest_lock_ttl_s=2)
+    query = default_query()
+    # the run's clock (the lock's) passes the lock's lifetime while the database is away
+    with outage_after_next_purchase(sandbox, outage_url,
+                                    during=lambda: clock.advance(10_000)) as seen:
+        report = smart_ingestor(env, query)
+    assert "up" in seen, "the outage never began"
+    assert report.outcome is RunOutcome.ERROR and "LockLost" in (report.error or ""), report
+    assert f"query {query.name}: {WAITED}" in caplog.text
+    first = bought(sandbox)
+    assert len(first) == 1, "the run stopped at the batch it could not save"
+    again = smart_ingestor(env, query)
+    assert again.outcome is RunOutcome.OK, again
+    assert len(stored(env.store)) > 0
+    rebought = {a for p in bought(sandbox)[1:] for a in p["asins"]}
+    assert set(first[0]["asins"]) <= rebought, "the batch was not saved: the next run buys it"
 
 
 @pytest.mark.parametrize("when", ["offers", "seller"])
@@ -164,6 +208,7 @@ def test_fc30_look_ups_after_a_paid_call_never_cost_its_deals(
         report = smart_ingestor(env, q)
     assert "up" in seen, "the outage never began"
     assert report.outcome is RunOutcome.OK, report
+    assert f"query {q.name}: {WAITED}" in caplog.text, "the outage came after the save"
     rows = stored(env.store)
     assert report.counts.added > 0 and len(rows) == report.counts.added
     warned = {"offers": ["could not read the seller cache", "could not read the category cache"],

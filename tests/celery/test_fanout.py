@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 from keepa_deals.clock import FakeClock
 from keepa_deals.fanout import BatchBook, run_batch, run_tick
+from keepa_deals.fanout.batches import Outcome
 from keepa_deals.ingest import IngestEnv, smart_ingestor
 from keepa_deals.ingest.ledger import LEDGER_KEY, Ledger
 from keepa_deals.locks import lock_name
 from keepa_deals.query import DealQuery
 from keepa_deals.sandbox import Sandbox
-from keepa_deals.store import RunOutcome
+from keepa_deals.store import Changes, RunOutcome
 from tests.celery.conftest import KEY, Broker
 from tests.ingest import _oracle as oracle
 from tests.ingest.conftest import stored
@@ -284,3 +285,19 @@ def test_each_query_plans_at_most_its_share(
     broker.queue.clear()
     run_tick(env, query, queries=2, send=broker.send)
     assert sum(b.cost for b in broker.queue) <= max(0, share - planned) + 5
+
+
+def test_a_save_tried_again_after_its_commit_went_through_finds_its_own_outcome(
+    make_env: Callable[..., IngestEnv], query: DealQuery, broker: Broker,
+) -> None:
+    """The connection dropped after the server committed: the save's next try (FC-30) is
+    told the batch is done by this very attempt (its follow-ups are sent), not by another
+    worker; an outcome of another attempt still gets None."""
+    env = make_env()
+    broker.tick(env, query)
+    b = broker.queue.pop(0)
+    book = BatchBook(env.store, query.name)
+    assert book.settle(b.id, Changes(), Outcome(done_ms=123, follow_ups=["f1"]), []) is not None
+    again = book.settle(b.id, Changes(), Outcome(done_ms=123, follow_ups=["f1"]), [])
+    assert again is not None and again.follow_ups == ["f1"]
+    assert book.settle(b.id, Changes(), Outcome(done_ms=124, follow_ups=["f2"]), []) is None

@@ -42,16 +42,16 @@ def test_a_save_is_tried_again_with_growing_waits_until_the_database_is_back(
     assert len(t.tries) == 13
     assert t.waits[:5] == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2])
     assert max(t.waits) == LONGEST_WAIT_S
-    assert "batch b1: could not save what was paid for" in caplog.text
+    assert "batch b1: the database is unavailable" in caplog.text
 
 
-def test_past_its_patience_the_error_is_raised_and_logged_as_paid_for_and_not_saved(
+def test_past_its_patience_the_error_is_raised_and_the_work_logged_as_given_up(
         caplog: pytest.LogCaptureFixture) -> None:
     t = Timeline(fails=10_000)
     with caplog.at_level(logging.ERROR), pytest.raises(DatabaseUnavailable):
         save_paid(t.save, what="query q", patience_s=30, sleep=t.sleep, monotonic=t.monotonic)
     assert 30 - LONGEST_WAIT_S < t.now <= 30  # it waited out its patience, not more
-    assert "query q: paid for and not saved" in caplog.text
+    assert "query q: given up after" in caplog.text
     assert "KEEPA_DEALS_SAVE_PATIENCE_S=30" in caplog.text
 
 
@@ -62,13 +62,39 @@ def test_no_patience_means_one_try() -> None:
     assert len(t.tries) == 1 and not t.waits
 
 
-def test_other_errors_are_raised_at_once() -> None:
+@pytest.mark.parametrize("error", [
+    SchemaNotCurrent("0006", "0007"),
+    DatabaseUnavailable("database unavailable: database or disk is full", transient=False),
+], ids=["schema", "disk-full"])
+def test_errors_that_waiting_would_not_change_are_raised_at_once(error: Exception) -> None:
     tries = []
 
     def save() -> None:
         tries.append(1)
-        raise SchemaNotCurrent("0006", "0007")
+        raise error
 
-    with pytest.raises(SchemaNotCurrent):
+    with pytest.raises(type(error)):
         save_paid(save, what="x", patience_s=300, sleep=lambda s: None)
     assert len(tries) == 1
+
+
+def test_no_try_is_made_until_ready_says_so_and_its_error_ends_the_wait() -> None:
+    """``ready`` (the run's lock renewed) is asked before each new try: False skips the try
+    (the lock's database is away too), and what it raises (the lock lost) is raised."""
+    t = Timeline(fails=1)
+    answers = iter([False, False, True])
+    assert save_paid(t.save, what="x", patience_s=300, ready=lambda: next(answers),
+                     sleep=t.sleep, monotonic=t.monotonic) == "saved"
+    assert len(t.tries) == 2 and len(t.waits) == 3
+
+    class Lost(Exception):
+        pass
+
+    def lost() -> bool:
+        raise Lost("the lock expired")
+
+    t = Timeline(fails=1)
+    with pytest.raises(Lost):
+        save_paid(t.save, what="x", patience_s=300, ready=lost, sleep=t.sleep,
+                  monotonic=t.monotonic)
+    assert len(t.tries) == 1

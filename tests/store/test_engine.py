@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from keepa_deals.errors import ConfigError
 from keepa_deals.settings import Settings
@@ -21,6 +22,7 @@ from keepa_deals.store.engine import (
     SQLITE_WAL_AUTOCHECKPOINT_PAGES,
     database_url,
     display_url,
+    translate_errors,
 )
 
 
@@ -112,10 +114,37 @@ def test_unreachable_postgres_is_database_unavailable() -> None:
         DealStore.open(url)
     assert "127.0.0.1:1" in str(info.value)
     assert "s3cret" not in str(info.value)
+    assert info.value.transient  # worth waiting for (docs/failure-classes.md, FC-30)
 
 
 def test_unopenable_sqlite_file_is_database_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(DatabaseUnavailable) as info:
         DealStore.open(f"sqlite:///{blocker}/sub/deals.sqlite3")
+    assert not info.value.transient
+
+
+def test_a_locked_sqlite_database_is_worth_waiting_for_a_read_only_one_is_not(
+        tmp_path: Path) -> None:
+    """What a save of paid-for work waits out (FC-30): another writer's lock passes; a
+    read-only file does not."""
+    path = tmp_path / "deals.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock
+    try:
+        impatient = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+        with pytest.raises(DatabaseUnavailable) as locked, translate_errors(), \
+                impatient.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert "locked" in str(locked.value) and locked.value.transient
+        impatient.dispose()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    read_only = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(DatabaseUnavailable) as ro, translate_errors(), read_only.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    assert "readonly" in str(ro.value) and not ro.value.transient
+    read_only.dispose()

@@ -245,9 +245,15 @@ class BatchBook:
         """The batch's one transaction: ``changes`` (the deals it bought, the deals it
         retired), its record done with ``outcome`` (the counts of what was written filled
         in), its follow-up records.  None, and nothing written, when the record is done or
-        gone already (another worker saved it)."""
+        gone already (another worker saved it).  A try again after a commit whose answer
+        was lost with the connection finds its own outcome (the same follow-up ids, drawn
+        afresh by each attempt, and the same decision time) and returns that."""
         with self.store.unit_of_work(self.query) as work:
             current = _read(work, batch_id)
+            if current is not None and current.outcome is not None and \
+                    current.outcome.follow_ups == outcome.follow_ups and \
+                    current.outcome.done_ms == outcome.done_ms:
+                return current.outcome
             if current is None or current.done:
                 return None
             done = work.apply(changes)

@@ -73,8 +73,10 @@ def check_settings(settings: Settings) -> list[str]:
     if settings.celery_visibility_timeout_s < 2 * max(longest, settings.celery_claim_ttl_s):
         warnings.append(
             f"KEEPA_DEALS_CELERY_VISIBILITY_TIMEOUT_S ({settings.celery_visibility_timeout_s:g} s)"
-            f" is short: a task may take {longest:g} s; the broker then hands running tasks "
-            "to a second worker (harmless, but wasted)")
+            f" is short: a task may take {longest:g} s (the wait for tokens, the Keepa call "
+            "with its retries, KEEPA_DEALS_SAVE_PATIENCE_S for its save); the broker then "
+            "hands running tasks to a second worker, and a task is killed at nine tenths of "
+            "the timeout, even while it waits to save what it paid for")
     return warnings
 
 

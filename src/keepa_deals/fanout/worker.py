@@ -39,8 +39,8 @@ from keepa_deals.fanout.batches import Batch, BatchBook, Observation, Outcome, n
 from keepa_deals.fanout.planner import offers_batch_limit
 from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.ledger import Candidate
-from keepa_deals.ingest.paid import save_paid
-from keepa_deals.ingest.pipeline import buy_products, log_result
+from keepa_deals.ingest.paid import buy_products, save_paid
+from keepa_deals.ingest.pipeline import log_result
 from keepa_deals.ingest.plan import call_limit, unit_cost
 from keepa_deals.ingest.report import IngestReport
 from keepa_deals.ingest.categories import name_categories

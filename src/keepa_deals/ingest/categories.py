@@ -60,7 +60,10 @@ def search_categories(client: KeepaClient, store: DealStore, domain: int,
     """Keepa's categories matching ``term`` (1 token), cached with their parents' ids."""
     result = client.search_categories(term, domain=domain)
     found = sorted(result.categories.values(), key=lambda c: (c.name.lower(), c.cat_id))
-    cache_categories(store, domain, found)
+    try:
+        cache_categories(store, domain, found)
+    except StoreError as exc:  # paid for: the answer is used all the same, and asked again
+        log.warning("could not cache %d categories found for %r: %s", len(found), term, exc)
     return found
 
 

@@ -23,19 +23,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from keepa_deals.budget.core import Snapshot
 from keepa_deals.errors import KeepaDealsError
 from keepa_deals.ingest import evaluate as ev
 from keepa_deals.ingest.env import IngestEnv
 from keepa_deals.ingest.feed import DealFeedSource
-from keepa_deals.ingest.history import REQUEST_DAYS, wants_history
 from keepa_deals.ingest.ledger import LATE_MINUTES, Candidate, Ledger, LedgerError
 from keepa_deals.ingest.memory import ListedMemory
-from keepa_deals.ingest.paid import save_paid
+from keepa_deals.ingest.paid import buy_products, save_paid
 from keepa_deals.ingest.plan import Affordable, batch_size, call_limit, unit_cost
 from keepa_deals.ingest.progress import ProgressEvent, ProgressSink
 from keepa_deals.ingest.report import IngestReport, RefreshCapacity
@@ -58,10 +56,10 @@ from keepa_deals.store.state import (
     RUN_SPENT_KEY,
     RunSpent,
 )
-from keepa_deals.tokens.costs import estimate_product_cost
 from keepa_deals.tokens.errors import BudgetError
 
 log = logging.getLogger("keepa_deals.ingest")
+T = TypeVar("T")
 
 #: The refresh may plan on this share of the refill; the rest is for new deals.
 REFRESH_SHARE = 0.5
@@ -69,27 +67,6 @@ REFRESH_SHARE = 0.5
 
 class LockLost(KeepaDealsError):
     """The run's lock expired and could not be renewed; another runner may hold it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Paid:
-    """A ``/product`` reply and what it cost."""
-
-    reply: ProductBatch
-    tokens: int
-
-
-def buy_products(client: KeepaClient, query: DealQuery, asins: Sequence[str],
-                 offers: int | None) -> Paid:
-    """The paid call of a stage: stats (and offers when ``offers``); the histories too
-    when its verdict can save a deal (ingest/history.py: they cost no token)."""
-    history = wants_history(offers, query.filters.offers.fetch_offers)
-    reply = client.products(list(asins), domain=query.domain_id, stats=ev.stats_days(query),
-                            history=history, offers=offers,
-                            days=REQUEST_DAYS if history else None)
-    spent = (reply.status.tokens_consumed if reply.status
-             else estimate_product_cost(len(asins), offers=offers))
-    return Paid(reply, spent)
 
 
 def log_result(query: str, result: StageResult) -> None:
@@ -182,8 +159,10 @@ class Pipeline:
     """One run's work on one query (the lock is already held)."""
 
     def __init__(self, env: IngestEnv, query: DealQuery, report: IngestReport,
-                 checkpoint: Callable[[], None]) -> None:
+                 checkpoint: Callable[[], None], *,
+                 lock_renewed: Callable[[], bool] | None = None) -> None:
         self.env = env
+        self.lock_renewed = lock_renewed
         self.settings = env.settings
         self.store = env.store
         self.client = env.client
@@ -272,9 +251,7 @@ class Pipeline:
             c = self.report.counts
             state[RUN_SPENT_KEY] = RunSpent(self.report.run_id, c.tokens_spent, c.pages).dumps()
         commit = dataclasses.replace(changes, state=state)
-        done = save_paid(lambda: self.store.commit(self.query.name, commit),
-                         what=f"query {self.query.name}",
-                         patience_s=self.env.settings.save_patience_s)
+        done = self.patiently(lambda: self.store.commit(self.query.name, commit))
         counts = self.report.counts
         counts.added += done.added
         counts.updated += done.updated
@@ -283,6 +260,12 @@ class Pipeline:
             self.watermark = done.watermark
         self.report.watermark = self.watermark
         return done
+
+    def patiently(self, work: Callable[[], T]) -> T:
+        """Store work that follows a paid call, tried again while the database is away
+        (:func:`~keepa_deals.ingest.paid.save_paid`), as long as the run's lock is ours."""
+        return save_paid(work, what=f"query {self.query.name}",
+                         patience_s=self.settings.save_patience_s, ready=self.lock_renewed)
 
     def budget_snapshot(self) -> Snapshot:
         """The budget's projection now; unknown state is resolved by asking Keepa (free),
@@ -334,8 +317,9 @@ class Pipeline:
         start = Start(self.watermark, self.ledger.segments, self.ledger.knows,
                       state=lambda key: self.store.state_text(self.query.name, key))
         for found in self.source.walk(start, self.meter):
-            fresh = (self._not_bought_lately(found.candidates) if found.listed
-                     else self._not_checked_lately(found.candidates))
+            # the page is paid for: the store is read for it as patiently as it is saved
+            fresh = self.patiently(lambda: self._not_bought_lately(found.candidates)
+                                   if found.listed else self._not_checked_lately(found.candidates))
             for c in fresh:
                 self.ledger.add(c)
             for r in found.rejections:

@@ -168,9 +168,19 @@ def _stages(env: IngestEnv, query: DealQuery, keeper: LockKeeper, report: Ingest
         if keeper.lost:
             raise LockLost(f"lost the lock {keeper.name}: it expired before it was renewed")
 
+    def lock_renewed() -> bool:
+        """Before a save is tried again: True once the lock is renewed, False while its store
+        does not answer (the database, without Redis), LockLost once it has expired (another
+        runner may have the query now: a late save would overwrite its ledger)."""
+        held = keeper.confirm()
+        if held is False:
+            raise LockLost(f"lost the lock {keeper.name} while the database was unavailable: "
+                           "what this run was saving is left to the next run")
+        return held is True
+
     pipe: Pipeline | None = None
     try:
-        pipe = Pipeline(env, query, report, checkpoint)
+        pipe = Pipeline(env, query, report, checkpoint, lock_renewed=lock_renewed)
         _warn_if_store_lost(env, query.name, report)  # before the first paid call
         stages(pipe)
         report.outcome = RunOutcome.OK

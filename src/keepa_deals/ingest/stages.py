@@ -2,7 +2,7 @@
 
 ::
 
-    reply = buy_products(client, query, asins, offers=None)      # pay (pipeline.py)
+    reply = buy_products(client, query, asins, offers=None)      # pay (paid.py)
     result = check_stats(batch, reply.batch, query, now_ms)       # decide (here)
     result.apply_to(ledger); result.count_into(report)            # book
     store.commit(query.name, result.changes(state=...))           # save (the sink)

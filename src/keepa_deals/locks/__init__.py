@@ -110,17 +110,24 @@ class LockKeeper:
 
     def renew_now(self) -> bool:
         """Renew once (the thread does this on its own); False marks the lock lost."""
+        return self.confirm() is not False
+
+    def confirm(self) -> bool | None:
+        """Renew once and say what is known: True (renewed: ours for another TTL), None (the
+        lock's store did not answer: unknown), False (lost: it expired before it was
+        renewed, and someone else may hold it; ``lost`` turns True)."""
         if not self.held or self.lost:
             return False
         try:
             ok = self.lock.renew(self.name, self.owner, self.ttl_s)
         except (KeepaDealsError, LockError) as exc:
             log.warning("could not renew lock %s: %s", self.name, exc)
-            return True  # unknown: the next renewal (or the expiry) decides
+            return None  # unknown: the next renewal (or the expiry) decides
         if not ok:
             log.error("lost lock %s: it expired before it was renewed", self.name)
             self._lost.set()
-        return ok
+            return False
+        return True
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.renew_every_s):

@@ -137,8 +137,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(
-                f"cannot create the directory for the SQLite database {path}: {exc}"
-            ) from None
+                f"cannot create the directory for the SQLite database {path}: {exc}",
+                transient=False) from None
         url = url.set(database=str(path))
         kwargs.update(connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     engine = create_engine(url, echo=echo, **kwargs)
@@ -214,7 +214,8 @@ def translate_errors(url: URL | str | None = None) -> Iterator[None]:
     except DBAPIError as exc:
         where = f" ({display_url(url)})" if url is not None else ""
         if _is_unavailable(exc):
-            raise DatabaseUnavailable(f"database unavailable{where}: {_first_line(exc)}") from exc
+            raise DatabaseUnavailable(f"database unavailable{where}: {_first_line(exc)}",
+                                      transient=_is_transient(exc)) from exc
         raise StoreError(f"database error{where}: {_first_line(exc)}") from exc
     except DisconnectionError as exc:  # the pool could not hand out a live connection
         where = f" ({display_url(url)})" if url is not None else ""
@@ -235,6 +236,24 @@ def _is_unavailable(exc: DBAPIError) -> bool:
         text = str(exc.orig).lower()
         return any(marker in text for marker in _SQLITE_UNAVAILABLE)
     return True
+
+
+_SQLITE_TRANSIENT = ("database is locked",)
+#: PostgreSQL's SQLSTATEs worth waiting out: a connection failure (08…), the server shutting
+#: down or starting (57P01-57P03), too many connections, a serialization failure, a deadlock.
+_PG_TRANSIENT = ("57P01", "57P02", "57P03", "53300", "40001", "40P01")
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    """Whether the unavailable database may answer if asked again a little later."""
+    if exc.connection_invalidated:
+        return True
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        text = str(exc.orig).lower()
+        return any(marker in text for marker in _SQLITE_TRANSIENT)
+    state = getattr(exc.orig, "sqlstate", None)
+    # no SQLSTATE: the connection itself failed (refused, timed out, not accepting yet)
+    return state is None or state.startswith("08") or state in _PG_TRANSIENT
 
 
 def _first_line(exc: DBAPIError) -> str:

@@ -22,7 +22,17 @@ class StoreError(KeepaDealsError):
 
 
 class DatabaseUnavailable(StoreError):
-    """The database could not be reached or dropped the connection."""
+    """The database could not be reached or dropped the connection.
+
+    ``transient`` says whether trying again later may work: a refused or dropped
+    connection, a server starting up or shutting down, too many connections, a deadlock,
+    a SQLite database locked by another writer.  A full disk, a read-only file or a
+    statement cancelled by its timeout fail again the same way: not transient.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SchemaNotCurrent(StoreError):

@@ -20,7 +20,7 @@ import pytest
 from keepa_deals.clock import FakeClock
 from keepa_deals.fanout import BatchBook, run_batch
 from keepa_deals.ingest import IngestEnv, smart_ingestor
-from keepa_deals.query import DealQuery, default_query
+from keepa_deals.query import default_query
 from keepa_deals.query.sources import FinderSpec
 from keepa_deals.sandbox.accounts import fingerprint
 from keepa_deals.sandbox import Sandbox
@@ -35,6 +35,8 @@ SELECTION = {"rootCategory": [BOOKS], "current_USED_gte": 400, "current_USED_lte
              "deltaPercent90_USED_gte": 30}
 #: Longer than a restart, and than the few tries a save used to get (4.2 s in all).
 OUTAGE_S = 7.0
+#: Long enough to meet the reads and the save that follow the reply (held back 2 s).
+SHORT_OUTAGE_S = 3.0
 #: What a save (or a read for a paid page) that waits for the database logs.
 WAITED = "the database is unavailable"
 
@@ -60,8 +62,8 @@ def _allow(url: str, allowed: bool) -> None:
 @contextmanager
 def outage_after(sandbox: Sandbox, url: str, paid: Callable[[], bool], *,
                  endpoint: str = "product", during: Callable[[], None] = lambda: None,
-                 ) -> Iterator[dict[str, float]]:
-    """The database goes away for ``OUTAGE_S`` once ``paid()`` (a call to ``endpoint`` was
+                 seconds: float = OUTAGE_S) -> Iterator[dict[str, float]]:
+    """The database goes away for ``seconds`` once ``paid()`` (a call to ``endpoint`` was
     charged; its reply, like every reply of ``endpoint``, is held back 2 s, so the outage
     begins before the caller has it: each test also checks that a save waited for it)."""
     sandbox.set_faults(slow_reply_rate=1.0, slow_reply_ms=2_000, endpoints=[endpoint])
@@ -75,7 +77,7 @@ def outage_after(sandbox: Sandbox, url: str, paid: Callable[[], bool], *,
         _allow(url, False)
         seen["down"] = time.monotonic()
         during()
-        time.sleep(OUTAGE_S)
+        time.sleep(seconds)
         _allow(url, True)
         seen["up"] = time.monotonic()
 
@@ -85,7 +87,7 @@ def outage_after(sandbox: Sandbox, url: str, paid: Callable[[], bool], *,
         yield seen
     finally:
         done.set()
-        thread.join(OUTAGE_S + 30)
+        thread.join(seconds + 30)
         try:
             _allow(url, True)
         finally:
@@ -107,19 +109,19 @@ def outage_url(fresh_postgres: str) -> str:
 
 
 def test_fc30_a_batch_paid_for_before_an_outage_is_saved_after_it_once(
-    make_env: Callable[..., IngestEnv], sandbox: Sandbox, query: DealQuery, broker: Broker,
+    make_env: Callable[..., IngestEnv], sandbox: Sandbox, broker: Broker,
     outage_url: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The batch's reply arrives while the database is away: its seller and category
     look-ups go without the cache, its save waits for the database, and it ends ``done``,
     bought once; a second delivery pays nothing."""
     env = make_env(database_url=outage_url)
+    query = with_offers(default_query())
     broker.tick(env, query)
     batch = broker.queue.pop(0)
-    if query.filters.offers.fetch_offers:  # the outage hits the offers batch that follows
-        first = run_batch(env, query, batch.id, batch.epoch)
-        assert first.status == "done" and first.follow_ups, first
-        batch = first.follow_ups[0]
+    first = run_batch(env, query, batch.id, batch.epoch)  # its product check, saved at once
+    assert first.status == "done" and first.follow_ups, first
+    batch = first.follow_ups[0]  # the outage hits the offers batch that follows
     paid = product_requests(sandbox)
     with outage_after_next_purchase(sandbox, outage_url) as seen:
         run = run_batch(env, query, batch.id, batch.epoch)
@@ -146,7 +148,7 @@ def test_fc30_the_embedded_run_saves_what_it_paid_for_across_an_outage(
     if when == "page":
         pages = sandbox.account(KEY).requests_to("deal")
         outage = outage_after(sandbox, outage_url, endpoint="deal", paid=lambda: sandbox.account(
-            KEY).requests_to("deal") > pages)
+            KEY).requests_to("deal") > pages, seconds=SHORT_OUTAGE_S)
     else:
         outage = outage_after_next_purchase(sandbox, outage_url)
     with outage as seen:
@@ -170,7 +172,7 @@ def test_fc30_a_save_never_lands_after_the_runs_lock_expired_in_the_outage(
     env = make_env(database_url=outage_url, ingest_lock_ttl_s=2)
     query = default_query()
     # the run's clock (the lock's) passes the lock's lifetime while the database is away
-    with outage_after_next_purchase(sandbox, outage_url,
+    with outage_after_next_purchase(sandbox, outage_url, seconds=SHORT_OUTAGE_S,
                                     during=lambda: clock.advance(10_000)) as seen:
         report = smart_ingestor(env, query)
     assert "up" in seen, "the outage never began"
@@ -198,12 +200,12 @@ def test_fc30_look_ups_after_a_paid_call_never_cost_its_deals(
     q = with_offers(default_query().model_copy(update={"name": "finder-offers", "sources": [
         FinderSpec.model_validate({"kind": "finder", "selection": SELECTION, "per_page": 50})]}))
     if when == "offers":  # the outage begins as the offers are bought
-        outage = outage_after(sandbox, outage_url,
-                              lambda: any(p["offers"] for p in bought(sandbox)))
+        outage = outage_after(sandbox, outage_url, seconds=SHORT_OUTAGE_S,
+                              paid=lambda: any(p["offers"] for p in bought(sandbox)))
     else:  # ... or as the sellers are looked up
         sellers = sandbox.account(KEY).requests_to("seller")
         outage = outage_after(sandbox, outage_url, endpoint="seller", paid=lambda: sandbox.account(
-            KEY).requests_to("seller") > sellers)
+            KEY).requests_to("seller") > sellers, seconds=SHORT_OUTAGE_S)
     with outage as seen:
         report = smart_ingestor(env, q)
     assert "up" in seen, "the outage never began"

@@ -42,7 +42,6 @@ from keepa_deals.ingest.categories import name_categories, resolve_category
 from keepa_deals.ingest.listed import BestSellersSource, FinderSource, ListSource, check_listed
 from keepa_deals.ingest.source import Combined, Found, Source, Start
 from keepa_deals.ingest.stages import StageResult, check_offers, check_stats, recheck
-from keepa_deals.keepa.client import KeepaClient
 from keepa_deals.keepa.products import ProductBatch
 from keepa_deals.keepa.time import datetime_to_keepa_minutes
 from keepa_deals.query import DealQuery

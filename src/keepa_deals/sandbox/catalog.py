@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from keepa_deals.sandbox.marketplaces import MARKETPLACES
@@ -55,9 +55,14 @@ class DealEvent:
     product: int
     #: csv type → fraction by which the normal price drops (0 < f < 1).
     drops: tuple[tuple[int, float], ...]
+    #: The csv types of ``drops``: asked of every event in the window by each ``/deal`` page.
+    lowered: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowered", frozenset(t for t, _ in self.drops))
 
     def lowers(self, csv_type: int) -> bool:
-        return any(t == csv_type for t, _ in self.drops)
+        return csv_type in self.lowered
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,9 @@ class Catalog:
         self._events: list[DealEvent] = []
         self._times: list[int] = []
         self._by_product: dict[int, list[DealEvent]] = {}
+        #: A product as an event left it, by the event's ``k``: every ``/deal`` page walks
+        #: the window's events, and a state never changes once made.
+        self._states: dict[int, ProductState] = {}
         self._next_k = self._first_k
         self._pending = self._make_event(self._first_k)
 
@@ -143,11 +151,16 @@ class Catalog:
 
     # --- products ----------------------------------------------------------
     def _state(self, spec: ProductSpec, event: DealEvent | None) -> ProductState:
+        if event is not None and (known := self._states.get(event.k)) is not None:
+            return known
         current = list(spec.normal)
         if event is not None:
             for t, f in event.drops:
                 current[t] = max(1, round(spec.normal[t] * (1 - f)))
-        return ProductState(spec=spec, event=event, current=tuple(current))
+        state = ProductState(spec=spec, event=event, current=tuple(current))
+        if event is not None:
+            self._states[event.k] = state  # one dict store: safe beside other threads
+        return state
 
     def spec(self, asin: str) -> ProductSpec | None:
         return self._by_asin.get(asin)

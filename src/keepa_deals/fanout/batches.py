@@ -250,12 +250,11 @@ class BatchBook:
         afresh by each attempt, and the same decision time) and returns that."""
         with self.store.unit_of_work(self.query) as work:
             current = _read(work, batch_id)
-            if current is not None and current.outcome is not None and \
-                    current.outcome.follow_ups == outcome.follow_ups and \
-                    current.outcome.done_ms == outcome.done_ms:
-                return current.outcome
-            if current is None or current.done:
+            if current is None:
                 return None
+            if (saved := current.outcome) is not None:
+                ours = (saved.follow_ups, saved.done_ms) == (outcome.follow_ups, outcome.done_ms)
+                return saved if ours else None
             done = work.apply(changes)
             outcome.added, outcome.updated, outcome.removed = done.added, done.updated, \
                 done.removed

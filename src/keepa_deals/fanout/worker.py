@@ -226,5 +226,6 @@ def _settle(env: IngestEnv, book: BatchBook, batch: Batch, result: StageResult,
             outcome: Outcome, follow: list[Batch]) -> Outcome | None:
     """The batch's one transaction, tried again while the database is unreachable
     (:func:`~keepa_deals.ingest.paid.save_paid`): the claim stays ours meanwhile."""
-    return save_paid(lambda: book.settle(batch.id, result.changes(), outcome, follow),
+    changes = result.changes()
+    return save_paid(lambda: book.settle(batch.id, changes, outcome, follow),
                      what=f"batch {batch.id}", patience_s=env.settings.save_patience_s)

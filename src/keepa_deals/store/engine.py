@@ -225,6 +225,16 @@ def translate_errors(url: URL | str | None = None) -> Iterator[None]:
 _SQLITE_UNAVAILABLE = (
     "unable to open", "database is locked", "disk i/o", "readonly", "disk is full"
 )
+#: Of those, the one that passes: another writer holds the lock.
+_SQLITE_TRANSIENT = ("database is locked",)
+#: PostgreSQL's SQLSTATEs worth waiting out: a connection failure (08…), the server shutting
+#: down or starting (57P01-57P03), too many connections, a serialization failure, a deadlock.
+_PG_TRANSIENT = ("57P01", "57P02", "57P03", "53300", "40001", "40P01")
+
+
+def _sqlite_text(exc: DBAPIError) -> str | None:
+    """SQLite's message, lower-cased (it has no error codes to go by); None for other drivers."""
+    return str(exc.orig).lower() if type(exc.orig).__module__.startswith("sqlite3") else None
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
@@ -232,24 +242,16 @@ def _is_unavailable(exc: DBAPIError) -> bool:
         return True
     if not isinstance(exc, OperationalError):
         return False
-    if type(exc.orig).__module__.startswith("sqlite3"):
-        text = str(exc.orig).lower()
-        return any(marker in text for marker in _SQLITE_UNAVAILABLE)
-    return True
-
-
-_SQLITE_TRANSIENT = ("database is locked",)
-#: PostgreSQL's SQLSTATEs worth waiting out: a connection failure (08…), the server shutting
-#: down or starting (57P01-57P03), too many connections, a serialization failure, a deadlock.
-_PG_TRANSIENT = ("57P01", "57P02", "57P03", "53300", "40001", "40P01")
+    text = _sqlite_text(exc)
+    return text is None or any(marker in text for marker in _SQLITE_UNAVAILABLE)
 
 
 def _is_transient(exc: DBAPIError) -> bool:
     """Whether the unavailable database may answer if asked again a little later."""
     if exc.connection_invalidated:
         return True
-    if type(exc.orig).__module__.startswith("sqlite3"):
-        text = str(exc.orig).lower()
+    text = _sqlite_text(exc)
+    if text is not None:
         return any(marker in text for marker in _SQLITE_TRANSIENT)
     state = getattr(exc.orig, "sqlstate", None)
     # no SQLSTATE: the connection itself failed (refused, timed out, not accepting yet)
